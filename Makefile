@@ -1,0 +1,37 @@
+# Two commands do the whole set-up on a fresh machine:
+#   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000
+#   make test    same set-up, then the whole test suite
+# FLAVOUR=gpu installs the CUDA build of vLLM instead of the CPU one.
+
+FLAVOUR ?= cpu
+MODEL   ?= qwen2.5-0.5b-instruct
+HOST    ?= 127.0.0.1
+PORT    ?= 8000
+VENV    := .venv
+PY      := $(VENV)/bin/python
+SLA     := $(VENV)/bin/sla
+STAMP   := $(VENV)/.installed-$(FLAVOUR)
+
+.PHONY: install model serve test test-fast
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -e '.[$(FLAVOUR),test]'
+	# The registry's torchvision/torchaudio/torchcodec builds break `import transformers`
+	# beside torch 2.13.0+cpu ("operator torchvision::nms does not exist"); nothing here uses them.
+	$(PY) -m pip uninstall -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: $(STAMP)
+	$(SLA) models pull $(MODEL)
+
+serve: model
+	$(SLA) serve --model $(MODEL) --host $(HOST) --port $(PORT)
+
+test: model
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not engine and not download"

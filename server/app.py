@@ -1,0 +1,95 @@
+"""The FastAPI application: routes, middleware, error handlers and the engine's lifetime."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from typing import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+
+from server import chat
+from server.errors import APIError, install_handlers, parse_body
+from server.metrics import ServerMetrics
+from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware
+from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
+from server.settings import ServerSettings
+from sla_engine.engine import Engine
+
+EngineFactory = Callable[[], Awaitable[Engine]]
+
+
+def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
+    metrics = ServerMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = await start_engine()
+        app.state.engine = engine
+        app.state.started = int(time.time())
+        metrics.bind(engine)
+        try:
+            yield
+        finally:
+            engine.shutdown()
+
+    app = FastAPI(title="sla-server", version="0.1.0", lifespan=lifespan)
+    install_handlers(app)
+    # The middleware added last runs first: the key is checked before the body is read.
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    def engine_of(request: Request) -> Engine:
+        engine: Engine = request.app.state.engine
+        if not engine.healthy:
+            raise APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead")
+        return engine
+
+    @app.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletion,
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+    )
+    async def chat_completions(request: Request):
+        body = parse_body(ChatCompletionRequest, await request.body())
+        engine = engine_of(request)
+        prepared = chat.prepare(body, engine)
+        if body.stream:
+            return EventSourceResponse(
+                chat.stream(engine, prepared, body.include_usage, metrics), sep="\n", ping=15
+            )
+        metrics.in_flight.inc()
+        t0 = time.perf_counter()
+        try:
+            return await chat.complete(engine, prepared)
+        finally:
+            metrics.in_flight.dec()
+            metrics.e2e.observe(time.perf_counter() - t0)
+
+    @app.get("/v1/models", response_model=ModelList)
+    async def models(request: Request) -> ModelList:
+        engine: Engine = request.app.state.engine
+        return ModelList(data=[ModelCard(id=engine.config.served_name, created=request.app.state.started)])
+
+    @app.get("/health")
+    async def health(request: Request) -> Response:
+        if not request.app.state.engine.healthy:
+            return APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead").response()
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app

