@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import asynccontextmanager
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,6 +20,24 @@ from server.settings import ServerSettings
 from sla_engine.engine import Engine
 
 EngineFactory = Callable[[], Awaitable[Engine]]
+T = TypeVar("T")
+DISCONNECT_POLL_S = 0.5
+
+
+async def until_disconnect(request: Request, work: Awaitable[T], metrics: ServerMetrics) -> T:
+    """Runs `work`, cancelling it (and so aborting its generation) if the client goes away first."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                metrics.disconnects.inc()
+                task.cancel()
+                raise APIError(499, "Client closed the request.", code="client_closed_request")
+    finally:
+        task.cancel()
 
 
 def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
@@ -72,7 +91,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
         metrics.in_flight.inc()
         t0 = time.perf_counter()
         try:
-            return await chat.complete(engine, prepared)
+            return await until_disconnect(request, chat.complete(engine, prepared), metrics)
         finally:
             metrics.in_flight.dec()
             metrics.e2e.observe(time.perf_counter() - t0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -99,7 +98,7 @@ async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str,
             yield c.text, len(c.token_ids), finish
     except EngineDeadError:
         raise GenerationFailed(APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead"))
-    except (GenerationFailed, asyncio.CancelledError):
+    except GenerationFailed:
         raise
     except ValueError as e:  # the engine's own input validation
         raise GenerationFailed(bad_request(str(e)))

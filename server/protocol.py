@@ -16,7 +16,7 @@ MAX_STOP_SEQUENCES = 4  # as OpenAI
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "5" is not a number, "yes" not a boolean
 
 
 class TextPart(Strict):

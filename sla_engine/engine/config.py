@@ -6,6 +6,7 @@ CPU defaults (2-core AVX2 machine; figures in the README, "Measured on this mach
 - eager mode with compilation off: ready in ~15 s instead of ~47 s (or ~220 s compiled for the 0.5B model),
   for a decode speed-up of only ~10 % when compiled.
 - a fixed KV cache size (`kv_cache_gib`), not a fraction of the machine's memory.
+- on ≤ 2 cores, no core held back from the model's threads (1.5× faster decode there).
 GPU defaults are vLLM's own.
 """
 
@@ -66,11 +67,14 @@ class EngineConfig:
         if cpu:
             # Read by the engine core process at start; sizes the KV cache in GiB.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+            if (os.cpu_count() or 1) <= 2:
+                # vLLM keeps one core out of the model's OpenMP threads for its scheduler process; on a
+                # 2-core machine that halves the compute (measured: 173 → 117 ms/step at batch 1).
+                os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             kwargs.update(
                 dtype=self.dtype or "float32",
                 enforce_eager=True if self.enforce_eager is None else self.enforce_eager,
                 compilation_config={"mode": 0} if self.enforce_eager in (None, True) else None,
-                distributed_executor_backend="uni",
             )
         else:
             kwargs.update(dtype=self.dtype or "auto", enforce_eager=bool(self.enforce_eager))

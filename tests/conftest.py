@@ -1,0 +1,104 @@
+"""Shared fixtures: real `sla serve` processes on real sockets, and the official `openai` client.
+
+A server (and its vLLM engine) is started once per session per model and shared by the tests
+marked `engine`; `make test-fast` skips those.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from sla_engine.store import ModelStore
+
+TEST_MODEL = "smollm2-135m-instruct"
+API_KEY = "test-key"
+START_TIMEOUT_S = 600  # a cold CPU start (imports + weights + warm-up) takes ~30 s; pulls take longer
+
+
+@dataclass
+class LiveServer:
+    base_url: str  # http://127.0.0.1:PORT
+    model: str
+    model_path: Path
+    api_key: str | None
+    log: Path
+
+    def client(self, **kwargs) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.api_key or "none", max_retries=0, **kwargs)
+
+    def http(self, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120, **kwargs)
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample (or the sum over labels) from /metrics."""
+        with self.http() as h:
+            text = h.get("/metrics").text
+        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith(name) and line[len(name)] in " {"]
+        assert values, f"{name} not in /metrics"
+        return sum(values)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: str, log: Path, api_key: str | None = None, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, LiveServer]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--model", model, "--port", str(port), *extra]
+    if api_key:
+        cmd += ["--api-key", api_key]
+    fh = open(log, "w")
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    server = LiveServer(f"http://127.0.0.1:{port}", model, ModelStore().path(model), api_key, log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sla serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200:
+                return proc, server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_server(proc)
+    raise RuntimeError(f"sla serve not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> LiveServer:
+    """`sla serve` on the small test model, with an API key, shared by the whole session."""
+    ModelStore().pull(TEST_MODEL)
+    proc, live = start_server(TEST_MODEL, tmp_path_factory.mktemp("server") / "serve.log", api_key=API_KEY)
+    yield live
+    stop_server(proc)
+
+
+@pytest.fixture
+def client(server: LiveServer) -> openai.OpenAI:
+    return server.client()

@@ -1,0 +1,71 @@
+"""Typed configs reject bad values at construction; the CLI accepts what the Makefile and image run."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.cli import build_parser
+from server.errors import APIError, parse_body
+from server.protocol import ChatCompletionRequest
+from server.settings import ServerSettings
+from sla_engine.engine import EngineConfig
+from sla_engine.store.store import default_cache_dir
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"model_path": ""}, "model_path"),
+        ({"max_model_len": 8}, "max_model_len"),
+        ({"max_num_seqs": 0}, "max_num_seqs"),
+        ({"dtype": "int4"}, "dtype"),
+        ({"gpu_memory_utilization": 1.5}, "gpu_memory_utilization"),
+        ({"kv_cache_gib": 0}, "kv_cache_gib"),
+    ],
+)
+def test_engine_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EngineConfig(**{"model_path": "/m", "served_name": "m", **kwargs})
+
+
+def test_engine_args_cpu_defaults():
+    args = EngineConfig(model_path="/m", served_name="m").engine_args()
+    assert args.dtype == "float32" and args.enforce_eager and args.enable_prefix_caching
+    assert args.served_model_name == "m" and args.disable_log_stats is False
+
+
+@pytest.mark.parametrize("kwargs", [{"port": 0}, {"api_key": ""}, {"max_body_bytes": 10}])
+def test_server_settings_validation(kwargs):
+    with pytest.raises(ValueError):
+        ServerSettings(**kwargs)
+
+
+def test_cache_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLA_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("SLA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "sla"
+
+
+def test_serve_command_lines_parse(monkeypatch):
+    monkeypatch.setenv("SLA_PORT", "9001")
+    args = build_parser().parse_args(["serve", "--model", "smollm2-135m-instruct", "--api-key", "k"])
+    assert (args.model, args.port, args.api_key, args.host) == ("smollm2-135m-instruct", 9001, "k", "127.0.0.1")
+    assert build_parser().parse_args(["models", "pull", "qwen2.5-0.5b-instruct"]).name == "qwen2.5-0.5b-instruct"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["models", "pull", "gpt-7"])
+
+
+def test_request_parsing():
+    req = parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "developer", "content": '
+                                            b'[{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}]}],'
+                                            b' "stop": "END", "max_completion_tokens": 7, "max_tokens": 99}')
+    assert req.messages[0].for_template() == {"role": "system", "content": "be brief"}
+    assert req.stop == ["END"] and req.completion_limit == 7 and not req.include_usage
+    with pytest.raises(APIError) as e:
+        parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": [""]}')
+    assert (e.value.status, e.value.param) == (400, "stop")
+    with pytest.raises(APIError) as e:
+        parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}')
+    assert e.value.param == "max_tokens"
