@@ -14,30 +14,32 @@ from sse_starlette import EventSourceResponse
 from server import chat
 from server.errors import APIError, install_handlers, parse_body
 from server.metrics import ServerMetrics
-from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware
+from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestCounterMiddleware
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from server.settings import ServerSettings
 from sla_engine.engine import Engine
 
 EngineFactory = Callable[[], Awaitable[Engine]]
 T = TypeVar("T")
-DISCONNECT_POLL_S = 0.5
 
 
 async def until_disconnect(request: Request, work: Awaitable[T], metrics: ServerMetrics) -> T:
     """Runs `work`, cancelling it (and so aborting its generation) if the client goes away first."""
-    task = asyncio.ensure_future(work)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task, watcher = asyncio.ensure_future(work), asyncio.ensure_future(disconnected())
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                metrics.disconnects.inc()
-                task.cancel()
-                raise APIError(499, "Client closed the request.", code="client_closed_request")
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        metrics.disconnects.inc()
+        raise APIError(499, "Client closed the request.", code="client_closed_request")
     finally:
         task.cancel()
+        watcher.cancel()
 
 
 def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
@@ -61,12 +63,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next):
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestCounterMiddleware, counter=metrics.requests)
 
     def engine_of(request: Request) -> Engine:
         engine: Engine = request.app.state.engine

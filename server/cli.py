@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
@@ -86,6 +87,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
     )
     app = create_app(settings, lambda: Engine.start(config))
+    # uvicorn drains on SIGTERM, then re-raises the signal under the handler it found at start; with this
+    # no-op handler a clean drain exits 0 (what process managers expect) instead of dying by signal 15.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 timeout_graceful_shutdown=30)
     return 0

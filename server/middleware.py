@@ -1,9 +1,12 @@
-"""Pure ASGI middleware: API-key check and request-body size limit (both answer in OpenAI's error shape)."""
+"""Pure ASGI middleware: API-key check, request-body size limit (both answer in OpenAI's error shape) and
+request counting. Pure ASGI, not Starlette's BaseHTTPMiddleware, so that `receive` reaches the routes
+untouched and they can see a client disconnect."""
 
 from __future__ import annotations
 
 import hmac
 
+from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import APIError
@@ -59,3 +62,23 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class RequestCounterMiddleware:
+    """Counts answered HTTP requests by route template and status."""
+
+    def __init__(self, app: ASGIApp, counter: Counter):
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.counter.labels(route, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

@@ -37,9 +37,9 @@ class LiveServer:
     def client(self, **kwargs) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=self.api_key or "none", max_retries=0, **kwargs)
 
-    def http(self, **kwargs) -> httpx.Client:
+    def http(self, timeout: float = 120) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120, **kwargs)
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
     def metric(self, name: str) -> float:
         """One unlabelled sample (or the sum over labels) from /metrics."""

@@ -57,7 +57,7 @@ def test_dropped_streams_are_aborted_in_the_engine(server):
 def test_non_stream_request_abandoned_by_its_client_is_aborted(server):
     body = {
         "model": server.model, "max_tokens": 2000, "temperature": 0,
-        "messages": [{"role": "user", "content": "Count from 1 to 2000, separated by commas."}],
+        "messages": [{"role": "user", "content": "Tell me a very long story about a dragon."}],
     }
     with server.http(timeout=3) as h:
         try:
