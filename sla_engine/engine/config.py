@@ -35,6 +35,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     seed: int = 0
     warmup: bool = True
+    reward_head: str | None = None  # folder with reward_head.{json,safetensors}; None: plain decoding
 
     def __post_init__(self) -> None:
         if not self.model_path:
@@ -50,8 +51,8 @@ class EngineConfig:
         if self.kv_cache_gib < 1:
             raise ValueError(f"kv_cache_gib must be >= 1, got {self.kv_cache_gib}")
 
-    def engine_args(self):
-        """vLLM's AsyncEngineArgs for this platform."""
+    def engine_args(self, hf_overrides: dict | None = None):
+        """vLLM's AsyncEngineArgs for this platform (`hf_overrides` selects the reward model class)."""
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         cpu = on_cpu()
@@ -63,6 +64,7 @@ class EngineConfig:
             enable_prefix_caching=self.enable_prefix_caching,
             seed=self.seed,
             disable_log_stats=False,  # keeps vLLM's Prometheus metrics
+            hf_overrides=hf_overrides,
         )
         if cpu:
             # Read by the engine core process at start; sizes the KV cache in GiB.

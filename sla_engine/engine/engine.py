@@ -10,15 +10,20 @@ import logging
 import time
 import uuid
 from contextlib import aclosing
+from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator, Sequence
 
 from vllm import SamplingParams
 from vllm.inputs import tokens_input
 from vllm.outputs import RequestOutput
+from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from sla_engine.engine.config import EngineConfig
 from sla_engine.engine.scheduler_probe import SchedulerCounts, SchedulerProbe
+from sla_engine.reward.attach import reward_overrides
+from sla_engine.reward.readout import RewardIds
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +32,26 @@ class PromptTooLongError(ValueError):
     """The prompt plus the requested completion does not fit in the model's context."""
 
 
+@dataclass(frozen=True)
+class ScoredCompletion:
+    """Generated token ids, and for each the reward of the prefix ending at it."""
+
+    token_ids: list[int]
+    rewards: list[float]
+    finish_reason: str | None
+    num_cached_tokens: int  # prompt tokens served from the prefix cache
+
+
 class Engine:
-    def __init__(self, llm: AsyncLLM, config: EngineConfig, counts: SchedulerCounts, ready_s: float):
+    def __init__(
+        self, llm: AsyncLLM, config: EngineConfig, counts: SchedulerCounts, ready_s: float,
+        reward: RewardIds | None = None,
+    ):
         self.llm = llm
         self.config = config
+        # Set on a reward engine: then *every* request reads the reward (so no batch ever mixes reward
+        # read-outs with top-k logprobs, which vLLM 0.32 would corrupt; REFERENCE §6).
+        self.reward = reward
         self.tokenizer = llm.get_tokenizer()
         self.scheduler_counts = counts
         self.ready_s = ready_s  # seconds from start() until ready, warm-up included
@@ -41,10 +62,13 @@ class Engine:
     async def start(cls, config: EngineConfig) -> "Engine":
         t0 = time.perf_counter()
         counts = SchedulerCounts()
+        overrides, reward = None, None
+        if config.reward_head:  # validated here, before the engine starts
+            overrides, reward = reward_overrides(Path(config.model_path), Path(config.reward_head))
         llm = AsyncLLM.from_engine_args(
-            config.engine_args(), stat_loggers=[lambda vllm_config, engine_index: SchedulerProbe(counts)]
+            config.engine_args(overrides), stat_loggers=[lambda vllm_config, engine_index: SchedulerProbe(counts)]
         )
-        engine = cls(llm, config, counts, ready_s=0.0)
+        engine = cls(llm, config, counts, ready_s=0.0, reward=reward)
         if config.warmup:
             await engine.warm_up()
         engine.ready_s = time.perf_counter() - t0
@@ -84,6 +108,8 @@ class Engine:
     ) -> AsyncIterator[RequestOutput]:
         """Stream outputs for one request. Leaving the loop early (break, exception, cancellation) aborts it."""
         request_id = request_id or uuid.uuid4().hex
+        if self.reward is not None:
+            params = self.reward.apply(params.clone())
         finished = False
         async with aclosing(self.llm.generate(tokens_input(prompt_ids), params, request_id)) as gen:
             try:
@@ -93,6 +119,40 @@ class Engine:
             finally:
                 if not finished:
                     await self.llm.abort(request_id)
+
+    async def generate_scored(
+        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None
+    ) -> ScoredCompletion:
+        """Generate, and return each token with the reward of the prefix ending at it (reward engines only).
+
+        vLLM hands out, with token i, the reward of the prefix *before* it (readout.py); the last token's
+        reward comes from one extra one-token request over the whole path, whose prefill the prefix cache
+        serves except for the last partial block.
+        """
+        if self.reward is None:
+            raise RuntimeError("this engine has no reward head")
+        params = params.clone()
+        params.output_kind = RequestOutputKind.DELTA
+        ids: list[int] = []
+        before: list[float] = []  # before[i]: reward of the prefix before token i
+        finish, cached = None, 0
+        async for out in self.generate(prompt_ids, params, request_id):
+            c = out.outputs[0]
+            ids += c.token_ids
+            before += self.reward.rewards(c.logprobs)
+            finish = c.finish_reason
+            cached = out.num_cached_tokens or cached
+        if not ids:
+            return ScoredCompletion([], [], finish, cached)
+        last = await self.score_prefix(prompt_ids + ids)
+        return ScoredCompletion(ids, before[1:] + [last], finish, cached)
+
+    async def score_prefix(self, token_ids: list[int]) -> float:
+        """The reward of a whole token sequence (the prefix ending at its last token)."""
+        params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False)
+        async for out in self.generate(token_ids, params):
+            pass
+        return self.reward.rewards(out.outputs[0].logprobs)[0]
 
     @property
     def healthy(self) -> bool:

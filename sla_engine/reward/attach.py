@@ -1,0 +1,33 @@
+"""Attaching a reward head to a base model for serving: validate it, pick the reserved ids, and build the
+`hf_overrides` that make vLLM load the reward model class (vllm_models.py) instead of the base one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sla_engine.reward.plugin import ARCHITECTURES, REWARD_CONFIG_KEY
+from sla_engine.reward.readout import RewardIds
+from sla_engine.reward.weights import RewardHead, RewardHeadError
+
+
+def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds]:
+    """Raises RewardHeadError (a clear message) for a head that is unreadable or made for another model."""
+    from transformers import AutoTokenizer
+
+    head = RewardHead.load(head_path)
+    head.check_base(model_path)
+    config = json.loads((model_path / "config.json").read_text())
+    arch = (config.get("architectures") or ["?"])[0]
+    if arch not in ARCHITECTURES:
+        raise RewardHeadError(f"no reward model class for architecture {arch}; supported: {', '.join(ARCHITECTURES)}")
+    ids = RewardIds.for_vocab(config["vocab_size"], len(AutoTokenizer.from_pretrained(model_path)))
+    overrides = {
+        "architectures": [ARCHITECTURES[arch]],
+        "vocab_size": config["vocab_size"] + ids.added_rows,
+        REWARD_CONFIG_KEY: {
+            "head": str(head_path.resolve()), "reward_id": ids.reward, "zero_id": ids.zero,
+            "added_rows": ids.added_rows,
+        },
+    }
+    return overrides, ids

@@ -1,0 +1,25 @@
+"""vLLM plugin entry point (`vllm.general_plugins` in pyproject.toml): registers the reward model classes.
+
+It runs in every vLLM process, the spawned engine core and workers included, which is why registration
+cannot happen only in the caller's process.
+"""
+
+from __future__ import annotations
+
+# The hf_config attribute that carries a head's settings into vLLM's worker processes (through hf_overrides):
+# {"head": path, "reward_id": R, "zero_id": Z, "added_rows": n}.
+REWARD_CONFIG_KEY = "sla_reward"
+
+# base architecture → its reward-channel class in sla_engine.reward.vllm_models
+ARCHITECTURES = {
+    "Qwen2ForCausalLM": "SlaRewardQwen2ForCausalLM",
+    "LlamaForCausalLM": "SlaRewardLlamaForCausalLM",
+}
+
+
+def register() -> None:
+    from vllm import ModelRegistry
+
+    for reward_arch in ARCHITECTURES.values():
+        if reward_arch not in ModelRegistry.get_supported_archs():
+            ModelRegistry.register_model(reward_arch, f"sla_engine.reward.vllm_models:{reward_arch}")

@@ -1,0 +1,99 @@
+"""vLLM model classes with the reward channel: Qwen2 (`qwen2.5-*`) and Llama (`smollm2-135m-instruct`).
+
+They run the decoder stack themselves so that the channel sees every layer's residual stream (in vLLM's
+fused-norm layers the stream entering layer i is `hidden + residual`, not the layer's MLP output), and hand
+the final channel state to `compute_logits` by widening the returned hidden states: the fp32 channel state is
+*bit-cast* to the model dtype and concatenated, so nothing is rounded on the way. `compute_logits` splits
+it off, scores it with the head in fp32, and writes the reward into the reserved columns (readout.py).
+
+Selected only when a reward head is loaded: `Engine` points `hf_overrides.architectures` at these classes and
+passes the head in `hf_overrides.sla_reward`. Limits: one pipeline stage and one tensor-parallel rank; the
+decoder loop runs eagerly (vLLM does not compile it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from vllm.config import VllmConfig
+from vllm.model_executor.models.llama import LlamaForCausalLM
+from vllm.model_executor.models.qwen2 import Qwen2ForCausalLM
+
+from sla_engine.reward.plugin import REWARD_CONFIG_KEY
+from sla_engine.reward.readout import OFFSET, RewardIds
+from sla_engine.reward.weights import RewardHead
+
+
+class RewardChannelMixin:
+    """Mixed into a vLLM *ForCausalLM whose `.model` has `embed_input_ids`, `layers` and `norm`."""
+
+    def _init_reward(self, vllm_config: VllmConfig) -> None:
+        spec = getattr(vllm_config.model_config.hf_config, REWARD_CONFIG_KEY)
+        parallel = vllm_config.parallel_config
+        if parallel.pipeline_parallel_size != 1 or parallel.tensor_parallel_size != 1:
+            raise ValueError("the reward channel supports one pipeline stage and one tensor-parallel rank")
+        self.reward_ids = RewardIds(spec["reward_id"], spec["zero_id"], spec["added_rows"])
+        self.reward_channel = RewardHead.load(Path(spec["head"])).channel()
+
+    def forward(self, input_ids, positions, intermediate_tensors=None, inputs_embeds=None, **kwargs):
+        m = self.model
+        hidden = m.embed_input_ids(input_ids) if inputs_embeds is None else inputs_embeds
+        residual, t = None, None
+        channel = self.reward_channel
+        for i, layer in enumerate(m.layers):
+            if channel.uses_layers:
+                t = channel.step(i, hidden if residual is None else hidden + residual, t)
+            hidden, residual = layer(positions, hidden, residual)
+        hidden, _ = m.norm(hidden, residual)
+        if t is None:
+            return hidden
+        return torch.cat([hidden, t.contiguous().view(hidden.dtype)], dim=-1)
+
+    def _split(self, wide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.reward_channel.uses_layers:
+            return wide, None
+        hidden_size = self.config.hidden_size
+        return wide[:, :hidden_size], wide[:, hidden_size:].contiguous().view(torch.float32)
+
+    def _with_reward(self, hidden: torch.Tensor, t: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        logits[:, self.reward_ids.reward] = self.reward_channel.score(hidden, t) + OFFSET
+        logits[:, self.reward_ids.zero] = OFFSET
+        return logits
+
+    def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
+        hidden, t = self._split(hidden_states)
+        return self._with_reward(hidden, t, self.logits_processor(self.lm_head, hidden))
+
+    def compute_logits_local(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # Model Runner V2's batch-sharded sampling calls this; with one TP rank it is the full vocabulary.
+        hidden, t = self._split(hidden_states)
+        return self._with_reward(hidden, t, self.logits_processor(self.lm_head, hidden, skip_gather=True))
+
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
+        """The base checkpoint, with `added_rows` zero rows appended to the vocabulary matrices (the config's
+        vocab_size already counts them); the channel was loaded from its own file at construction."""
+        added = self.reward_ids.added_rows
+
+        def padded():
+            for name, w in weights:
+                if added and name.endswith(("embed_tokens.weight", "lm_head.weight")):
+                    w = torch.cat([w, w.new_zeros(added, w.shape[1])])
+                yield name, w
+
+        loaded = super().load_weights(padded())
+        return loaded | {f"reward_channel.{name}" for name, _ in self.reward_channel.named_parameters()}
+
+
+class SlaRewardQwen2ForCausalLM(RewardChannelMixin, Qwen2ForCausalLM):
+    def __init__(self, *, vllm_config: VllmConfig, prefix: str = ""):
+        super().__init__(vllm_config=vllm_config, prefix=prefix)
+        self._init_reward(vllm_config)
+
+
+class SlaRewardLlamaForCausalLM(RewardChannelMixin, LlamaForCausalLM):
+    def __init__(self, *, vllm_config: VllmConfig, prefix: str = ""):
+        super().__init__(vllm_config=vllm_config, prefix=prefix)
+        self._init_reward(vllm_config)
