@@ -7,7 +7,9 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
+from sla_engine.reward import RewardHead
 from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
 
 
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(env("PORT", 8000)), help="[env SLA_PORT; default %(default)s]")
     serve.add_argument("--api-key", default=env("API_KEY"),
                        help="require `Authorization: Bearer KEY` on every route but /health [env SLA_API_KEY]")
+    serve.add_argument("--reward-head", default=env("REWARD_HEAD"),
+                       help="folder with reward_head.json + reward_head.safetensors for this model; "
+                            "checked at start-up [env SLA_REWARD_HEAD; default: none, plain decoding]")
     serve.add_argument("--max-model-len", type=int, default=int(env("MAX_MODEL_LEN", 4096)),
                        help="context length in tokens [default %(default)s]")
     serve.add_argument("--max-num-seqs", type=int, default=int(env("MAX_NUM_SEQS", 64)),
@@ -75,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
+    if args.reward_head:  # refuse a wrong or corrupt head now, not after the engine has started
+        RewardHead.load(Path(args.reward_head)).check_base(model.path)
     settings = ServerSettings(host=args.host, port=args.port, api_key=args.api_key or None,
                               max_body_bytes=args.max_body_bytes, log_level=args.log_level)
     config = EngineConfig(
@@ -85,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         kv_cache_gib=args.kv_cache_gib,
         gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
+        reward_head=args.reward_head,
     )
     app = create_app(settings, lambda: Engine.start(config))
     # uvicorn drains on SIGTERM, then re-raises the signal under the handler it found at start; with this

@@ -64,7 +64,9 @@ def start_server(model: str, log: Path, api_key: str | None = None, extra: tuple
         cmd += ["--api-key", api_key]
     fh = open(log, "w")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    server = LiveServer(f"http://127.0.0.1:{port}", model, ModelStore().path(model), api_key, log)
+    folder = Path(model)
+    path = folder if folder.is_dir() else ModelStore().path(model)  # a model folder, or a packaged name
+    server = LiveServer(f"http://127.0.0.1:{port}", folder.name, path, api_key, log)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:

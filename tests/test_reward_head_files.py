@@ -1,0 +1,98 @@
+"""Reward-head files: round trip, and clear refusals of corrupt heads or heads for another base model —
+at start-up (`sla serve` exits before any engine starts), not at the first request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from vllm import SamplingParams
+
+from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead, RewardHeadError
+from sla_engine.reward.readout import RewardIds
+from sla_engine.reward.weights import META_FILE, WEIGHTS_FILE, model_fingerprint
+from tests.tiny_models import make_random_head, make_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    folder = make_tiny_model("llama", tmp_path_factory.mktemp("m"))
+    return folder, make_random_head(folder, folder / "head")
+
+
+def test_round_trip_keeps_weights_and_checks_the_base(tiny_llama):
+    folder, head_dir = tiny_llama
+    head = RewardHead.load(head_dir)
+    head.check_base(folder)
+    assert head.base_model_sha256 == model_fingerprint(folder)
+    again = RewardHead.load(head_dir / META_FILE)  # either file's path works
+    assert all(torch.equal(again.state_dict[k], v) for k, v in head.state_dict.items())
+
+
+def test_final_hidden_only_head_has_no_channel():
+    channel = RewardChannel(ChannelConfig(hidden_size=16, num_layers=3, width=8, head="final_hidden"))
+    assert not channel.uses_layers and len(channel.projs) == 0 and channel.head.in_features == 16
+    r = channel([], torch.randn(5, 16))
+    assert r.shape == (5,)
+
+
+def test_head_for_another_model_is_refused(tiny_llama, tmp_path):
+    folder, head_dir = tiny_llama
+    other = make_tiny_model("llama", tmp_path / "other", seed=1)  # same shapes, other weights
+    with pytest.raises(RewardHeadError, match="trained for base model"):
+        RewardHead.load(head_dir).check_base(other)
+    qwen = make_tiny_model("qwen2", tmp_path / "qwen")
+    config = json.loads((qwen / "config.json").read_text())
+    config["num_hidden_layers"] = 5
+    (qwen / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RewardHeadError, match="does not fit"):
+        RewardHead.load(head_dir).check_base(qwen)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "bad_json", "missing", "wrong_version", "nan"])
+def test_corrupt_heads_are_refused(tiny_llama, tmp_path, damage):
+    folder, head_dir = tiny_llama
+    bad = tmp_path / "bad"
+    RewardHead.load(head_dir).save(bad)
+    if damage == "truncate":
+        data = (bad / WEIGHTS_FILE).read_bytes()
+        (bad / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    elif damage == "bad_json":
+        (bad / META_FILE).write_text("{not json")
+    elif damage == "missing":
+        (bad / WEIGHTS_FILE).unlink()
+    elif damage == "wrong_version":
+        meta = json.loads((bad / META_FILE).read_text())
+        (bad / META_FILE).write_text(json.dumps({**meta, "format_version": 99}))
+    else:
+        head = RewardHead.load(bad)
+        head.state_dict["head.weight"][0, 0] = float("nan")
+        head.save(bad)
+    with pytest.raises(RewardHeadError):
+        RewardHead.load(bad)
+
+
+@pytest.mark.download
+def test_sla_serve_refuses_a_wrong_head_before_starting(tiny_llama):
+    _, head_dir = tiny_llama
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--model", "smollm2-135m-instruct", "--port", "1",
+         "--reward-head", str(head_dir)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "trained for base model" in proc.stderr or "does not fit" in proc.stderr
+
+
+def test_reserved_ids_and_the_logprobs_trap():
+    qwen = RewardIds.for_vocab(config_vocab=151936, tokenizer_vocab=151665)  # padded rows: use them
+    assert (qwen.reward, qwen.zero, qwen.added_rows) == (151934, 151935, 0)
+    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add two
+    assert (llama.reward, llama.zero, llama.added_rows) == (49152, 49153, 2)
+    params = llama.apply(SamplingParams(max_tokens=3))
+    assert params.logprob_token_ids == [49152, 49153] and params.logit_bias == {49152: -100.0, 49153: -100.0}
+    with pytest.raises(ValueError, match="top-k logprobs"):  # would be corrupted in a mixed batch
+        llama.apply(SamplingParams(max_tokens=3, logprobs=5))
