@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import psutil
@@ -13,12 +14,22 @@ pytestmark = pytest.mark.engine
 
 
 def test_health_is_503_after_the_engine_dies(tmp_path, server):  # `server` has pulled the model
+    """Also: a stream that is running when the engine dies ends with an error event, then [DONE]."""
     proc, live = start_server(TEST_MODEL, tmp_path / "serve.log")
     try:
-        cores = [p for p in psutil.Process(proc.pid).children(recursive=True) if "EngineCore" in " ".join(p.cmdline())]
-        assert cores, "no engine core process found"
-        for p in cores:
-            p.kill()
+        body = {"model": TEST_MODEL, "stream": True, "max_tokens": 400, "temperature": 0,
+                "messages": [{"role": "user", "content": "Tell me a very long story about a dragon."}]}
+        with live.http() as h, h.stream("POST", "/v1/chat/completions", json=body) as r:
+            lines = r.iter_lines()
+            next(line for line in lines if '"content":"' in line and '"role"' not in line)
+            cores = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                     if "EngineCore" in " ".join(p.cmdline())]
+            assert cores, "no engine core process found"
+            for p in cores:
+                p.kill()
+            events = [line[len("data: "):] for line in lines if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        assert json.loads(events[-2])["error"]["code"] == "engine_dead"
         with live.http() as h:
             deadline = time.monotonic() + 60
             while h.get("/health").status_code != 503 and time.monotonic() < deadline:

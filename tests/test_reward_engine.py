@@ -111,3 +111,19 @@ def test_a_large_reward_is_still_read_exactly_and_never_sampled(tmp_path):
         assert (got - ref[len(PROMPTS[0]):]).abs().max().item() <= 1e-4
     finally:
         runner.close()
+
+
+def test_final_hidden_only_head_matches_its_reference(tmp_path):
+    folder = make_tiny_model("llama", tmp_path / "m")
+    head = make_random_head(folder, tmp_path / "h", kind="final_hidden")
+    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
+                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+    try:
+        res = scored_batch(runner, PROMPTS[:2], n=12)
+        backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        channel = RewardHead.load(head).channel().eval()
+        for prompt, r in zip(PROMPTS, res):
+            ref = reference_rewards(backbone, channel, prompt + r.token_ids)[len(prompt):]
+            assert (torch.tensor(r.rewards) - ref).abs().max().item() <= 1e-4
+    finally:
+        runner.close()

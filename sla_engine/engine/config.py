@@ -65,6 +65,9 @@ class EngineConfig:
             seed=self.seed,
             disable_log_stats=False,  # keeps vLLM's Prometheus metrics
             hf_overrides=hf_overrides,
+            # With a reward head every request reads logits[R] − logits[Z]; raw logits give it exactly and
+            # spare the full-vocabulary log-softmax that raw logprobs would cost at every step.
+            logprobs_mode="raw_logits" if hf_overrides else None,
         )
         if cpu:
             # Read by the engine core process at start; sizes the KV cache in GiB.

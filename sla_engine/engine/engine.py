@@ -133,6 +133,7 @@ class Engine:
             raise RuntimeError("this engine has no reward head")
         params = params.clone()
         params.output_kind = RequestOutputKind.DELTA
+        params.detokenize = False  # branches are token paths; only committed text is ever detokenized
         ids: list[int] = []
         before: list[float] = []  # before[i]: reward of the prefix before token i
         finish, cached = None, 0

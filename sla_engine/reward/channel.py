@@ -45,7 +45,8 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        # x · rsqrt(mean(x²) + eps) · weight, as one fused op (fewer kernel launches per decode step)
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
 
 class RewardChannel(nn.Module):

@@ -1,8 +1,10 @@
 """How the per-token reward leaves vLLM in the same forward pass (REFERENCE §6).
 
 The reward model writes two reserved vocabulary columns: logits[R] = r + OFFSET, logits[Z] = OFFSET.
-A request asks for the logprobs of exactly [R, Z] (`logprob_token_ids`), which vLLM takes from the raw
-logits before any bias, so r = logprob[R] − logprob[Z] (the softmax normaliser cancels). A logit bias of
+A request asks for the "logprobs" of exactly [R, Z] (`logprob_token_ids`), which vLLM takes from the raw
+logits before any bias. A reward engine runs with `logprobs_mode="raw_logits"`, so those values are the
+logits themselves and r = value[R] − value[Z] exactly, with no full-vocabulary log-softmax per step (in the
+default raw-logprobs mode the same difference holds too: the softmax normaliser cancels). A logit bias of
 −100 on both keeps them from ever being sampled.
 
 Off-by-one: the logprobs that come with generated token i are computed from the hidden state after token
