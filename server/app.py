@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from server import chat
-from server.errors import APIError, install_handlers, parse_body
+from server.errors import APIError, engine_dead, install_handlers, parse_body
 from server.metrics import ServerMetrics
 from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestCounterMiddleware
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
@@ -68,7 +68,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
     def engine_of(request: Request) -> Engine:
         engine: Engine = request.app.state.engine
         if not engine.healthy:
-            raise APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead")
+            raise engine_dead()
         return engine
 
     @app.post(
@@ -85,13 +85,8 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
             return EventSourceResponse(
                 chat.stream(engine, prepared, body.include_usage, metrics), sep="\n", ping=15
             )
-        metrics.in_flight.inc()
-        t0 = time.perf_counter()
-        try:
+        with metrics.track():
             return await until_disconnect(request, chat.complete(engine, prepared), metrics)
-        finally:
-            metrics.in_flight.dec()
-            metrics.e2e.observe(time.perf_counter() - t0)
 
     @app.get("/v1/models", response_model=ModelList)
     async def models(request: Request) -> ModelList:
@@ -101,7 +96,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
     @app.get("/health")
     async def health(request: Request) -> Response:
         if not request.app.state.engine.healthy:
-            return APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead").response()
+            return engine_dead().response()
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics")

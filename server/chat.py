@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -12,7 +11,7 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.exceptions import EngineDeadError
 
-from server.errors import APIError, bad_request
+from server.errors import APIError, bad_request, engine_dead
 from server.metrics import ServerMetrics
 from server.protocol import (
     AssistantMessage,
@@ -97,7 +96,7 @@ async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str,
                 raise GenerationFailed(APIError(503, "The request was aborted by the engine.", code="aborted"))
             yield c.text, len(c.token_ids), finish
     except EngineDeadError:
-        raise GenerationFailed(APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead"))
+        raise GenerationFailed(engine_dead())
     except GenerationFailed:
         raise
     except ValueError as e:  # the engine's own input validation
@@ -136,34 +135,29 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
         )
         return c.model_dump_json()
 
-    t0 = time.perf_counter()
-    metrics.in_flight.inc()
-    finished = False
-    try:
-        yield chunk(Delta(role="assistant", content=""))
-        tokens, finish = 0, None
+    def usage_chunk(tokens: int) -> str:
+        prompt = len(chat.prompt_ids)
+        usage = Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens)
+        return ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).model_dump_json()
+
+    ended = False  # stays False when the client goes away and the server closes this generator
+    with metrics.track():
         try:
-            async for delta, n, f in deltas(engine, chat):
-                tokens += n
-                finish = f or finish
-                if delta:
-                    yield chunk(Delta(content=delta))
-        except GenerationFailed as e:
-            yield json.dumps(e.error.body())
+            yield chunk(Delta(role="assistant", content=""))
+            tokens, finish = 0, None
+            try:
+                async for delta, n, f in deltas(engine, chat):
+                    tokens += n
+                    finish = f or finish
+                    if delta:
+                        yield chunk(Delta(content=delta))
+                yield chunk(Delta(), finish)
+                if include_usage:
+                    yield usage_chunk(tokens)
+            except GenerationFailed as e:  # after the 200: an error event, as vLLM and OpenAI send it
+                yield json.dumps(e.error.body())
             yield "[DONE]"
-            finished = True
-            return
-        yield chunk(Delta(), finish)
-        if include_usage:
-            prompt = len(chat.prompt_ids)
-            usage = Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens)
-            yield ChatCompletionChunk(
-                id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage
-            ).model_dump_json()
-        yield "[DONE]"
-        finished = True
-    finally:
-        metrics.in_flight.dec()
-        metrics.e2e.observe(time.perf_counter() - t0)
-        if not finished:
-            metrics.disconnects.inc()
+            ended = True
+        finally:
+            if not ended:
+                metrics.disconnects.inc()

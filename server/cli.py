@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="most sequences the engine runs in one batch [default %(default)s]")
     serve.add_argument("--dtype", default=env("DTYPE"), choices=["auto", "float32", "float16", "bfloat16"],
                        help="model dtype [default: float32 on CPU, auto on GPU]")
+    serve.add_argument("--compile", action="store_true", default=env("COMPILE") == "1",
+                       help="CPU: torch.compile the model (decodes 5-12 %% faster, starts ~3x slower); "
+                            "GPUs compile by default [env SLA_COMPILE=1]")
     serve.add_argument("--kv-cache-gib", type=int, default=int(env("KV_CACHE_GIB", 2)),
                        help="KV cache size on CPU, GiB [default %(default)s]")
     serve.add_argument("--gpu-memory-utilization", type=float, default=env("GPU_MEMORY_UTILIZATION"),
@@ -90,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_model_len=args.max_model_len,
         max_num_seqs=args.max_num_seqs,
         dtype=args.dtype,
+        enforce_eager=False if args.compile else None,
         kv_cache_gib=args.kv_cache_gib,
         gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
         reward_head=args.reward_head,

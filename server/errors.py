@@ -51,6 +51,10 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return APIError(400, message, param=param, code=code)
 
 
+def engine_dead() -> APIError:
+    return APIError(503, "The engine is not running.", type="service_unavailable", code="engine_dead")
+
+
 def parse_body(model: type[T], raw: bytes) -> T:
     """A JSON request body validated against `model`, whatever the Content-Type (curl -d sends a form type)."""
     try:

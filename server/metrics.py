@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from vllm.v1.metrics.prometheus import get_prometheus_registry
 
@@ -34,6 +38,17 @@ class ServerMetrics:
         self.scheduler_waiting = Gauge(
             "sla:engine_scheduler_waiting", "Waiting requests in the engine scheduler at its last step.", registry=r
         )
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Counts a chat completion in flight and observes its wall time."""
+        self.in_flight.inc()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.in_flight.dec()
+            self.e2e.observe(time.perf_counter() - t0)
 
     def bind(self, engine: Engine) -> None:
         self.engine_unfinished.set_function(engine.num_unfinished_requests)

@@ -69,3 +69,10 @@ def test_request_parsing():
     with pytest.raises(APIError) as e:
         parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}')
     assert e.value.param == "max_tokens"
+
+
+def test_compile_flag_selects_compiled_mode():
+    args = build_parser().parse_args(["serve", "--compile"])
+    assert args.compile is True
+    config = EngineConfig(model_path="/m", served_name="m", enforce_eager=False).engine_args()
+    assert config.enforce_eager is False
