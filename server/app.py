@@ -10,6 +10,7 @@ from typing import Awaitable, Callable, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from server import chat
 from server.errors import APIError, engine_dead, install_handlers, parse_body
@@ -18,6 +19,7 @@ from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, Request
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from server.settings import ServerSettings
 from sla_engine.engine import Engine
+from sla_engine.search import BranchBudget, TooManyBranches
 
 EngineFactory = Callable[[], Awaitable[Engine]]
 T = TypeVar("T")
@@ -44,6 +46,9 @@ async def until_disconnect(request: Request, work: Awaitable[T], metrics: Server
 
 def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
     metrics = ServerMetrics()
+    branches = BranchBudget(settings.max_live_branches)
+    metrics.live_branches.set_function(lambda: branches.reserved)
+    metrics.live_branches_cap.set(settings.max_live_branches)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -80,13 +85,27 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
     async def chat_completions(request: Request):
         body = parse_body(ChatCompletionRequest, await request.body())
         engine = engine_of(request)
-        prepared = chat.prepare(body, engine)
+        prepared = chat.prepare(body, engine, settings.search)
+        try:
+            reservation = branches.reserve(prepared.search.max_live_branches)
+        except TooManyBranches as e:
+            metrics.rejected.inc()
+            raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": "1"})
         if body.stream:
-            return EventSourceResponse(
-                chat.stream(engine, prepared, body.include_usage, metrics), sep="\n", ping=15
-            )
-        with metrics.track():
-            return await until_disconnect(request, chat.complete(engine, prepared), metrics)
+            async def events():
+                try:
+                    async for event in chat.stream(engine, prepared, body.include_usage, metrics):
+                        yield event
+                finally:
+                    reservation.release()
+
+            # the background task also releases when the stream never started (a client gone at once)
+            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(reservation.release))
+        try:
+            with metrics.track():
+                return JSONResponse(await until_disconnect(request, chat.complete(engine, prepared, metrics), metrics))
+        finally:
+            reservation.release()
 
     @app.get("/v1/models", response_model=ModelList)
     async def models(request: Request) -> ModelList:

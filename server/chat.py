@@ -1,9 +1,11 @@
-"""POST /v1/chat/completions: request → engine generation → OpenAI response or SSE stream."""
+"""POST /v1/chat/completions: request → generation (plain or a search) → OpenAI response or SSE stream."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -21,13 +23,18 @@ from server.protocol import (
     Choice,
     ChunkChoice,
     Delta,
+    SearchStatsBody,
     Usage,
     completion_id,
     now,
 )
 from sla_engine.engine import Engine, PromptTooLongError
+from sla_engine.search import CommittedText, SearchConfig, SearchConfigError, SearchStats, SlaSearch
 
 log = logging.getLogger(__name__)
+
+# Sampling fields that a search strategy (which decodes by argmax) cannot honour: set → 400, never ignored.
+SAMPLING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 
 
 @dataclass
@@ -39,14 +46,44 @@ class PreparedChat:
     model: str
     prompt_ids: list[int]
     params: SamplingParams
+    search: SearchConfig
+    stats: SearchStats
+
+    @property
+    def reports_search(self) -> bool:
+        return self.search.strategy != "sample"
 
 
-def prepare(req: ChatCompletionRequest, engine: Engine) -> PreparedChat:
+def search_config(req: ChatCompletionRequest, default: SearchConfig, engine: Engine) -> SearchConfig:
+    given = req.search.given() if req.search else {}
+    if given and "strategy" not in given and default.strategy != "sla":
+        given["strategy"] = "sla"  # tree settings without a strategy ask for the tree search
+    try:
+        config = dataclasses.replace(default, **given)
+    except SearchConfigError as e:
+        raise bad_request(f"Invalid value for 'search.{e.field}': {e}.", param=f"search.{e.field}")
+    if config.needs_reward and engine.reward is None:
+        raise bad_request(
+            f"Search strategy '{config.strategy}' needs a reward head, and this server runs without one "
+            "(sla serve --reward-head PATH).", param="search.strategy",
+        )
+    if config.strategy != "sample":
+        for name in SAMPLING_FIELDS:
+            if getattr(req, name) is not None:
+                raise bad_request(
+                    f"'{name}' cannot be combined with search strategy '{config.strategy}', which decodes by "
+                    "argmax; leave it out, or send \"search\": {\"strategy\": \"sample\"}.", param=name,
+                )
+    return config
+
+
+def prepare(req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig) -> PreparedChat:
     if req.model != engine.config.served_name:
         raise APIError(
             404, f"The model '{req.model}' does not exist; this server serves '{engine.config.served_name}'.",
             param="model", code="model_not_found",
         )
+    search = search_config(req, default_search, engine)
     try:
         prompt_ids = engine.chat_prompt_ids([m.for_template() for m in req.messages])
     except Exception as e:  # a template may reject a role order (e.g. two system messages)
@@ -62,21 +99,22 @@ def prepare(req: ChatCompletionRequest, engine: Engine) -> PreparedChat:
         value = getattr(req, name)
         return value if value is not None else defaults.get(name, fallback)
 
+    if search.strategy == "sample":
+        sampling = dict(
+            temperature=pick("temperature", 1.0), top_p=pick("top_p", 1.0),
+            frequency_penalty=pick("frequency_penalty", 0.0), presence_penalty=pick("presence_penalty", 0.0),
+            top_k=defaults.get("top_k", 0), min_p=defaults.get("min_p", 0.0),
+            repetition_penalty=defaults.get("repetition_penalty", 1.0),
+        )
+    else:  # argmax of the model's own distribution: what every search decodes with inside its branches
+        sampling = dict(temperature=0.0)
     params = SamplingParams(
-        n=1,
-        max_tokens=max_tokens,
-        temperature=pick("temperature", 1.0),
-        top_p=pick("top_p", 1.0),
-        frequency_penalty=pick("frequency_penalty", 0.0),
-        presence_penalty=pick("presence_penalty", 0.0),
-        top_k=defaults.get("top_k", 0),
-        min_p=defaults.get("min_p", 0.0),
-        repetition_penalty=defaults.get("repetition_penalty", 1.0),
-        seed=req.seed,
-        stop=req.stop or None,
-        output_kind=RequestOutputKind.DELTA,
+        n=1, max_tokens=max_tokens, seed=req.seed, stop=req.stop or None, output_kind=RequestOutputKind.DELTA,
+        **sampling,
     )
-    return PreparedChat(completion_id(), now(), req.model, prompt_ids, params)
+    return PreparedChat(
+        completion_id(), now(), req.model, prompt_ids, params, search, SearchStats(settings=search.as_dict())
+    )
 
 
 class GenerationFailed(Exception):
@@ -86,15 +124,36 @@ class GenerationFailed(Exception):
         self.error = error
 
 
+async def plain_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
+    async for out in engine.generate(chat.prompt_ids, chat.params, chat.id):
+        c = out.outputs[0]
+        finish = c.finish_reason if out.finished else None
+        if finish == "abort":
+            raise GenerationFailed(APIError(503, "The request was aborted by the engine.", code="aborted"))
+        chat.stats.tokens_generated += len(c.token_ids)
+        chat.stats.tokens_emitted += len(c.token_ids)
+        yield c.text, len(c.token_ids), finish
+
+
+async def sla_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
+    search = SlaSearch(engine, chat.prompt_ids, chat.search, chat.params.max_tokens, chat.stats, chat.id)
+    text = CommittedText(engine.tokenizer, chat.params.stop)
+    async with aclosing(search.commits()) as commits:
+        async for commit in commits:
+            delta = text.add(commit.tokens, last=commit.finish_reason is not None)
+            finish = "stop" if text.stopped else commit.finish_reason
+            yield delta, len(commit.tokens), finish
+            if finish:
+                return
+
+
 async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
-    """(text delta, new token count, finish reason or None) per engine output; engine errors → GenerationFailed."""
+    """(text delta, new token count, finish reason or None); engine errors → GenerationFailed."""
+    source = sla_deltas(engine, chat) if chat.search.strategy == "sla" else plain_deltas(engine, chat)
     try:
-        async for out in engine.generate(chat.prompt_ids, chat.params, chat.id):
-            c = out.outputs[0]
-            finish = c.finish_reason if out.finished else None
-            if finish == "abort":
-                raise GenerationFailed(APIError(503, "The request was aborted by the engine.", code="aborted"))
-            yield c.text, len(c.token_ids), finish
+        async with aclosing(source) as items:
+            async for item in items:
+                yield item
     except EngineDeadError:
         raise GenerationFailed(engine_dead())
     except GenerationFailed:
@@ -106,7 +165,11 @@ async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str,
         raise GenerationFailed(APIError(500, "The engine failed while generating.", code="internal_error"))
 
 
-async def complete(engine: Engine, chat: PreparedChat) -> ChatCompletion:
+def stats_body(chat: PreparedChat) -> SearchStatsBody | None:
+    return SearchStatsBody(**chat.stats.as_dict()) if chat.reports_search else None
+
+
+async def complete(engine: Engine, chat: PreparedChat, metrics: ServerMetrics) -> dict:
     text, tokens, finish = [], 0, None
     try:
         async for delta, n, f in deltas(engine, chat):
@@ -115,6 +178,8 @@ async def complete(engine: Engine, chat: PreparedChat) -> ChatCompletion:
             finish = f or finish
     except GenerationFailed as e:
         raise e.error
+    finally:
+        metrics.observe_search(chat.search.strategy, chat.stats)
     prompt = len(chat.prompt_ids)
     return ChatCompletion(
         id=chat.id,
@@ -122,23 +187,25 @@ async def complete(engine: Engine, chat: PreparedChat) -> ChatCompletion:
         model=chat.model,
         choices=[Choice(message=AssistantMessage(content="".join(text)), finish_reason=finish)],
         usage=Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens),
-    )
+        search_stats=stats_body(chat),
+    ).dump()
 
 
 async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metrics: ServerMetrics) -> AsyncIterator[str]:
-    """SSE `data:` payloads as OpenAI sends them: role, content deltas, finish, optional usage, [DONE]."""
+    """SSE `data:` payloads as OpenAI sends them: role, content deltas, finish (+ search_stats), optional usage,
+    [DONE]."""
 
-    def chunk(delta: Delta, finish: str | None = None) -> str:
+    def chunk(delta: Delta, finish: str | None = None, search_stats: SearchStatsBody | None = None) -> str:
         c = ChatCompletionChunk(
             id=chat.id, created=chat.created, model=chat.model,
-            choices=[ChunkChoice(delta=delta, finish_reason=finish)],
+            choices=[ChunkChoice(delta=delta, finish_reason=finish)], search_stats=search_stats,
         )
-        return c.model_dump_json()
+        return json.dumps(c.dump())
 
     def usage_chunk(tokens: int) -> str:
         prompt = len(chat.prompt_ids)
         usage = Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens)
-        return ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).model_dump_json()
+        return json.dumps(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).dump())
 
     ended = False  # stays False when the client goes away and the server closes this generator
     with metrics.track():
@@ -146,12 +213,13 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
             yield chunk(Delta(role="assistant", content=""))
             tokens, finish = 0, None
             try:
-                async for delta, n, f in deltas(engine, chat):
-                    tokens += n
-                    finish = f or finish
-                    if delta:
-                        yield chunk(Delta(content=delta))
-                yield chunk(Delta(), finish)
+                async with aclosing(deltas(engine, chat)) as items:
+                    async for delta, n, f in items:
+                        tokens += n
+                        finish = f or finish
+                        if delta:
+                            yield chunk(Delta(content=delta))
+                yield chunk(Delta(), finish, stats_body(chat))
                 if include_usage:
                     yield usage_chunk(tokens)
             except GenerationFailed as e:  # after the 200: an error event, as vLLM and OpenAI send it
@@ -159,5 +227,6 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
             yield "[DONE]"
             ended = True
         finally:
+            metrics.observe_search(chat.search.strategy, chat.stats)
             if not ended:
                 metrics.disconnects.inc()

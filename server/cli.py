@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -10,11 +11,27 @@ import sys
 from pathlib import Path
 
 from sla_engine.reward import RewardHead
+from sla_engine.search import SearchConfig, SearchConfigError
 from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
 
 
 def env(name: str, default=None):
     return os.environ.get(f"SLA_{name}", default)
+
+
+def parse_search(text: str) -> SearchConfig:
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}")
+    if not isinstance(fields, dict) or not set(fields) <= {"strategy", "width", "chunk", "depth"}:
+        raise argparse.ArgumentTypeError("a JSON object with some of strategy, width, chunk, depth")
+    if "strategy" not in fields:
+        fields["strategy"] = "sla"
+    try:
+        return SearchConfig(**fields)
+    except (SearchConfigError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reward-head", default=env("REWARD_HEAD"),
                        help="folder with reward_head.json + reward_head.safetensors for this model; "
                             "checked at start-up [env SLA_REWARD_HEAD; default: none, plain decoding]")
+    serve.add_argument("--search", default=env("SEARCH"), type=parse_search,
+                       help='default search for requests without a `search` field, as JSON, e.g. '
+                            '\'{"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}\' (fields left out: '
+                            'those defaults); "sla" needs --reward-head [env SLA_SEARCH; default: plain sampling]')
+    serve.add_argument("--max-live-branches", type=int, default=int(env("MAX_LIVE_BRANCHES", 512)),
+                       help="cap on engine requests all searches together may run; a request that would pass it "
+                            "gets 429 [default %(default)s]")
     serve.add_argument("--max-model-len", type=int, default=int(env("MAX_MODEL_LEN", 4096)),
                        help="context length in tokens [default %(default)s]")
     serve.add_argument("--max-num-seqs", type=int, default=int(env("MAX_NUM_SEQS", 64)),
@@ -85,8 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     model = ModelStore().resolve(args.model)
     if args.reward_head:  # refuse a wrong or corrupt head now, not after the engine has started
         RewardHead.load(Path(args.reward_head)).check_base(model.path)
+    search = args.search or SearchConfig()
+    if search.needs_reward and not args.reward_head:
+        raise ValueError(f"--search strategy '{search.strategy}' needs --reward-head")
     settings = ServerSettings(host=args.host, port=args.port, api_key=args.api_key or None,
-                              max_body_bytes=args.max_body_bytes, log_level=args.log_level)
+                              max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+                              search=search, max_live_branches=args.max_live_branches)
     config = EngineConfig(
         model_path=str(model.path),
         served_name=args.served_model_name or model.name,

@@ -43,6 +43,19 @@ class StreamOptions(Strict):
     include_usage: bool = False
 
 
+class SearchSettings(Strict):
+    """The `search` extension field (clients send it through the openai client's `extra_body`). Fields left
+    out come from the server's default (`sla serve --search`); ranges are checked by SearchConfig."""
+
+    strategy: Literal["sample", "greedy", "sla"] | None = None
+    width: int | None = None
+    chunk: int | None = None
+    depth: int | None = None
+
+    def given(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
 class ChatCompletionRequest(Strict):
     model: str
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
@@ -58,6 +71,7 @@ class ChatCompletionRequest(Strict):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    search: SearchSettings | None = None
 
     @field_validator("stop")
     @classmethod
@@ -107,7 +121,30 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
-class ChatCompletion(BaseModel):
+class SearchStatsBody(BaseModel):
+    """`search_stats` of a response: the settings that ran, and what the search did."""
+
+    strategy: str
+    width: int | None = None
+    chunk: int | None = None
+    depth: int | None = None
+    tokens_generated: int
+    tokens_emitted: int
+    branches_forked: int
+    branches_aborted: int
+    prefix_cache_hit_rate: float | None  # of forked branches' prompt tokens
+    mean_reward: float | None  # of the committed path
+
+
+class WithSearchStats(BaseModel):
+    search_stats: SearchStatsBody | None = None
+
+    def dump(self) -> dict:
+        """JSON body; `search_stats` only when a search ran (plain OpenAI shape otherwise)."""
+        return self.model_dump(mode="json", exclude={"search_stats"} if self.search_stats is None else None)
+
+
+class ChatCompletion(WithSearchStats):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -132,7 +169,7 @@ class ChunkChoice(BaseModel):
         return delta.model_dump(exclude_none=True)  # as OpenAI: {"role": ...} first, then {"content": ...}
 
 
-class ChatCompletionChunk(BaseModel):
+class ChatCompletionChunk(WithSearchStats):
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sla_engine.search import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -12,6 +14,8 @@ class ServerSettings:
     api_key: str | None = None
     max_body_bytes: int = 1 << 20  # 1 MiB: far above any prompt that fits a 4k-token context
     log_level: str = "info"
+    search: SearchConfig = field(default_factory=SearchConfig)  # for requests without a `search` field
+    max_live_branches: int = 512  # engine requests all searches together may run; beyond it → 429
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -20,3 +24,8 @@ class ServerSettings:
             raise ValueError("api_key must not be empty (leave it unset for no key)")
         if self.max_body_bytes < 1024:
             raise ValueError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes}")
+        if self.max_live_branches < self.search.max_live_branches:
+            raise ValueError(
+                f"max_live_branches ({self.max_live_branches}) is below what one request of the default search "
+                f"needs ({self.search.max_live_branches})"
+            )

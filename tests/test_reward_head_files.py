@@ -89,10 +89,11 @@ def test_sla_serve_refuses_a_wrong_head_before_starting(tiny_llama):
 
 def test_reserved_ids_and_the_logprobs_trap():
     qwen = RewardIds.for_vocab(config_vocab=151936, tokenizer_vocab=151665)  # padded rows: use them
-    assert (qwen.reward, qwen.zero, qwen.added_rows) == (151934, 151935, 0)
-    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add two
-    assert (llama.reward, llama.zero, llama.added_rows) == (49152, 49153, 2)
+    assert (qwen.reward, qwen.zero, qwen.fork[-1], qwen.added_rows) == (151926, 151927, 151935, 0)
+    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add ten
+    assert (llama.reward, llama.zero, llama.fork, llama.added_rows) == (49152, 49153, tuple(range(49154, 49162)), 10)
     params = llama.apply(SamplingParams(max_tokens=3))
-    assert params.logprob_token_ids == [49152, 49153] and params.logit_bias == {49152: -100.0, 49153: -100.0}
+    assert params.logprob_token_ids == list(range(49152, 49162))
+    assert params.logit_bias == {c: -100.0 for c in range(49152, 49162)}
     with pytest.raises(ValueError, match="top-k logprobs"):  # would be corrupted in a mixed batch
         llama.apply(SamplingParams(max_tokens=3, logprobs=5))

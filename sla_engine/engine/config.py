@@ -6,6 +6,7 @@ CPU defaults (2-core AVX2 machine; figures in the README, "Measured on this mach
 - eager mode with compilation off: ready in ~15 s instead of ~47 s (or ~220 s compiled for the 0.5B model),
   for a decode speed-up of only ~10 % when compiled.
 - a fixed KV cache size (`kv_cache_gib`), not a fraction of the machine's memory.
+- KV blocks of 32 tokens (vLLM's CPU default is 128): search branches share only full blocks.
 - on ≤ 2 cores, no core held back from the model's threads (1.5× faster decode there).
 GPU defaults are vLLM's own.
 """
@@ -33,6 +34,9 @@ class EngineConfig:
     gpu_memory_utilization: float | None = None  # None: vLLM's default on GPU; ignored on CPU
     kv_cache_gib: int = 2  # CPU only: KV cache size
     enable_prefix_caching: bool = True
+    # KV block size; None: 32 on CPU (the smallest its attention kernel takes; only full blocks are shared
+    # between search branches, so a branch recomputes up to block_size − 1 prompt tokens), vLLM's 16 on GPU
+    block_size: int | None = None
     seed: int = 0
     warmup: bool = True
     reward_head: str | None = None  # folder with reward_head.{json,safetensors}; None: plain decoding
@@ -48,6 +52,8 @@ class EngineConfig:
             raise ValueError(f"dtype must be auto, float32, float16 or bfloat16, got {self.dtype!r}")
         if self.gpu_memory_utilization is not None and not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.block_size is not None and (self.block_size < 16 or self.block_size % 16):
+            raise ValueError(f"block_size must be a multiple of 16, got {self.block_size}")
         if self.kv_cache_gib < 1:
             raise ValueError(f"kv_cache_gib must be >= 1, got {self.kv_cache_gib}")
 
@@ -78,11 +84,12 @@ class EngineConfig:
                 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             kwargs.update(
                 dtype=self.dtype or "float32",
+                block_size=self.block_size or 32,
                 enforce_eager=True if self.enforce_eager is None else self.enforce_eager,
                 compilation_config={"mode": 0} if self.enforce_eager in (None, True) else None,
             )
         else:
-            kwargs.update(dtype=self.dtype or "auto", enforce_eager=bool(self.enforce_eager))
+            kwargs.update(dtype=self.dtype or "auto", enforce_eager=bool(self.enforce_eager), block_size=self.block_size)
             if self.gpu_memory_utilization is not None:
                 kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
         return AsyncEngineArgs(**{k: v for k, v in kwargs.items() if v is not None})

@@ -57,6 +57,10 @@ class Engine:
         self.ready_s = ready_s  # seconds from start() until ready, warm-up included
         # Model defaults from generation_config.json (temperature, top_p, ...), as vLLM's own server applies them.
         self.default_sampling = llm.model_config.get_diff_sampling_param()
+        # The ids that end a generation, as vLLM gathers them (tokenizer EOS + generation_config eos_token_id).
+        eos = llm.model_config.try_get_generation_config().get("eos_token_id")
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.eos_token_ids = frozenset(eos + ([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []))
 
     @classmethod
     async def start(cls, config: EngineConfig) -> "Engine":

@@ -27,7 +27,7 @@ def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds
         "vocab_size": config["vocab_size"] + ids.added_rows,
         REWARD_CONFIG_KEY: {
             "head": str(head_path.resolve()), "reward_id": ids.reward, "zero_id": ids.zero,
-            "added_rows": ids.added_rows,
+            "fork_ids": list(ids.fork), "token_vocab": ids.token_vocab, "added_rows": ids.added_rows,
         },
     }
     return overrides, ids

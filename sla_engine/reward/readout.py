@@ -1,16 +1,22 @@
-"""How the per-token reward leaves vLLM in the same forward pass (REFERENCE §6).
+"""How the per-token reward, and the top next tokens a search forks into, leave vLLM in the same forward pass
+(REFERENCE §6).
 
-The reward model writes two reserved vocabulary columns: logits[R] = r + OFFSET, logits[Z] = OFFSET.
-A request asks for the "logprobs" of exactly [R, Z] (`logprob_token_ids`), which vLLM takes from the raw
-logits before any bias. A reward engine runs with `logprobs_mode="raw_logits"`, so those values are the
-logits themselves and r = value[R] − value[Z] exactly, with no full-vocabulary log-softmax per step (in the
-default raw-logprobs mode the same difference holds too: the softmax normaliser cancels). A logit bias of
-−100 on both keeps them from ever being sampled.
+The reward model writes a block of reserved vocabulary columns at the end of the vocabulary:
+- logits[R] = r + OFFSET, logits[Z] = OFFSET: the reward of the prefix ending at the current position;
+- logits[F_j] = FORK_OFFSET − id_j for j < FORK_COLUMNS: the ids of the j-th most likely next tokens (over the
+  tokenizer's ids), in order, so a search forks a branch into its top-n next tokens without a top-k logprobs
+  request (which vLLM 0.32 cannot mix with `logprob_token_ids` in one batch) and without an extra pass.
+A request asks for the "logprobs" of exactly these columns (`logprob_token_ids`), which vLLM takes from the
+raw logits before any bias. A reward engine runs with `logprobs_mode="raw_logits"`, so the values are the
+logits themselves: r = value[R] − value[Z] exactly, and the fork ids are exact integers in fp32 (< 2^24).
+A logit bias of −100 on every reserved column keeps them from ever being sampled (their logits are very
+negative already).
 
 Off-by-one: the logprobs that come with generated token i are computed from the hidden state after token
-i − 1 (after the prompt for i = 0), so they carry the reward of the prefix *before* token i. The reward of
-the prefix ending at token i is entry i + 1; for the last token one more position is needed (`Engine.generate_scored`
-gets it with a one-token scoring request that the prefix cache makes cheap).
+i − 1 (after the prompt for i = 0), so they carry the reward of the prefix *before* token i and the top tokens
+that could have taken token i's place. The reward of the prefix ending at token i is entry i + 1; for the last
+token one more position is needed: a search asks for one token more than it keeps (search/branch.py), a plain
+scoring call sends one more one-token request (`Engine.generate_scored`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from dataclasses import dataclass
 from vllm import SamplingParams
 
 OFFSET = -100.0
+FORK_OFFSET = -1000.0
+FORK_COLUMNS = 8  # the widest fork a search may ask for
+RESERVED_COLUMNS = 2 + FORK_COLUMNS
 SUPPRESS = -100.0  # the most negative logit bias vLLM allows
 
 
@@ -27,23 +36,38 @@ SUPPRESS = -100.0  # the most negative logit bias vLLM allows
 class RewardIds:
     reward: int  # R
     zero: int  # Z
-    added_rows: int  # vocabulary rows the reward model adds (0 where the embedding has padded rows)
+    fork: tuple[int, ...]  # F_0 .. F_{FORK_COLUMNS-1}
+    token_vocab: int  # ids below this are real tokens (what the top-n fork ranks)
+    added_rows: int  # vocabulary rows the reward model adds (0 where the embedding has enough padded rows)
 
     @classmethod
     def for_vocab(cls, config_vocab: int, tokenizer_vocab: int) -> "RewardIds":
-        """The last two rows of the vocabulary, adding two when the tokenizer uses every row."""
-        added = 0 if config_vocab - tokenizer_vocab >= 2 else 2
-        vocab = config_vocab + added
-        return cls(reward=vocab - 2, zero=vocab - 1, added_rows=added)
+        """The last RESERVED_COLUMNS rows of the vocabulary, adding rows when the tokenizer leaves too few."""
+        added = 0 if config_vocab - tokenizer_vocab >= RESERVED_COLUMNS else RESERVED_COLUMNS
+        first = config_vocab + added - RESERVED_COLUMNS
+        return cls(
+            reward=first, zero=first + 1, fork=tuple(range(first + 2, first + RESERVED_COLUMNS)),
+            token_vocab=tokenizer_vocab, added_rows=added,
+        )
+
+    @property
+    def columns(self) -> list[int]:
+        return [self.reward, self.zero, *self.fork]
 
     def apply(self, params: SamplingParams) -> SamplingParams:
-        """Makes a request read the reward (and never sample R or Z); `params` is changed and returned."""
+        """Makes a request read the reserved columns (and never sample them); `params` is changed and returned."""
         if params.logprobs is not None:
             raise ValueError("top-k logprobs cannot be combined with the reward read-out in one batch")
-        params.logprob_token_ids = [self.reward, self.zero]
-        params.logit_bias = {**(params.logit_bias or {}), self.reward: SUPPRESS, self.zero: SUPPRESS}
+        params.logprob_token_ids = self.columns
+        params.logit_bias = {**(params.logit_bias or {}), **{c: SUPPRESS for c in self.columns}}
         return params
 
     def rewards(self, logprobs) -> list[float]:
         """Per-position rewards from a completion's logprobs (one dict per generated token)."""
         return [lp[self.reward].logprob - lp[self.zero].logprob for lp in logprobs]
+
+    def top_tokens(self, position_logprobs: dict, n: int) -> list[int]:
+        """The n most likely next-token ids at one position, best first."""
+        if not 1 <= n <= FORK_COLUMNS:
+            raise ValueError(f"a fork has 1..{FORK_COLUMNS} children, got {n}")
+        return [round(FORK_OFFSET - position_logprobs[c].logprob) for c in self.fork[:n]]

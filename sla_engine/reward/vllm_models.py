@@ -22,7 +22,7 @@ from vllm.model_executor.models.llama import LlamaForCausalLM
 from vllm.model_executor.models.qwen2 import Qwen2ForCausalLM
 
 from sla_engine.reward.plugin import REWARD_CONFIG_KEY
-from sla_engine.reward.readout import OFFSET, RewardIds
+from sla_engine.reward.readout import FORK_COLUMNS, FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import RewardHead
 
 
@@ -34,7 +34,9 @@ class RewardChannelMixin:
         parallel = vllm_config.parallel_config
         if parallel.pipeline_parallel_size != 1 or parallel.tensor_parallel_size != 1:
             raise ValueError("the reward channel supports one pipeline stage and one tensor-parallel rank")
-        self.reward_ids = RewardIds(spec["reward_id"], spec["zero_id"], spec["added_rows"])
+        self.reward_ids = RewardIds(
+            spec["reward_id"], spec["zero_id"], tuple(spec["fork_ids"]), spec["token_vocab"], spec["added_rows"]
+        )
         self.reward_channel = RewardHead.load(Path(spec["head"])).channel()
 
     def forward(self, input_ids, positions, intermediate_tensors=None, inputs_embeds=None, **kwargs):
@@ -61,6 +63,9 @@ class RewardChannelMixin:
         logits = logits.float()
         logits[:, self.reward_ids.reward] = self.reward_channel.score(hidden, t) + OFFSET
         logits[:, self.reward_ids.zero] = OFFSET
+        ids = self.reward_ids
+        top = logits[:, : ids.token_vocab].topk(FORK_COLUMNS, dim=-1, sorted=True).indices
+        logits[:, ids.fork[0] : ids.fork[-1] + 1] = FORK_OFFSET - top.float()
         return logits
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor | None:

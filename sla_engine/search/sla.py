@@ -1,0 +1,130 @@
+"""Streaming Looking Ahead (REFERENCE §3) on the branch primitive (branch.py) and the tree (tree.py).
+
+The first chunk is one branch from the prompt. A branch that completes a chunk forks into its top-`width`
+next tokens, each child a new branch request that continues greedily. The children of the last committed
+chunk are the *candidates*; when every branch below them is `depth` chunks deep (or finished), the
+candidate whose best leaf has the highest mean reward is committed: its chunk is emitted, the other
+candidates and their subtrees are dropped, and its own subtree stays (look-ahead is never regenerated), its
+children becoming the next candidates and its leaves growing one more chunk. A lone candidate is committed
+as soon as its chunk is done (there is nothing to choose). Ties go to the more likely fork.
+Finished leaves (EOS, max_tokens) stay in the tree as scored leaves; once nothing below the candidates can
+grow, repeated commits walk down to the best finished leaf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from sla_engine.engine import Engine
+from sla_engine.search.branch import extend
+from sla_engine.search.config import SearchConfig
+from sla_engine.search.stats import SearchStats
+from sla_engine.search.tree import Node
+
+
+@dataclass(frozen=True)
+class Commit:
+    tokens: list[int]
+    finish_reason: str | None  # set on the last commit of a response
+
+
+class SlaSearch:
+    def __init__(
+        self, engine: Engine, prompt_ids: list[int], config: SearchConfig, max_tokens: int,
+        stats: SearchStats | None = None, request_id: str | None = None,
+    ):
+        if config.strategy != "sla":
+            raise ValueError(f"SlaSearch runs strategy 'sla', not {config.strategy!r}")
+        self.engine = engine
+        self.prompt_ids = prompt_ids
+        self.config = config
+        self.max_tokens = max_tokens
+        self.stats = stats or SearchStats(settings=config.as_dict())
+        self.request_id = request_id or uuid.uuid4().hex
+        self.horizon = max(config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
+        self.candidate_depth = 0
+        self.running: dict[asyncio.Task, Node] = {}
+        self.launched = 0
+
+    async def commits(self) -> AsyncIterator[Commit]:
+        """Committed chunks in order. Closing the generator early aborts every branch it started."""
+        candidates = [self._launch(Node(parent=None, fork=None, depth=0))]
+        try:
+            while True:
+                await self._settle(candidates)
+                best = max(candidates, key=Node.score)  # first of equals: the more likely fork
+                for loser in candidates:
+                    if loser is not best:
+                        self._prune(loser)
+                self._record_commit(best)
+                yield Commit(best.chunk.tokens, best.finish_reason)
+                if best.finish_reason:
+                    return
+                candidates = best.children
+                self.candidate_depth = best.depth + 1
+                for candidate in candidates:
+                    for leaf in list(candidate.leaves()):
+                        self._maybe_fork(leaf)
+        finally:
+            await self._cancel(list(self.running))
+
+    async def _settle(self, candidates: list[Node]) -> None:
+        """Wait until the candidates can be compared: every branch below them is done growing."""
+        while self.running and not (len(candidates) == 1 and candidates[0].done):
+            finished, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                node = self.running.pop(task)
+                chunk = task.result()
+                node.settle(chunk, self.max_tokens)
+                self.stats.tokens_generated += chunk.generated
+                if node.fork is not None:
+                    self.stats.branch_prompt_tokens += chunk.prompt_tokens
+                    self.stats.branch_cached_tokens += chunk.cached_tokens
+                self._maybe_fork(node)
+
+    def _maybe_fork(self, node: Node) -> None:
+        """Grow a settled, unfinished leaf into its top-`width` next tokens if it is above the horizon."""
+        if not node.done or node.finish_reason or node.children:
+            return
+        if node.depth >= self.candidate_depth + self.horizon:
+            return  # held until the next commit moves the horizon down
+        for token in node.chunk.next_tokens[: self.config.fork_width]:
+            node.children.append(self._launch(Node(parent=node, fork=token, depth=node.depth + 1)))
+            self.stats.branches_forked += 1
+
+    def _launch(self, node: Node) -> Node:
+        parent = node.parent
+        done_before = parent.length if parent else 0
+        path = self.prompt_ids + (parent.path() if parent else [])
+        size = min(self.config.chunk, self.max_tokens - done_before)
+        self.launched += 1
+        request_id = f"{self.request_id}-b{self.launched}"
+        task = asyncio.ensure_future(extend(self.engine, path, node.fork, size, self.config.fork_width, request_id))
+        self.running[task] = node
+        self.stats.peak_live_branches = max(self.stats.peak_live_branches, len(self.running))
+        return node
+
+    def _prune(self, loser: Node) -> None:
+        doomed = set(loser.walk())
+        self.stats.branches_aborted += len(doomed)
+        tasks = [t for t, n in self.running.items() if n in doomed]
+        for task in tasks:
+            del self.running[task]
+            task.cancel()  # cancellation aborts the request in the engine (Engine.generate)
+
+    def _record_commit(self, node: Node) -> None:
+        self.stats.tokens_emitted += len(node.chunk.tokens)
+        self.stats.reward_sum += sum(node.chunk.rewards)
+        self.stats.reward_count += len(node.chunk.rewards)
+
+    async def _cancel(self, tasks: list[asyncio.Task]) -> None:
+        for task in tasks:
+            task.cancel()
+        self.stats.branches_aborted += sum(1 for t in tasks if not t.done())
+        self.running.clear()
+        if tasks:
+            # shielded so that a cancelled caller still waits for every abort to reach the engine
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))

@@ -1,0 +1,59 @@
+"""SLA computed by hand on the transformers fp32 model: a direct, slow transcription of REFERENCE §3 that
+regenerates every look-ahead from scratch, to hold the engine's incremental tree search against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from sla_engine.reward import RewardHead
+from sla_engine.reward.reference import reference_rewards
+
+
+class ReferenceModel:
+    def __init__(self, folder: Path, head: Path):
+        self.backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        self.channel = RewardHead.load(head).channel().eval()
+
+    @torch.no_grad()
+    def top(self, ids: list[int], n: int) -> list[int]:
+        return self.backbone(torch.tensor([ids])).logits[0, -1].topk(n).indices.tolist()
+
+    def chunk(self, prompt: list[int], path: list[int], fork: int | None, size: int) -> list[int]:
+        """`path` extended by `fork` (if any) and greedy tokens, `size` tokens in all."""
+        out = path + ([fork] if fork is not None else [])
+        for _ in range(size - (fork is not None)):
+            out.append(self.top(prompt + out, 1)[0])
+        return out
+
+    def mean_reward(self, prompt: list[int], path: list[int]) -> float:
+        return reference_rewards(self.backbone, self.channel, prompt + path)[len(prompt):].mean().item()
+
+    def subtree(self, prompt: list[int], path: list[int], n: int, k: int, levels: int, budget: int) -> list[list[int]]:
+        """The paths `levels` chunks below `path` (budget allowing), one per leaf."""
+        if levels == 0 or len(path) >= budget:
+            return [path]
+        size = min(k, budget - len(path))
+        return [
+            leaf for t in self.top(prompt + path, n)
+            for leaf in self.subtree(prompt, self.chunk(prompt, path, t, size), n, k, levels - 1, budget)
+        ]
+
+    def sla(self, prompt: list[int], n: int, k: int, d: int, budget: int) -> tuple[list[int], list[float]]:
+        """SLA's tokens, and at each two-way-or-more commit the margin between the best and second score."""
+        path = self.chunk(prompt, [], None, min(k, budget))  # the first chunk is not branched
+        margins = []
+        while len(path) < budget:
+            size = min(k, budget - len(path))
+            candidates = [self.chunk(prompt, path, t, size) for t in self.top(prompt + path, n)]
+            scores = [
+                max(self.mean_reward(prompt, leaf) for leaf in self.subtree(prompt, c, n, k, d, budget))
+                for c in candidates
+            ]
+            best = max(range(len(candidates)), key=lambda i: scores[i])
+            if len(scores) > 1:
+                margins.append(scores[best] - sorted(scores)[-2])
+            path = candidates[best]
+        return path, margins
