@@ -117,6 +117,10 @@ def prepare(req: ChatCompletionRequest, engine: Engine, default_search: SearchCo
     )
 
 
+def compact(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
 class GenerationFailed(Exception):
     """The engine failed part-way; carries the OpenAI-shaped error to report."""
 
@@ -200,12 +204,12 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
             id=chat.id, created=chat.created, model=chat.model,
             choices=[ChunkChoice(delta=delta, finish_reason=finish)], search_stats=search_stats,
         )
-        return json.dumps(c.dump())
+        return compact(c.dump())
 
     def usage_chunk(tokens: int) -> str:
         prompt = len(chat.prompt_ids)
         usage = Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens)
-        return json.dumps(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).dump())
+        return compact(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).dump())
 
     ended = False  # stays False when the client goes away and the server closes this generator
     with metrics.track():
@@ -223,7 +227,7 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
                 if include_usage:
                     yield usage_chunk(tokens)
             except GenerationFailed as e:  # after the 200: an error event, as vLLM and OpenAI send it
-                yield json.dumps(e.error.body())
+                yield compact(e.error.body())
             yield "[DONE]"
             ended = True
         finally:

@@ -1,0 +1,170 @@
+"""SLA over the API: the `search` extension field, streamed commits, search_stats, errors, the live-branch
+cap, and branch hygiene under many dropped streams. One `sla serve` with a random head on the test model."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from sla_engine.store import ModelStore
+from tests.conftest import TEST_MODEL, start_server, stop_server
+from tests.test_disconnect import wait_for
+from tests.tiny_models import make_random_head
+
+pytestmark = pytest.mark.engine
+
+DEFAULT_SEARCH = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}  # the server's --search
+CAP = 256
+QUESTION = [{"role": "user", "content": "Name three rivers in Europe and say one thing about each."}]
+
+
+@pytest.fixture(scope="module")
+def sla_server(tmp_path_factory):
+    folder = ModelStore().pull(TEST_MODEL)
+    tmp = tmp_path_factory.mktemp("sla-server")
+    head = make_random_head(folder, tmp / "head", seed=2)
+    proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
+        "--reward-head", str(head), "--search", json.dumps(DEFAULT_SEARCH), "--max-live-branches", str(CAP),
+        "--max-model-len", "2048",
+    ))
+    yield live
+    stop_server(proc)
+
+
+def stream_text(client, **kwargs) -> tuple[str, list, dict]:
+    chunks = list(client.chat.completions.create(stream=True, **kwargs))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    last = [c for c in chunks if c.choices and c.choices[0].finish_reason][0]
+    return text, chunks, last.search_stats
+
+
+def test_streamed_commits_equal_the_non_stream_text_and_carry_search_stats(sla_server):
+    client = sla_server.client()
+    args = dict(model=sla_server.model, messages=QUESTION, max_tokens=40, seed=7,
+                extra_body={"search": {"strategy": "sla", "width": 2, "chunk": 5, "depth": 2}})
+    full = client.chat.completions.create(**args)
+    text, chunks, stats = stream_text(client, **args)
+    assert text == full.choices[0].message.content and text
+    content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert 1 < len(content_chunks) <= 40 // 5  # one delta per committed chunk (at most)
+    body = full.search_stats
+    assert body["strategy"] == "sla" and (body["width"], body["chunk"], body["depth"]) == (2, 5, 2)
+    assert body["tokens_emitted"] == full.usage.completion_tokens <= 40
+    assert body["tokens_generated"] > body["tokens_emitted"]  # look-ahead and pruned branches
+    assert body["branches_forked"] > 0 and body["branches_aborted"] > 0
+    assert 0.5 < body["prefix_cache_hit_rate"] <= 1.0 and isinstance(body["mean_reward"], float)
+    # the same search; the reward may differ in the last bits (other requests share the batch)
+    assert {**stats, "mean_reward": None} == {**body, "mean_reward": None}
+    assert stats["mean_reward"] == pytest.approx(body["mean_reward"], rel=1e-4)
+    assert sla_server.metric("sla:search_branches_forked_total") > 0
+    assert sla_server.metric("sla:search_branch_cached_tokens_total") > 0
+
+
+def test_width_1_is_greedy_over_the_api(sla_server):
+    client = sla_server.client()
+    common = dict(model=sla_server.model, messages=QUESTION, max_tokens=30)
+    greedy = client.chat.completions.create(**common, extra_body={"search": {"strategy": "greedy"}})
+    sla_1 = client.chat.completions.create(**common, extra_body={"search": {"strategy": "sla", "width": 1}})
+    assert sla_1.choices[0].message.content == greedy.choices[0].message.content
+    assert greedy.search_stats["strategy"] == "greedy" and greedy.search_stats["branches_forked"] == 0
+
+
+def test_the_server_default_search_applies_to_requests_without_one(sla_server):
+    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=12)
+    assert {k: r.search_stats[k] for k in DEFAULT_SEARCH} == DEFAULT_SEARCH
+    # plain sampling on request
+    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=12,
+                                                    temperature=0.8, extra_body={"search": {"strategy": "sample"}})
+    assert r.usage.completion_tokens > 0 and "search_stats" not in r.model_dump()
+
+
+@pytest.mark.parametrize("fields,param", [
+    ({"search": {"width": 0}}, "search.width"),
+    ({"search": {"width": 9}}, "search.width"),
+    ({"search": {"width": 8, "depth": 2}}, "search.width"),  # 512 live branches for one request
+    ({"search": {"chunk": 0}}, "search.chunk"),
+    ({"search": {"depth": -1}}, "search.depth"),
+    ({"search": {"strategy": "beam"}}, "search.strategy"),
+    ({"search": {"width": "2"}}, "search.width"),
+    ({"search": {"beam": 2}}, "search.beam"),
+    ({"search": "sla"}, "search"),
+    ({"temperature": 0.7}, "temperature"),  # the default search decodes by argmax: not silently ignored
+    ({"search": {"strategy": "greedy"}, "top_p": 0.5}, "top_p"),
+])
+def test_invalid_search_settings_are_400_naming_the_field(sla_server, fields, param):
+    with sla_server.http() as h:
+        r = h.post("/v1/chat/completions", json={"model": sla_server.model, "messages": QUESTION, **fields})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_sla_on_a_server_without_a_head_is_refused_and_greedy_works(server, client):
+    with server.http() as h:
+        r = h.post("/v1/chat/completions", json={"model": server.model, "messages": QUESTION,
+                                                 "search": {"strategy": "sla"}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "search.strategy"
+    assert "reward head" in r.json()["error"]["message"]
+    g = client.chat.completions.create(model=server.model, messages=QUESTION, max_tokens=8,
+                                       extra_body={"search": {"strategy": "greedy"}})
+    assert g.search_stats["strategy"] == "greedy" and g.search_stats["tokens_emitted"] == 8
+
+
+def engine_idle(live) -> bool:
+    return (live.metric("sla:engine_unfinished_requests") == 0 and live.metric("sla:engine_scheduler_running") == 0
+            and live.metric("sla:engine_scheduler_waiting") == 0 and live.metric("sla:live_branches_reserved") == 0)
+
+
+def open_streams(live, bodies: list[dict]):
+    clients = [live.http(timeout=600) for _ in bodies]
+    streams = [c.stream("POST", "/v1/chat/completions", json=b) for c, b in zip(clients, bodies)]
+    return clients, streams, [s.__enter__() for s in streams]
+
+
+def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
+    n = 50
+    # the half to be dropped asks for long answers, so each is still running when its client goes away
+    bodies = [{"model": sla_server.model, "stream": True, "max_tokens": 300 if i < n // 2 else 24,
+               "messages": [{"role": "user", "content": f"Tell me a very long story about dragon number {i}."}]}
+              for i in range(n)]
+    clients, streams, responses = open_streams(sla_server, bodies)
+    readers = [r.iter_lines() for r in responses]  # keep references: dropping one closes its connection
+    assert all(r.status_code == 200 for r in responses)
+    assert sla_server.metric("sla:live_branches_reserved") == n * 4
+    for lines in readers[: n // 2]:  # these have committed text; then their clients go away
+        next(line for line in lines if '"content":"' in line and '"role"' not in line)
+    for s in streams[: n // 2]:
+        s.__exit__(None, None, None)
+    for lines in readers[n // 2:]:  # the others run to the end
+        events = [line for line in lines if line.startswith("data:")]
+        assert events[-1] == "data: [DONE]" and '"search_stats":{"strategy":"sla"' in events[-2]
+    for s, c in zip(streams[n // 2:], clients):
+        s.__exit__(None, None, None)
+    for c in clients:
+        c.close()
+    assert wait_for(lambda: engine_idle(sla_server), timeout=60)
+    assert sla_server.metric("sla:client_disconnects_total") == n // 2
+
+
+def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
+    deep = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 4}  # 32 live branches each
+    body = {"model": sla_server.model, "stream": True, "max_tokens": 400, "messages": QUESTION, "search": deep}
+    clients, streams, responses = open_streams(sla_server, [body] * (CAP // 32))
+    try:
+        assert all(r.status_code == 200 for r in responses)
+        client = sla_server.client()
+        with pytest.raises(Exception) as refused:
+            client.chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
+                                           extra_body={"search": deep})
+        assert getattr(refused.value, "status_code", None) == 429
+        assert refused.value.body["code"] == "rate_limit_exceeded"
+        assert sla_server.metric("sla:requests_rejected_branch_cap_total") >= 1
+    finally:
+        for s, c in zip(streams, clients):
+            s.__exit__(None, None, None)
+            c.close()
+    assert wait_for(lambda: engine_idle(sla_server), timeout=60)
+    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
+                                                    extra_body={"search": deep})
+    assert r.choices[0].finish_reason == "length"
