@@ -1,0 +1,93 @@
+"""The search's pure parts: settings validation, the tree's scores, committed text, the live-branch cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from sla_engine.search import BranchBudget, Chunk, CommittedText, SearchConfig, SearchConfigError, TooManyBranches
+from sla_engine.search.tree import Node
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(strategy="beam"), "strategy"), (dict(width=0), "width"), (dict(width=9), "width"),
+    (dict(chunk=0), "chunk"), (dict(depth=5), "depth"), (dict(width=4, depth=3), "width"),
+])
+def test_invalid_settings_name_their_field(kwargs, field):
+    with pytest.raises(SearchConfigError) as e:
+        SearchConfig(**{"strategy": "sla", **kwargs})
+    assert e.value.field == field
+
+
+def test_live_branches_per_request():
+    assert SearchConfig("sla", 2, 10, 2).max_live_branches == 8
+    assert SearchConfig("sla", 3, 10, 0).max_live_branches == 1  # depth 0: nothing to look ahead, no forks
+    assert SearchConfig("greedy").max_live_branches == SearchConfig("sample").max_live_branches == 1
+
+
+def chunk(tokens, rewards, next_tokens=(1, 2), finish=None):
+    return Chunk(list(tokens), list(rewards), list(next_tokens), finish, len(tokens) + 1, 0, 0)
+
+
+def test_a_candidate_scores_its_best_leaf_by_mean_reward_over_the_whole_response():
+    root = Node(None, None, 0)
+    root.settle(chunk([5, 6], [1.0, 1.0]), budget=100)
+    a, b = Node(root, 1, 1), Node(root, 2, 1)
+    root.children = [a, b]
+    a.settle(chunk([1, 7], [0.0, 0.0]), 100)
+    b.settle(chunk([2, 8], [0.5, 0.5]), 100)
+    a1, a2 = Node(a, 1, 2), Node(a, 2, 2)
+    a.children = [a1, a2]
+    a1.settle(chunk([1, 1], [-1.0, -1.0]), 100)
+    a2.settle(chunk([2, 2], [3.0, 3.0]), 100)  # a's best leaf: mean (1+1+0+0+3+3)/6 = 1.33
+    b1 = Node(b, 1, 2)
+    b.children = [b1]
+    b1.settle(chunk([9], [1.0], finish="stop"), 100)  # finished early, still scored: (1+1+.5+.5+1)/5 = 0.8
+    assert a.score() == pytest.approx(8 / 6) and b.score() == pytest.approx(0.8)
+    assert a2.path() == [5, 6, 1, 7, 2, 2] and b1.finish_reason == "stop"
+
+
+def test_budget_and_context_end_finish_a_branch():
+    root = Node(None, None, 0)
+    root.settle(chunk([1, 2, 3], [0, 0, 0]), budget=3)
+    assert root.finish_reason == "length"
+    end = Node(None, None, 0)
+    end.settle(chunk([1, 2], [0, 0], next_tokens=()), budget=10)  # no position left after it
+    assert end.finish_reason == "length"
+
+
+class CharTokenizer:
+    """One character per id, 0 is a special token."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i) for i in ids if not (skip_special_tokens and i == 0))
+
+
+def ids(text: str) -> list[int]:
+    return [ord(c) for c in text]
+
+
+def test_committed_text_holds_back_possible_stop_prefixes_and_stops():
+    text = CommittedText(CharTokenizer(), stop=["END"])
+    assert text.add(ids("hello E")) == "hello"  # "E" might start "END"
+    assert text.add(ids("X wor")) == " EX w"
+    assert text.add(ids("ld EN")) == "orld "  # the last len("END") - 1 characters wait
+    assert text.add(ids("D tail")) == "" and text.stopped  # "EN" + "D" completes the stop string
+
+
+def test_committed_text_flushes_at_the_end_and_skips_special_tokens():
+    text = CommittedText(CharTokenizer())
+    assert text.add(ids("ab")) == "ab"
+    assert text.add(ids("c") + [0], last=True) == "c" and not text.stopped
+
+
+def test_the_branch_cap_reserves_and_releases():
+    budget = BranchBudget(10)
+    a = budget.reserve(8)
+    with pytest.raises(TooManyBranches, match="cap of 10"):
+        budget.reserve(4)
+    b = budget.reserve(2)
+    a.release()
+    a.release()  # idempotent
+    assert budget.reserved == 2
+    b.release()
+    assert budget.reserved == 0
