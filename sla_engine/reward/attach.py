@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,9 +26,6 @@ def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds
     overrides = {
         "architectures": [ARCHITECTURES[arch]],
         "vocab_size": config["vocab_size"] + ids.added_rows,
-        REWARD_CONFIG_KEY: {
-            "head": str(head_path.resolve()), "reward_id": ids.reward, "zero_id": ids.zero,
-            "fork_ids": list(ids.fork), "token_vocab": ids.token_vocab, "added_rows": ids.added_rows,
-        },
+        REWARD_CONFIG_KEY: {"head": str(head_path.resolve()), "ids": dataclasses.asdict(ids)},
     }
     return overrides, ids

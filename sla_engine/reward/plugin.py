@@ -7,7 +7,7 @@ cannot happen only in the caller's process.
 from __future__ import annotations
 
 # The hf_config attribute that carries a head's settings into vLLM's worker processes (through hf_overrides):
-# {"head": path, "reward_id": R, "zero_id": Z, "fork_ids": [F_0, ...], "token_vocab": V, "added_rows": n}.
+# {"head": path, "ids": the RewardIds fields (readout.py)}.
 REWARD_CONFIG_KEY = "sla_reward"
 
 # base architecture → its reward-channel class in sla_engine.reward.vllm_models

@@ -50,6 +50,11 @@ class RewardIds:
             token_vocab=tokenizer_vocab, added_rows=added,
         )
 
+    @classmethod
+    def from_dict(cls, fields: dict) -> "RewardIds":
+        """Inverse of dataclasses.asdict (the form that travels in the model config)."""
+        return cls(**{**fields, "fork": tuple(fields["fork"])})
+
     @property
     def columns(self) -> list[int]:
         return [self.reward, self.zero, *self.fork]

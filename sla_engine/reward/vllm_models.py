@@ -34,9 +34,7 @@ class RewardChannelMixin:
         parallel = vllm_config.parallel_config
         if parallel.pipeline_parallel_size != 1 or parallel.tensor_parallel_size != 1:
             raise ValueError("the reward channel supports one pipeline stage and one tensor-parallel rank")
-        self.reward_ids = RewardIds(
-            spec["reward_id"], spec["zero_id"], tuple(spec["fork_ids"]), spec["token_vocab"], spec["added_rows"]
-        )
+        self.reward_ids = RewardIds.from_dict(spec["ids"])
         self.reward_channel = RewardHead.load(Path(spec["head"])).channel()
 
     def forward(self, input_ids, positions, intermediate_tensors=None, inputs_embeds=None, **kwargs):
@@ -60,11 +58,11 @@ class RewardChannelMixin:
         return wide[:, :hidden_size], wide[:, hidden_size:].contiguous().view(torch.float32)
 
     def _with_reward(self, hidden: torch.Tensor, t: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
-        logits[:, self.reward_ids.reward] = self.reward_channel.score(hidden, t) + OFFSET
-        logits[:, self.reward_ids.zero] = OFFSET
         ids = self.reward_ids
+        logits = logits.float()
         top = logits[:, : ids.token_vocab].topk(FORK_COLUMNS, dim=-1, sorted=True).indices
+        logits[:, ids.reward] = self.reward_channel.score(hidden, t) + OFFSET
+        logits[:, ids.zero] = OFFSET
         logits[:, ids.fork[0] : ids.fork[-1] + 1] = FORK_OFFSET - top.float()
         return logits
 
