@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,10 +28,12 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import Engine, EngineConfig
-from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
-from sla_engine.reward.weights import model_dims
 from sla_engine.search import SearchConfig, SearchStats, SlaSearch
 from sla_engine.store import ModelStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from decode_speed import run_batch  # noqa: E402
+from reward_overhead import random_head  # noqa: E402
 
 PROMPTS = [
     "Explain how a refrigerator works, step by step.",
@@ -42,12 +45,6 @@ PROMPTS = [
     "List the main causes of the French Revolution and explain each.",
     "Explain what a hash table is and when to use one.",
 ]
-
-
-def random_head(model_path: Path, out: Path) -> Path:
-    hidden, layers = model_dims(model_path)
-    channel = RewardChannel(ChannelConfig(hidden, layers, width=256))
-    return RewardHead.from_channel(channel, "random-for-speed", model_path).save(out)
 
 
 async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int) -> dict:
@@ -104,23 +101,11 @@ async def run_concurrency(engine: Engine, prompts: list[list[int]], c: int, args
     }
 
 
-async def step_time(engine: Engine, prompt: list[int], batch: int, tokens: int = 48) -> float:
-    params = SamplingParams(max_tokens=tokens, temperature=0.0, ignore_eos=True, detokenize=False)
-
-    async def one():
-        async for _ in engine.generate(prompt, params):
-            pass
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(batch)))
-    return (time.perf_counter() - t0) / tokens
-
-
 async def main(args: argparse.Namespace) -> dict:
     model = ModelStore().resolve(args.model)
     config = SearchConfig("sla", args.width, args.chunk, args.depth)
     with tempfile.TemporaryDirectory() as tmp:
-        head = args.reward_head or str(random_head(model.path, Path(tmp) / "head"))
+        head = args.reward_head or str(random_head(model.path, "random-for-speed", Path(tmp) / "head"))
         engine = await Engine.start(EngineConfig(
             model_path=str(model.path), served_name=model.name, reward_head=head,
             max_num_seqs=max(64, config.max_live_branches * max(args.concurrency)),
@@ -129,7 +114,8 @@ async def main(args: argparse.Namespace) -> dict:
         prompts = [engine.chat_prompt_ids([{"role": "user", "content": p}]) for p in PROMPTS]
         runs = [await run_concurrency(engine, prompts, c, args, config) for c in args.concurrency]
         leaves = config.max_live_branches
-        t1, tn = await step_time(engine, prompts[0], 1), await step_time(engine, prompts[0], leaves)
+        t1 = (await run_batch(engine, prompts[0], 1, 48))["ms_per_step"] / 1000
+        tn = (await run_batch(engine, prompts[0], leaves, 48))["ms_per_step"] / 1000
     finally:
         engine.shutdown()
     first = runs[0]
