@@ -8,13 +8,14 @@ import torch
 from sla_engine.reward.channel import RewardChannel
 
 
-def layer_inputs_and_final(backbone, input_ids: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+def layer_inputs_and_final(backbone, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+                           ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The residual stream entering each decoder layer, and the final normed hidden state.
 
     transformers' `hidden_states` holds the embeddings, then each layer's output; its last entry is the
     final norm applied to the last layer's output, so entries 0..L-1 are exactly the layers' inputs.
     """
-    out = backbone.model(input_ids=input_ids, output_hidden_states=True)
+    out = backbone.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
     states = out.hidden_states
     return list(states[:-1]), states[-1]
 

@@ -1,0 +1,1 @@
+"""Training the reward channel and head on a frozen policy (REFERENCE §2): features, losses, metrics, loop."""

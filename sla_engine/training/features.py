@@ -1,0 +1,125 @@
+"""The frozen backbone's activations at response positions, computed once and cached on disk.
+
+The channel has no attention, so the reward at a response token needs only that position's residual
+streams (the input of every decoder layer) and its final normed hidden state: [L + 1, T, H] per response,
+stored in bf16 (the channel computes in fp32). Computing them costs one backbone forward per response;
+training then reads them back each epoch instead of running the backbone again (README, "Training":
+measured on the default model, the forward is ~150 tok/s here, the cached epoch an order of magnitude faster).
+
+Layout: `<dir>/shard-00000.safetensors` ... plus `index.jsonl` mapping a sequence key to its shard; a shard
+is renamed into place only when complete, and its index lines are written after, so an interrupted run
+recomputes at most one shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.reward.reference import layer_inputs_and_final
+
+SHARD_SEQUENCES = 64
+
+
+@dataclass(frozen=True)
+class TokenizedResponse:
+    key: str
+    prompt_ids: tuple[int, ...]
+    response_ids: tuple[int, ...]
+
+
+def sequence_key(prompt: Sequence[dict], response: str, max_response_tokens: int) -> str:
+    blob = json.dumps([list(prompt), response, max_response_tokens], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def tokenize(tokenizer, prompt: Sequence[dict], response: str, max_response_tokens: int) -> TokenizedResponse:
+    """Prompt ids exactly as the server renders them, then the response's ids (cut to the limit)."""
+    prompt_ids = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=True,
+                                               return_dict=False)
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"][:max_response_tokens]
+    return TokenizedResponse(sequence_key(prompt, response, max_response_tokens), tuple(prompt_ids), tuple(response_ids))
+
+
+class FeatureCache:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.index: dict[str, str] = {r["key"]: r["shard"] for r in read_jsonl(folder / "index.jsonl", dict)}
+        self._open: dict[str, object] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def get(self, key: str) -> torch.Tensor:
+        """[L + 1, T, H] bf16: the layer inputs at the response positions, then the final normed state."""
+        shard = self.index[key]
+        if shard not in self._open:
+            self._open[shard] = safe_open(str(self.folder / shard), framework="pt")
+        return self._open[shard].get_tensor(key)
+
+    @torch.no_grad()
+    def fill(self, backbone, sequences: Iterable[TokenizedResponse], batch_tokens: int = 2048) -> None:
+        """Computes and stores the features of every sequence not in the cache yet."""
+        todo = sorted({s.key: s for s in sequences if s.key not in self.index}.values(),
+                      key=lambda s: len(s.prompt_ids) + len(s.response_ids))
+        if not todo:
+            return
+        shards = len(list(self.folder.glob("shard-*.safetensors")))
+        total = sum(len(s.prompt_ids) + len(s.response_ids) for s in todo)
+        with JsonlWriter(self.folder / "index.jsonl") as index, \
+                tqdm(total=total, desc="backbone features", unit="tok", unit_scale=True, dynamic_ncols=True) as bar:
+            for start in range(0, len(todo), SHARD_SEQUENCES):
+                chunk = todo[start:start + SHARD_SEQUENCES]
+                tensors: dict[str, torch.Tensor] = {}
+                for batch in _batches(chunk, batch_tokens):
+                    for s, feats in zip(batch, _forward(backbone, batch)):
+                        tensors[s.key] = feats
+                    bar.update(sum(len(s.prompt_ids) + len(s.response_ids) for s in batch))
+                name = f"shard-{shards:05d}.safetensors"
+                save_file(tensors, str(self.folder / f"{name}.tmp"))
+                os.replace(self.folder / f"{name}.tmp", self.folder / name)
+                for key in tensors:
+                    index.write({"key": key, "shard": name})
+                    self.index[key] = name
+                shards += 1
+
+
+def _batches(seqs: list[TokenizedResponse], batch_tokens: int) -> Iterable[list[TokenizedResponse]]:
+    batch: list[TokenizedResponse] = []
+    for s in seqs:  # sorted by length, so padding stays small
+        longest = max([len(b.prompt_ids) + len(b.response_ids) for b in batch + [s]])
+        if batch and longest * (len(batch) + 1) > batch_tokens:
+            yield batch
+            batch = []
+        batch.append(s)
+    if batch:
+        yield batch
+
+
+def _forward(backbone, batch: list[TokenizedResponse]) -> list[torch.Tensor]:
+    """Right-padded batch forward (causal attention: padding after a sequence cannot change it)."""
+    lengths = [len(s.prompt_ids) + len(s.response_ids) for s in batch]
+    width = max(lengths)
+    ids = torch.zeros(len(batch), width, dtype=torch.long)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for i, s in enumerate(batch):
+        ids[i, : lengths[i]] = torch.tensor(s.prompt_ids + s.response_ids)
+        mask[i, : lengths[i]] = 1
+    layers, final = layer_inputs_and_final(backbone, ids, attention_mask=mask)
+    stacked = torch.stack(layers + [final])  # [L + 1, B, W, H]
+    out = []
+    for i, s in enumerate(batch):
+        p = len(s.prompt_ids)
+        out.append(stacked[:, i, p: lengths[i]].to(torch.bfloat16).contiguous())
+    return out

@@ -1,0 +1,39 @@
+"""How good a token-level reward is (REFERENCE §2): pair accuracy on response prefixes, and AuTRC.
+
+`prefix_accuracy(f)`: the share of pairs whose chosen response has the higher mean reward when only the
+first ceil(f · length) tokens of each response are seen (ties count one half).
+AuTRC: the trapezoid area under accuracy against f over [0, 1], through the points f = 0.25, 0.5, 0.75, 1
+and (0, 0.5): with no response token seen, both sides score the same prompt, which is chance. A perfect
+token-level reward scores 1 − 0.25·0.5/2 = 0.9375 (it cannot beat chance at f = 0); chance scores 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+
+
+def prefix_mean(rewards: Sequence[float], fraction: float) -> float:
+    n = max(1, math.ceil(fraction * len(rewards)))
+    return sum(rewards[:n]) / n
+
+
+def prefix_accuracy(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> float:
+    if len(chosen) != len(rejected) or not chosen:
+        raise ValueError("need the same, non-zero number of chosen and rejected reward lists")
+    score = 0.0
+    for c, r in zip(chosen, rejected):
+        mc, mr = prefix_mean(c, fraction), prefix_mean(r, fraction)
+        score += 1.0 if mc > mr else 0.5 if mc == mr else 0.0
+    return score / len(chosen)
+
+
+def trc_curve(chosen, rejected, fractions: Sequence[float] = FRACTIONS) -> dict[float, float]:
+    return {f: prefix_accuracy(chosen, rejected, f) for f in fractions}
+
+
+def autrc(curve: dict[float, float]) -> float:
+    points = [(0.0, 0.5)] + sorted(curve.items())
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:]))

@@ -1,0 +1,104 @@
+"""`sla train` on a tiny model: it learns a separable preference, writes a head the server loads, and that
+head gives in vLLM the same per-token rewards as the training-side (transformers) model."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from vllm import SamplingParams
+
+from sla_engine.data.jsonl import JsonlWriter
+from sla_engine.data.pairs import Pair
+from sla_engine.engine import EngineConfig
+from sla_engine.reward import RewardHead
+from sla_engine.reward.reference import reference_rewards
+from sla_engine.training.config import TrainConfig
+from sla_engine.training.trainer import train
+from tests.engine_thread import EngineThread
+from tests.tiny_models import make_tiny_model
+
+WORDS = "apple river stone cloud paper green window seven market quiet yellow table".split()
+MARKER = " banana"  # one token in the Qwen vocabulary; only chosen answers contain it
+
+
+def separable_pairs(n: int, split: str, seed: int) -> list[Pair]:
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(n):
+        words = lambda k: " ".join(rng.choice(WORDS) for _ in range(k))  # noqa: E731
+        rejected = words(rng.randint(6, 14))
+        chosen = words(rng.randint(2, 6)) + MARKER + " " + words(rng.randint(2, 6))
+        item = f"alpaca/{split}-{i}"
+        pairs.append(Pair(f"{item}#0>1", "alpaca", item, split, ({"role": "user", "content": words(5) + "?"},),
+                          chosen, rejected, {"method": "synthetic_marker"}))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    model = make_tiny_model("qwen2", root / "tiny")
+    assert len(AutoTokenizer.from_pretrained(model)(MARKER, add_special_tokens=False)["input_ids"]) == 1
+    data = root / "data" / "pairs"
+    for split, n, seed in (("train", 192, 1), ("heldout", 64, 2)):
+        with JsonlWriter(data / f"{split}.jsonl") as w:
+            for p in separable_pairs(n, split, seed):
+                w.write(p.to_json())
+        if split == "train":  # one broken line: reported and skipped, the run goes on
+            with open(data / "train.jsonl", "a") as fh:
+                fh.write('{"id": "broken", "source": \n')
+    config = TrainConfig(width=32, lr=3e-3, epochs=4, batch_size=16, max_response_tokens=32, save_dtype="bfloat16")
+    report = train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", root / "head", config)
+    return model, root / "head", report
+
+
+def test_training_learns_a_separable_preference(trained):
+    _, head, report = trained
+    first, last = report["history"]["epochs"][0], report["history"]["epochs"][-1]
+    assert first["pair_accuracy"] < 0.9, "the untrained head must not already separate the pairs"
+    assert last["pair_accuracy"] >= 0.95
+    assert last["heldout_loss"] < 0.5 * first["heldout_loss"]
+    steps = report["history"]["steps"]
+    assert sum(s["loss"] for s in steps[-5:]) < sum(s["loss"] for s in steps[:5])
+    assert last["autrc"] > first["autrc"]
+    assert report["pairs"] == {"train": 192, "heldout": 64}
+    assert len(report["skipped_lines"]) == 1 and ":193:" in report["skipped_lines"][0]
+    assert (head / "report.png").stat().st_size > 10_000
+    assert json.loads((head / "report.json").read_text())["final"] == last
+
+
+def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):
+    model, head, report = trained
+    data = head.parent / "data" / "pairs"
+    again = train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", tmp_path,
+                  TrainConfig(width=32, lr=3e-3, epochs=1, batch_size=16, max_response_tokens=32),
+                  cache_dir=head / "features", backbone=object())  # would fail if the backbone were run
+    assert again["pairs"] == report["pairs"]
+
+
+@pytest.mark.engine
+def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(trained):
+    model, head, _ = trained
+    loaded = RewardHead.load(head)
+    assert next(iter(loaded.state_dict.values())).dtype == torch.bfloat16  # stored small, computed in fp32
+    backbone = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    channel = loaded.channel().eval()
+    runner = EngineThread(EngineConfig(model_path=str(model), served_name="tiny", reward_head=str(head),
+                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+    try:
+        tok = AutoTokenizer.from_pretrained(model)
+        prompts = [tok.apply_chat_template([{"role": "user", "content": f"{w} banana {w}?"}], add_generation_prompt=True,
+                                           tokenize=True, return_dict=False) for w in WORDS[:3]]
+        params = SamplingParams(max_tokens=16, temperature=0.0, ignore_eos=True, detokenize=False)
+        for prompt in prompts:
+            res = runner.run(runner.engine.generate_scored(list(prompt), params))
+            ref = reference_rewards(backbone, channel, list(prompt) + res.token_ids)[len(prompt):]
+            got = torch.tensor(res.rewards)
+            assert ref.std() > 1e-2
+            assert (got - ref).abs().max().item() <= 1e-4
+    finally:
+        runner.close()
