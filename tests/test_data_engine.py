@@ -1,0 +1,66 @@
+"""Sampling and judging through a real vLLM engine (a tiny random model: the mechanics, not the quality)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sla_engine.data.judge import PairwiseJudge, combine, judge_all
+from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.sampling import SamplingSettings, sample_items
+from sla_engine.data.sources import Item
+from sla_engine.engine import EngineConfig
+from tests.engine_thread import EngineThread
+from tests.tiny_models import make_tiny_model
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory):
+    folder = make_tiny_model("qwen2", tmp_path_factory.mktemp("tiny-data"))
+    r = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024, kv_cache_gib=1,
+                                  warmup=False))
+    yield r
+    r.close()
+
+
+def items(n: int) -> list[Item]:
+    return [Item(f"alpaca/{i}", "alpaca", "train", ({"role": "user", "content": f"Say something about {i}."},))
+            for i in range(n)]
+
+
+def test_sampling_resumes_without_redoing_finished_prompts(runner, tmp_path):
+    out = tmp_path / "samples.jsonl"
+    settings = SamplingSettings(samples=3, max_tokens=12, concurrency=2)
+    first = runner.run(sample_items(runner.engine, items(3), settings, out))
+    assert sorted(len(v) for v in first.values()) == [3, 3, 3]
+    assert all(s.tokens == 12 and s.finish_reason == "length" for v in first.values() for s in v)
+    lines = out.read_text()
+    again = runner.run(sample_items(runner.engine, items(3), settings, out))  # all on disk: nothing generated
+    assert out.read_text() == lines and again == first
+    with open(out, "a") as fh:  # a crash mid-write of a later item leaves half a line
+        fh.write('{"item": "alpaca/3", "ind')
+    more = runner.run(sample_items(runner.engine, items(4), settings, out))
+    assert out.read_text().startswith(lines) and len(more["alpaca/3"]) == 3
+    assert {k: v for k, v in more.items() if k != "alpaca/3"} == first
+    # the seed is per item: the same item sampled afresh gives the same answers
+    fresh = runner.run(sample_items(runner.engine, items(1), settings, tmp_path / "fresh.jsonl"))
+    assert [s.text for s in fresh["alpaca/0"]] == [s.text for s in first["alpaca/0"]]
+
+
+def test_judge_reads_both_letters_in_both_orders_and_resumes(runner, tmp_path):
+    judge = PairwiseJudge(runner.engine)
+    verdict = runner.run(judge.compare("k", "Name a colour.", "Blue.", "I like trains."))
+    lps = verdict.logprobs
+    assert all(math.isfinite(lps[order][letter]) and lps[order][letter] <= 0
+               for order in ("first_as_A", "first_as_B") for letter in "AB")
+    letter = lambda lp: "A" if lp["A"] >= lp["B"] else "B"  # noqa: E731
+    assert verdict.verdict == combine(letter(lps["first_as_A"]), letter(lps["first_as_B"]))
+    out = tmp_path / "verdicts.jsonl"
+    tasks = [(f"k{i}", "Name a colour.", "Blue.", f"Answer {i}.") for i in range(3)]
+    got = runner.run(judge_all(judge, tasks, out, concurrency=2))
+    assert len(list(read_jsonl(out, dict))) == 3
+    assert runner.run(judge_all(judge, tasks, out)) == got
+    assert len(list(read_jsonl(out, dict))) == 3  # nothing asked twice
