@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sla_engine.data import gsm
 from sla_engine.data.judge import Judgement, PairwiseJudge, judge_all
-from sla_engine.data.jsonl import JsonlWriter
+from sla_engine.data.jsonl import JsonlWriter, read_jsonl
 from sla_engine.data.pairs import Pair
 from sla_engine.data.sampling import Sample, SamplingSettings, read_samples, sample_items
 from sla_engine.data.sources import Item, alpaca_items, dpo_demo_pairs, gsm_items, mtbench_items
@@ -147,8 +147,6 @@ def reference_pair(item: Item, samples: list[Sample]) -> Pair | None:
 
 def assemble_pairs(plan: DataPlan) -> dict:
     """Writes pairs/{train,heldout}.jsonl from what the earlier stages left on disk; returns the stats."""
-    from sla_engine.data.jsonl import read_jsonl
-
     pairs: list[Pair] = []
     math = read_samples(plan.path("samples", "gsm.jsonl"))
     accuracy = Counter()

@@ -120,8 +120,11 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     torch.manual_seed(config.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    enc = lambda p: EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, config.max_response_tokens),  # noqa: E731
-                                tokenize(tokenizer, p.prompt, p.rejected, config.max_response_tokens))
+
+    def enc(p: Pair) -> EncodedPair:
+        return EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, config.max_response_tokens),
+                           tokenize(tokenizer, p.prompt, p.rejected, config.max_response_tokens))
+
     train_enc = [e for e in map(enc, train_pairs) if e.chosen.response_ids and e.rejected.response_ids]
     heldout_enc = [e for e in map(enc, heldout_pairs) if e.chosen.response_ids and e.rejected.response_ids]
     cache = FeatureCache(cache_dir or out / "features")
