@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="AlpacaEval train instructions [default %(default)s]")
     data.add_argument("--general-heldout", type=int, default=60,
                       help="AlpacaEval held-out instructions [default %(default)s]")
-    data.add_argument("--math-samples", type=int, default=4, help="answers per GSM problem [default %(default)s]")
+    data.add_argument("--math-samples", type=int, default=8, help="answers per GSM problem [default %(default)s]")
+    data.add_argument("--math-pairs-per-problem", type=int, default=8,
+                      help="most (right, wrong) pairs made from one GSM problem [default %(default)s]")
     data.add_argument("--temperature", type=float, default=0.8, help="sampling temperature [default %(default)s]")
     data.add_argument("--math-max-tokens", type=int, default=384, help="[default %(default)s]")
     data.add_argument("--general-max-tokens", type=int, default=256, help="[default %(default)s]")
@@ -182,7 +184,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         math_heldout=args.math_heldout, general_prompts=args.general_prompts, general_heldout=args.general_heldout,
         math=SamplingSettings(samples=args.math_samples, temperature=args.temperature, max_tokens=args.math_max_tokens),
         general=SamplingSettings(samples=2, temperature=args.temperature, max_tokens=args.general_max_tokens),
-        stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+        pairs_per_prompt=args.math_pairs_per_problem, stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
     )
     stats = run(plan)
     if stats is not None:

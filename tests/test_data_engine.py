@@ -50,6 +50,17 @@ def test_sampling_resumes_without_redoing_finished_prompts(runner, tmp_path):
     assert [s.text for s in fresh["alpaca/0"]] == [s.text for s in first["alpaca/0"]]
 
 
+def test_raising_samples_per_prompt_draws_only_the_missing_ones(runner, tmp_path):
+    out = tmp_path / "samples.jsonl"
+    short = SamplingSettings(samples=2, max_tokens=8, concurrency=2)
+    first = runner.run(sample_items(runner.engine, items(2), short, out))
+    lines = out.read_text()
+    more = runner.run(sample_items(runner.engine, items(2), SamplingSettings(samples=5, max_tokens=8), out))
+    assert out.read_text().startswith(lines) and len(out.read_text().splitlines()) == 2 * 5
+    for key, old in first.items():
+        assert more[key][:2] == old and [s.index for s in more[key]] == [0, 1, 2, 3, 4]
+
+
 def test_judge_reads_both_letters_in_both_orders_and_resumes(runner, tmp_path):
     judge = PairwiseJudge(runner.engine)
     verdict = runner.run(judge.compare("k", "Name a colour.", "Blue.", "I like trains."))

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from sla_engine.data.build import judged_pair, math_pairs
+from sla_engine.data.build import interleave, judged_pair, math_pairs
 from sla_engine.data.gsm import extract_answer, is_correct
 from sla_engine.data.judge import Judgement, combine
 from sla_engine.data.jsonl import BadLine, JsonlWriter, read_jsonl
@@ -101,6 +101,12 @@ def test_math_pairs_pair_right_with_wrong_answers_and_skip_cut_or_numberless_one
     assert all(p.split == "train" and p.label["answer"] == 7.0 for p in pairs)
     assert math_pairs(_item(), samples[:1], limit=3) == []  # nothing wrong to pair with
     assert all(p.split == "heldout" for p in math_pairs(_item(split="heldout"), samples, limit=3))
+
+
+def test_interleave_spreads_the_shorter_list_and_keeps_both_orders():
+    merged = interleave(list(range(8)), ["a", "b"])
+    assert merged == [0, 1, "a", 2, 3, 4, 5, "b", 6, 7]
+    assert interleave([1, 2], []) == [1, 2] and interleave([], ["a"]) == ["a"]
 
 
 def test_judged_pair_follows_the_verdict_and_drops_ties():

@@ -41,9 +41,11 @@ class DataPlan:
     math_heldout: int = 60
     general_prompts: int = 480  # AlpacaEval train instructions
     general_heldout: int = 60
-    math: SamplingSettings = field(default_factory=lambda: SamplingSettings(samples=4, max_tokens=384))
+    # 8 answers per problem: the policy gets 16 % of these problems right at T=0.8, so with 4 answers only ~1 in
+    # 4 problems has both a right and a wrong one; 8 answers roughly double the pairs per generated token
+    math: SamplingSettings = field(default_factory=lambda: SamplingSettings(samples=8, max_tokens=384))
     general: SamplingSettings = field(default_factory=lambda: SamplingSettings(samples=2, max_tokens=256))
-    pairs_per_prompt: int = 4  # GSM: most (right, wrong) combinations used per problem
+    pairs_per_prompt: int = 8  # GSM: most (right, wrong) combinations used per problem
     judge_concurrency: int = 8
     stages: tuple[str, ...] = STAGES
 
@@ -59,7 +61,8 @@ class DataPlan:
             raise ValueError("pairs_per_prompt must be >= 1")
 
     def math_items(self) -> list[Item]:
-        return gsm_items("train", self.math_prompts) + gsm_items("heldout", self.math_heldout)
+        """Held-out problems spread through the train ones, so that a run stopped early has both."""
+        return interleave(gsm_items("train", self.math_prompts), gsm_items("heldout", self.math_heldout))
 
     def general_items(self) -> list[Item]:
         items = alpaca_items()
@@ -71,6 +74,12 @@ class DataPlan:
 
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
+
+
+def interleave(a: list, b: list) -> list:
+    """`a` and `b` merged with `b`'s items spread evenly among `a`'s, each list's order kept."""
+    keyed = [((i + 0.5) / len(a), 0, x) for i, x in enumerate(a)] + [((j + 0.5) / len(b), 1, x) for j, x in enumerate(b)]
+    return [x for _, _, x in sorted(keyed, key=lambda k: k[:2])]
 
 
 async def _with_engine(model: str, work):
