@@ -1,4 +1,4 @@
-"""The `sla` command: `sla serve`, `sla models list`, `sla models pull NAME`."""
+"""The `sla` command: `sla serve`, `sla models list|pull`, `sla data`, `sla train`, `sla eval`."""
 
 from __future__ import annotations
 
@@ -120,6 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
                        ("max_response_tokens", int), ("seed", int), ("save_dtype", str)):
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
                            help="[default %(default)s]")
+
+    ev = sub.add_parser("eval", help="strategies against greedy through a running server (resumable)",
+                        description="Asks the server (the official openai client) for every strategy's answers on "
+                                    "held-out items, judges the general sets against the first strategy, scores "
+                                    "GSM answers, and writes OUT/report.{json,md,png}. Rerun to resume.")
+    ev.add_argument("--base-url", default="http://127.0.0.1:8000", help="the server [default %(default)s]")
+    ev.add_argument("--api-key", default=env("API_KEY", "none"), help="[env SLA_API_KEY]")
+    ev.add_argument("--model", default=DEFAULT_MODEL, help="the served model name [default %(default)s]")
+    ev.add_argument("--out", type=Path, required=True, help="folder for answers, verdicts and the report")
+    ev.add_argument("--strategy", action="append", dest="strategies", metavar="NAME=JSON",
+                    help='a strategy as a `search` body, repeatable; the first is the baseline '
+                         '[default: greedy={"strategy": "greedy"} and '
+                         'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}]')
+    ev.add_argument("--sets", default="alpaca,mtbench,gsm", help="comma-separated [default %(default)s]")
+    ev.add_argument("--alpaca", type=int, default=100, help="AlpacaEval held-out instructions [default %(default)s]")
+    ev.add_argument("--gsm", type=int, default=200, help="GSM-symbolic held-out variants [default %(default)s]")
+    ev.add_argument("--limit", type=int, help="at most this many items per set (quick runs)")
+    ev.add_argument("--max-tokens", type=int, default=512, help="[default %(default)s]")
+    ev.add_argument("--concurrency", type=int, default=8, help="requests in flight [default %(default)s]")
+    ev.add_argument("--judge", default="qwen2.5-1.5b-instruct", help="pairwise judge model [default %(default)s]")
     return parser
 
 
@@ -208,7 +228,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sla_engine.eval.generation import Strategy
+    from sla_engine.eval.run import EvalPlan, run
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    extra = {"strategies": tuple(Strategy.parse(s) for s in args.strategies)} if args.strategies else {}
+    plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
+                    sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
+                    sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm}, limit=args.limit,
+                    max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge, **extra)
+    import openai
+
+    try:
+        run(plan)
+    except openai.APIConnectionError as e:
+        raise ValueError(f"cannot reach the server at {args.base_url}: {e}") from None
+    except openai.APIStatusError as e:
+        raise ValueError(f"the server refused a request ({e.status_code}): {e.message}") from None
+    print((args.out / "report.md").read_text())
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

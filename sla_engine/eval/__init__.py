@@ -1,0 +1,1 @@
+"""`sla eval`: strategies against greedy through the running server (REFERENCE §4)."""

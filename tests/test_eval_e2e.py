@@ -1,0 +1,79 @@
+"""`sla eval --limit 3` end to end: the real CLI against a real `sla serve` (the test model with a random
+head), the official openai client, a real judge engine (the test model again: the mechanics, not the quality)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sla_engine.eval.sets import load_set
+from sla_engine.store import ModelStore
+from tests.conftest import TEST_MODEL, start_server, stop_server
+from tests.tiny_models import make_random_head
+
+SLA = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}
+
+
+@pytest.fixture(scope="module")
+def sla_server(tmp_path_factory):
+    folder = ModelStore().pull(TEST_MODEL)
+    tmp = tmp_path_factory.mktemp("eval-server")
+    proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
+        "--reward-head", str(make_random_head(folder, tmp / "head", seed=3)), "--max-model-len", "2048"))
+    yield live
+    stop_server(proc)
+
+
+def sla_eval(live, out, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "server.cli", "eval", "--base-url", live.base_url, "--model", live.model,
+           "--out", str(out), "--limit", "3", "--max-tokens", "24", "--judge", TEST_MODEL, "--concurrency", "4",
+           "--strategy", 'greedy={"strategy": "greedy"}', "--strategy", f"sla-2-4-1={json.dumps(SLA)}", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.engine
+def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path):
+    out = tmp_path / "eval"
+    done = sla_eval(sla_server, out)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["baseline"] == "greedy" and list(report["strategies"]) == ["greedy", "sla-2-4-1"]
+    assert report["sets"] == {"alpaca": {"kind": "judged", "items": 3}, "mtbench": {"kind": "judged", "items": 3},
+                              "gsm": {"kind": "math", "items": 3}}
+    greedy, sla = report["strategies"]["greedy"], report["strategies"]["sla-2-4-1"]
+    assert greedy["equity"] == {}  # the baseline is not compared with itself
+    for name in ("alpaca", "mtbench"):
+        e = sla["equity"][name]
+        assert e["win"] + e["tie"] + e["loss"] == 3 and e["ci95"][0] <= e["equity"] <= e["ci95"][1]
+    assert sla["accuracy"]["gsm"]["total"] == greedy["accuracy"]["gsm"]["total"] == 3
+    assert greedy["cost"]["generated_per_emitted"] == 1.0  # greedy generates exactly what it emits
+    assert sla["cost"]["generated_per_emitted"] > 1.5  # look-ahead: 2 candidates, 1 chunk deep
+    assert sla["cost"]["answers"] == 9 and sla["cost"]["mean_ttft_s"] > 0
+    answers = [json.loads(line) for line in (out / "answers" / "sla-2-4-1" / "alpaca.jsonl").read_text().splitlines()]
+    assert len(answers) == 3 and all(0 < a["tokens_emitted"] <= 24 for a in answers)
+    assert "| `sla-2-4-1` |" in (out / "report.md").read_text() and (out / "report.png").stat().st_size > 0
+    # rerun: everything comes from the cache, nothing is asked again, the same report comes out
+    files = {p: p.read_text() for p in out.rglob("*.jsonl")}
+    again = sla_eval(sla_server, out)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert {p: p.read_text() for p in out.rglob("*.jsonl")} == files
+    assert json.loads((out / "report.json").read_text()) == report
+
+
+def test_sla_eval_says_why_when_the_server_is_unreachable(tmp_path):
+    cmd = [sys.executable, "-m", "server.cli", "eval", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+           "--limit", "1", "--sets", "gsm"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "cannot reach the server" in done.stderr
+
+
+@pytest.mark.download
+def test_eval_sets_are_held_out_only_and_sized():
+    alpaca, mtbench, gsm = load_set("alpaca", 100), load_set("mtbench", None), load_set("gsm", 200)
+    assert len(alpaca.items) == 100 and len(gsm.items) == 200 and len(mtbench.items) == 65
+    assert all(it.split == "heldout" for s in (alpaca, mtbench, gsm) for it in s.items)
+    assert all(len(it.messages) == 1 for it in mtbench.items)  # first turns
+    assert len({it.id for it in gsm.items}) == 200 and all(it.answer is not None for it in gsm.items)

@@ -1,0 +1,121 @@
+"""`sla eval` logic on fixed inputs: equity and its bootstrap interval, the order-swapped judge against the
+baseline (ties, identical answers), strategy parsing, and the report table."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from sla_engine.data.judge import PairwiseJudge
+from sla_engine.data.sources import Item
+from sla_engine.eval.generation import Generation, Strategy
+from sla_engine.eval.judging import comparisons, uncached, verdicts_against_baseline
+from sla_engine.eval.report import markdown, plot
+from sla_engine.eval.run import EvalPlan
+from sla_engine.eval.sets import EvalSet
+from sla_engine.eval.stats import Accuracy, Equity, bootstrap_ci
+
+
+def test_equity_counts_ties_half_and_its_interval_brackets_it():
+    e = Equity.of(["first", "first", "tie", "second"] * 10)
+    assert (e.win, e.tie, e.loss) == (20, 10, 10) and e.equity == pytest.approx(0.625)
+    assert 0.45 < e.ci95[0] < 0.625 < e.ci95[1] < 0.8
+    assert Equity.of(["first"] * 7).ci95 == (1.0, 1.0)  # no spread to resample
+    assert Equity.of(["tie"] * 5).equity == 0.5
+
+
+def test_bootstrap_interval_narrows_with_more_items_and_is_reproducible():
+    small = bootstrap_ci([1.0, 0.0] * 10)
+    large = bootstrap_ci([1.0, 0.0] * 500)
+    assert small[1] - small[0] > 2 * (large[1] - large[0])
+    assert large[0] < 0.5 < large[1]
+    assert bootstrap_ci([1.0, 0.0, 0.5]) == bootstrap_ci([1.0, 0.0, 0.5])
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
+
+
+def test_accuracy_and_its_interval():
+    a = Accuracy.of([True, False, False, True, True])
+    assert (a.correct, a.total, a.accuracy) == (3, 5, 0.6) and a.ci95[0] <= 0.6 <= a.ci95[1]
+
+
+def test_strategies_parse_from_name_and_search_body():
+    s = Strategy.parse('sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}')
+    assert s.name == "sla-2-10-2" and s.search["width"] == 2
+    for bad in ("no-equals", 'x={"width": 2}', "x=[1]", "x=not json", 'bad name={"strategy": "greedy"}'):
+        with pytest.raises(ValueError):
+            Strategy.parse(bad)
+
+
+def test_eval_plans_refuse_duplicate_strategies_and_unknown_sets(tmp_path):
+    g = Strategy("greedy", {"strategy": "greedy"})
+    with pytest.raises(ValueError, match="distinct"):
+        EvalPlan("http://x", tmp_path, "m", strategies=(g, g))
+    with pytest.raises(ValueError, match="unknown evaluation sets"):
+        EvalPlan("http://x", tmp_path, "m", sets=("arena",))
+    with pytest.raises(ValueError, match="limit"):
+        EvalPlan("http://x", tmp_path, "m", limit=0)
+
+
+class LetterJudge(PairwiseJudge):
+    """The judge's reading of letters, crafted: `prefers(a, b)` says whether the answer shown as A is the
+    better one; `bias` is added to A's log-probability (position bias)."""
+
+    def __init__(self, prefers, bias: float = 0.0):
+        self.prefers, self.bias, self.asked = prefers, bias, 0
+
+    async def letter_logprobs(self, instruction, a, b):
+        self.asked += 1
+        better_a = self.prefers(a, b)
+        return {"A": math.log(0.7 if better_a else 0.3) + self.bias, "B": math.log(0.3 if better_a else 0.7)}
+
+
+def _gen(item: str, text: str) -> Generation:
+    return Generation(item, text, "stop", 3, 3, 0.1, 0.2)
+
+
+def test_verdicts_against_greedy_swap_orders_and_tie_identical_or_biased_answers(tmp_path):
+    items = tuple(Item(f"alpaca/{i}", "alpaca", "heldout", ({"role": "user", "content": f"q{i}"},)) for i in range(3))
+    s = EvalSet("alpaca", "judged", items)
+    mine = {"alpaca/0": _gen("alpaca/0", "good answer"), "alpaca/1": _gen("alpaca/1", "meh"),
+            "alpaca/2": _gen("alpaca/2", "same")}
+    greedy = {"alpaca/0": _gen("alpaca/0", "meh"), "alpaca/1": _gen("alpaca/1", "good answer"),
+              "alpaca/2": _gen("alpaca/2", "same")}
+    fair = LetterJudge(lambda a, b: "good" in a)
+    got = asyncio.run(verdicts_against_baseline(fair, s, mine, greedy, tmp_path / "v.jsonl", 2))
+    assert got == {"alpaca/0": "first", "alpaca/1": "second", "alpaca/2": "tie"}
+    assert fair.asked == 4  # two differing items, both orders; identical answers are not asked
+    # a judge that always says A (position bias beats its preference) agrees with itself in neither order
+    biased = LetterJudge(lambda a, b: "good" in a, bias=5.0)
+    got = asyncio.run(verdicts_against_baseline(biased, s, mine, greedy, tmp_path / "biased.jsonl", 2))
+    assert set(got.values()) == {"tie"}
+    # cached: the same texts are not judged again (and `sla eval` starts no judge engine for them)
+    assert uncached(comparisons(s, mine, greedy)[1], tmp_path / "v.jsonl") == 0
+    assert uncached(comparisons(s, mine, greedy)[1], tmp_path / "other.jsonl") == 2
+    again = asyncio.run(verdicts_against_baseline(fair, s, mine, greedy, tmp_path / "v.jsonl", 2))
+    assert again["alpaca/0"] == "first" and fair.asked == 4
+    with pytest.raises(ValueError, match="no judge"):
+        asyncio.run(verdicts_against_baseline(None, s, mine, greedy, tmp_path / "none.jsonl", 2))
+
+
+def test_report_table_and_plot(tmp_path):
+    report = {
+        "model": "m", "base_url": "http://x", "judge": "j", "baseline": "greedy", "max_tokens": 64, "limit": None,
+        "sets": {"alpaca": {"kind": "judged", "items": 4}, "gsm": {"kind": "math", "items": 5}},
+        "strategies": {
+            "greedy": {"search": {}, "equity": {},
+                       "accuracy": {"gsm": {"correct": 1, "total": 5, "accuracy": 0.2, "ci95": [0.0, 0.6]}},
+                       "cost": {"generated_per_emitted": 1.0, "mean_ttft_s": 0.1, "mean_wall_s": 1.0}},
+            "sla": {"search": {}, "equity": {"alpaca": {"win": 2, "tie": 1, "loss": 1, "equity": 0.625,
+                                                        "ci95": [0.25, 1.0]}},
+                    "accuracy": {"gsm": {"correct": 3, "total": 5, "accuracy": 0.6, "ci95": [0.2, 1.0]}},
+                    "cost": {"generated_per_emitted": 7.5, "mean_ttft_s": 2.0, "mean_wall_s": 9.0}},
+        },
+    }
+    table = markdown(report)
+    assert "| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) | 7.50 | 2.00 | 9.00 |" in table
+    assert "| `greedy` | baseline | 20.0 % [0.0, 60.0] (1/5) |" in table
+    plot(report, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
