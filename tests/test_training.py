@@ -15,8 +15,9 @@ from sla_engine.data.jsonl import JsonlWriter
 from sla_engine.data.pairs import Pair
 from sla_engine.engine import EngineConfig
 from sla_engine.reward import RewardHead
-from sla_engine.reward.reference import reference_rewards
+from sla_engine.reward.reference import layer_inputs_and_final, reference_rewards
 from sla_engine.training.config import TrainConfig
+from sla_engine.training.features import FeatureCache, TokenizedResponse
 from sla_engine.training.trainer import train
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
@@ -81,6 +82,23 @@ def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):
 
 
 @pytest.mark.engine
+def test_cached_features_equal_a_full_forward_when_responses_share_a_prompt(tmp_path):
+    folder = make_tiny_model("qwen2", tmp_path / "model")
+    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    a, b = (5, 6, 7, 8), (9, 10, 11)
+    seqs = [TokenizedResponse("a1", a, (20, 21, 22, 23, 24)), TokenizedResponse("a2", a, (30,)),
+            TokenizedResponse("a3", a, (40, 41, 42)), TokenizedResponse("b1", b, (50, 51))]
+    cache = FeatureCache(tmp_path / "features")
+    cache.fill(backbone, seqs, batch_tokens=8)  # several batches on one prompt's cache
+    for s in seqs:
+        with torch.no_grad():
+            layers, final = layer_inputs_and_final(backbone, torch.tensor([s.prompt_ids + s.response_ids]))
+        full = torch.stack(layers + [final])[:, 0, len(s.prompt_ids):]
+        got = cache.get(s.key)
+        assert got.shape == full.shape
+        torch.testing.assert_close(got.float(), full.to(torch.bfloat16).float(), atol=2e-2, rtol=2e-2)
+
+
 def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(trained):
     model, head, _ = trained
     loaded = RewardHead.load(head)
