@@ -13,13 +13,13 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from server import chat
+from server.admission import Admission, Overloaded
 from server.errors import APIError, engine_dead, install_handlers, parse_body
 from server.metrics import ServerMetrics
 from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestCounterMiddleware
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from server.settings import ServerSettings
 from sla_engine.engine import Engine
-from sla_engine.search import BranchBudget, TooManyBranches
 
 EngineFactory = Callable[[], Awaitable[Engine]]
 T = TypeVar("T")
@@ -46,9 +46,11 @@ async def until_disconnect(request: Request, work: Awaitable[T], metrics: Server
 
 def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
     metrics = ServerMetrics()
-    branches = BranchBudget(settings.max_live_branches)
-    metrics.live_branches.set_function(lambda: branches.reserved)
+    admission = Admission(settings.max_concurrent_requests, settings.max_live_branches)
+    metrics.live_branches.set_function(lambda: admission.branches)
     metrics.live_branches_cap.set(settings.max_live_branches)
+    metrics.admitted_requests.set_function(lambda: admission.requests)
+    metrics.admitted_requests_cap.set(settings.max_concurrent_requests)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -83,18 +85,19 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
             "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
     )
     async def chat_completions(request: Request):
+        arrived = time.perf_counter()
         body = parse_body(ChatCompletionRequest, await request.body())
         engine = engine_of(request)
-        prepared = chat.prepare(body, engine, settings.search)
+        prepared = chat.prepare(body, engine, settings.search, settings.max_tokens_cap)
         try:
-            reservation = branches.reserve(prepared.search.max_live_branches)
-        except TooManyBranches as e:
-            metrics.rejected.inc()
+            reservation = admission.admit(prepared.search.max_live_branches)
+        except Overloaded as e:
+            metrics.rejected.labels(e.reason).inc()
             raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": "1"})
         if body.stream:
             async def events():
                 try:
-                    async for event in chat.stream(engine, prepared, body.include_usage, metrics):
+                    async for event in chat.stream(engine, prepared, body.include_usage, metrics, arrived):
                         yield event
                 finally:
                     reservation.release()

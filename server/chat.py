@@ -77,7 +77,23 @@ def search_config(req: ChatCompletionRequest, default: SearchConfig, engine: Eng
     return config
 
 
-def prepare(req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig) -> PreparedChat:
+def completion_budget(req: ChatCompletionRequest, engine: Engine, prompt_len: int, cap: int | None) -> int:
+    """max_tokens for the engine: the request's (≤ the server's cap and what the context leaves), else the
+    smaller of the two."""
+    asked = req.completion_limit
+    name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+    try:
+        room = engine.check_fits(prompt_len, asked)
+    except PromptTooLongError as e:
+        raise bad_request(str(e), param="messages" if asked is None else name, code="context_length_exceeded")
+    if cap is not None and asked is not None and asked > cap:
+        raise bad_request(f"'{name}' is {asked}; this server allows at most {cap}.", param=name)
+    return room if cap is None else min(room, cap)
+
+
+def prepare(
+    req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig, max_tokens_cap: int | None = None
+) -> PreparedChat:
     if req.model != engine.config.served_name:
         raise APIError(
             404, f"The model '{req.model}' does not exist; this server serves '{engine.config.served_name}'.",
@@ -88,11 +104,7 @@ def prepare(req: ChatCompletionRequest, engine: Engine, default_search: SearchCo
         prompt_ids = engine.chat_prompt_ids([m.for_template() for m in req.messages])
     except Exception as e:  # a template may reject a role order (e.g. two system messages)
         raise bad_request(f"The messages could not be rendered with the model's chat template: {e}", param="messages")
-    try:
-        max_tokens = engine.check_fits(len(prompt_ids), req.completion_limit)
-    except PromptTooLongError as e:
-        param = "messages" if req.completion_limit is None else "max_tokens"
-        raise bad_request(str(e), param=param, code="context_length_exceeded")
+    max_tokens = completion_budget(req, engine, len(prompt_ids), max_tokens_cap)
     defaults = engine.default_sampling
 
     def pick(name: str, fallback):
@@ -195,9 +207,11 @@ async def complete(engine: Engine, chat: PreparedChat, metrics: ServerMetrics) -
     ).dump()
 
 
-async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metrics: ServerMetrics) -> AsyncIterator[str]:
+async def stream(
+    engine: Engine, chat: PreparedChat, include_usage: bool, metrics: ServerMetrics, arrived: float
+) -> AsyncIterator[str]:
     """SSE `data:` payloads as OpenAI sends them: role, content deltas, finish (+ search_stats), optional usage,
-    [DONE]."""
+    [DONE]. `arrived` (perf_counter) is when the request came in: TTFT counts from there."""
 
     def chunk(delta: Delta, finish: str | None = None, search_stats: SearchStatsBody | None = None) -> str:
         c = ChatCompletionChunk(
@@ -212,6 +226,7 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
         return compact(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).dump())
 
     ended = False  # stays False when the client goes away and the server closes this generator
+    clock = metrics.stream_clock(chat.search.strategy, arrived)
     with metrics.track():
         try:
             yield chunk(Delta(role="assistant", content=""))
@@ -222,7 +237,9 @@ async def stream(engine: Engine, chat: PreparedChat, include_usage: bool, metric
                         tokens += n
                         finish = f or finish
                         if delta:
+                            clock.delta()
                             yield chunk(Delta(content=delta))
+                clock.finished(tokens)
                 yield chunk(Delta(), finish, stats_body(chat))
                 if include_usage:
                     yield usage_chunk(tokens)

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-live-branches", type=int, default=int(env("MAX_LIVE_BRANCHES", 512)),
                        help="cap on engine requests all searches together may run; a request that would pass it "
                             "gets 429 [default %(default)s]")
+    serve.add_argument("--max-concurrent-requests", type=int, default=int(env("MAX_CONCURRENT_REQUESTS", 256)),
+                       help="cap on chat completions admitted at once; one more gets 429 with Retry-After "
+                            "[env SLA_MAX_CONCURRENT_REQUESTS; default %(default)s]")
+    serve.add_argument("--max-tokens-cap", type=int, default=env("MAX_TOKENS_CAP"),
+                       help="largest max_tokens a request may ask for; more → 400 [env SLA_MAX_TOKENS_CAP; "
+                            "default: the context length]")
     serve.add_argument("--max-model-len", type=int, default=int(env("MAX_MODEL_LEN", 4096)),
                        help="context length in tokens [default %(default)s]")
     serve.add_argument("--max-num-seqs", type=int, default=int(env("MAX_NUM_SEQS", 64)),
@@ -74,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="KV cache size on CPU, GiB [default %(default)s]")
     serve.add_argument("--gpu-memory-utilization", type=float, default=env("GPU_MEMORY_UTILIZATION"),
                        help="GPU only: fraction of GPU memory for the engine [default: vLLM's]")
+    serve.add_argument("--tensor-parallel-size", type=int, default=int(env("TENSOR_PARALLEL_SIZE", 1)),
+                       help="GPUs one replica shards the model over (vLLM's tensor parallelism) "
+                            "[env SLA_TENSOR_PARALLEL_SIZE; default %(default)s]")
     serve.add_argument("--max-body-bytes", type=int, default=int(env("MAX_BODY_BYTES", 1 << 20)),
                        help="largest accepted request body [default %(default)s]")
     serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
@@ -173,7 +182,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--search strategy '{search.strategy}' needs --reward-head")
     settings = ServerSettings(host=args.host, port=args.port, api_key=args.api_key or None,
                               max_body_bytes=args.max_body_bytes, log_level=args.log_level,
-                              search=search, max_live_branches=args.max_live_branches)
+                              search=search, max_live_branches=args.max_live_branches,
+                              max_concurrent_requests=args.max_concurrent_requests,
+                              max_tokens_cap=int(args.max_tokens_cap) if args.max_tokens_cap else None)
     config = EngineConfig(
         model_path=str(model.path),
         served_name=args.served_model_name or model.name,
@@ -182,6 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         enforce_eager=False if args.compile else None,
         kv_cache_gib=args.kv_cache_gib,
+        tensor_parallel_size=args.tensor_parallel_size,
         gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
         reward_head=args.reward_head,
     )

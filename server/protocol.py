@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 MAX_STOP_SEQUENCES = 4  # as OpenAI
+MAX_MESSAGES = 1024  # a chat longer than this is a client bug, not a conversation
 
 
 class Strict(BaseModel):
@@ -58,7 +59,7 @@ class SearchSettings(Strict):
 
 class ChatCompletionRequest(Strict):
     model: str
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None

@@ -41,14 +41,18 @@ class LiveServer:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
-    def metric(self, name: str) -> float:
-        """One unlabelled sample (or the sum over labels) from /metrics."""
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample from /metrics: the sum over the samples of `name` that carry all of `labels`."""
         with self.http() as h:
             text = h.get("/metrics").text
+        wanted = [f'{k}="{v}"' for k, v in labels.items()]
         values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith(name) and line[len(name)] in " {"]
+                  if line.startswith(name) and line[len(name)] in " {" and all(w in line for w in wanted)]
         assert values, f"{name} not in /metrics"
         return sum(values)
+
+
+MAX_TOKENS_CAP = 3000  # the `server` fixture's; its context is 4096
 
 
 def free_port() -> int:
@@ -94,9 +98,10 @@ def stop_server(proc: subprocess.Popen) -> int:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> LiveServer:
-    """`sla serve` on the small test model, with an API key, shared by the whole session."""
+    """`sla serve` on the small test model, with an API key and a max_tokens cap, shared by the whole session."""
     ModelStore().pull(TEST_MODEL)
-    proc, live = start_server(TEST_MODEL, tmp_path_factory.mktemp("server") / "serve.log", api_key=API_KEY)
+    proc, live = start_server(TEST_MODEL, tmp_path_factory.mktemp("server") / "serve.log", api_key=API_KEY,
+                              extra=("--max-tokens-cap", str(MAX_TOKENS_CAP)))
     yield live
     stop_server(proc)
 

@@ -99,3 +99,19 @@ def test_models_and_health(client, server):
         assert h.get("/health").json() == {"status": "ok"}
         text = h.get("/metrics").text
     assert "vllm:num_requests_running" in text and "sla:http_requests_total" in text
+
+
+def test_streams_are_timed_into_ttft_tpot_and_delta_gap_histograms(client, server):
+    def counts() -> tuple[float, float, float]:
+        return tuple(server.metric(f"sla:{name}_count", strategy="sample")
+                     for name in ("time_to_first_token_seconds", "time_per_output_token_seconds", "stream_delta_gap_seconds"))
+
+    before = counts()
+    stream = client.chat.completions.create(model=server.model, messages=QUESTION, temperature=0, max_tokens=12,
+                                            stream=True)
+    deltas = sum(1 for c in stream if c.choices and c.choices[0].delta.content)
+    ttft, tpot, gaps = (a - b for a, b in zip(counts(), before))
+    assert deltas > 1
+    assert (ttft, tpot, gaps) == (1, 1, deltas - 1)
+    client.chat.completions.create(model=server.model, messages=QUESTION, max_tokens=4)  # not a stream: not timed
+    assert counts()[0] == before[0] + 1

@@ -21,6 +21,7 @@ from sla_engine.store.store import default_cache_dir
         ({"dtype": "int4"}, "dtype"),
         ({"gpu_memory_utilization": 1.5}, "gpu_memory_utilization"),
         ({"kv_cache_gib": 0}, "kv_cache_gib"),
+        ({"tensor_parallel_size": 0}, "tensor_parallel_size"),
     ],
 )
 def test_engine_config_validation(kwargs, match):
@@ -34,7 +35,8 @@ def test_engine_args_cpu_defaults():
     assert args.served_model_name == "m" and args.disable_log_stats is False
 
 
-@pytest.mark.parametrize("kwargs", [{"port": 0}, {"api_key": ""}, {"max_body_bytes": 10}])
+@pytest.mark.parametrize("kwargs", [{"port": 0}, {"api_key": ""}, {"max_body_bytes": 10},
+                                    {"max_concurrent_requests": 0}, {"max_tokens_cap": 0}])
 def test_server_settings_validation(kwargs):
     with pytest.raises(ValueError):
         ServerSettings(**kwargs)

@@ -6,6 +6,9 @@ import httpx
 import openai
 import pytest
 
+from server.protocol import MAX_MESSAGES
+from tests.conftest import MAX_TOKENS_CAP
+
 pytestmark = pytest.mark.engine
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -67,6 +70,20 @@ def test_malformed_json(http):
 def test_invalid_requests_are_400_with_param(http, server, body, param):
     body = {k: (server.model if v == "M" else v) for k, v in body.items()}
     assert_openai_error(post(http, body), 400, param=param)
+
+
+def test_limits_on_max_tokens_and_messages_are_400(http, server):
+    over = MAX_TOKENS_CAP + 500  # fits the context, passes the server's cap
+    r = post(http, {"model": server.model, "messages": MESSAGES, "max_tokens": over})
+    assert_openai_error(r, 400, param="max_tokens")
+    assert f"at most {MAX_TOKENS_CAP}" in r.json()["error"]["message"]
+    r = post(http, {"model": server.model, "messages": MESSAGES, "max_completion_tokens": over})
+    assert_openai_error(r, 400, param="max_completion_tokens")
+    r = post(http, {"model": server.model, "messages": MESSAGES * (MAX_MESSAGES + 1), "max_tokens": 1})
+    assert_openai_error(r, 400, param="messages")
+    chat = MESSAGES + [{"role": "assistant", "content": "hello"}] + MESSAGES
+    assert post(http, {"model": server.model, "messages": chat, "max_tokens": MAX_TOKENS_CAP,
+                       "stop": [" ", "\n"]}).status_code == 200  # the cap itself is allowed; stop keeps it short
 
 
 def test_context_overflow_is_400(http, server):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sla_engine.search import BranchBudget, Chunk, CommittedText, SearchConfig, SearchConfigError, TooManyBranches
+from sla_engine.search import Chunk, CommittedText, SearchConfig, SearchConfigError
 from sla_engine.search.tree import Node
 
 
@@ -79,15 +79,3 @@ def test_committed_text_flushes_at_the_end_and_skips_special_tokens():
     assert text.add(ids("ab")) == "ab"
     assert text.add(ids("c") + [0], last=True) == "c" and not text.stopped
 
-
-def test_the_branch_cap_reserves_and_releases():
-    budget = BranchBudget(10)
-    a = budget.reserve(8)
-    with pytest.raises(TooManyBranches, match="cap of 10"):
-        budget.reserve(4)
-    b = budget.reserve(2)
-    a.release()
-    a.release()  # idempotent
-    assert budget.reserved == 2
-    b.release()
-    assert budget.reserved == 0

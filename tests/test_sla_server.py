@@ -17,6 +17,7 @@ pytestmark = pytest.mark.engine
 
 DEFAULT_SEARCH = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}  # the server's --search
 CAP = 256
+MAX_REQUESTS = 60
 QUESTION = [{"role": "user", "content": "Name three rivers in Europe and say one thing about each."}]
 
 
@@ -27,6 +28,7 @@ def sla_server(tmp_path_factory):
     head = make_random_head(folder, tmp / "head", seed=2)
     proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
         "--reward-head", str(head), "--search", json.dumps(DEFAULT_SEARCH), "--max-live-branches", str(CAP),
+        "--max-concurrent-requests", str(MAX_REQUESTS),
         "--max-model-len", "2048",
     ))
     yield live
@@ -159,7 +161,7 @@ def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
                                            extra_body={"search": deep})
         assert getattr(refused.value, "status_code", None) == 429
         assert refused.value.body["code"] == "rate_limit_exceeded"
-        assert sla_server.metric("sla:requests_rejected_branch_cap_total") >= 1
+        assert sla_server.metric("sla:requests_rejected_total", cap="branches") >= 1
     finally:
         for s, c in zip(streams, clients):
             s.__exit__(None, None, None)
@@ -167,4 +169,27 @@ def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
     assert wait_for(lambda: engine_idle(sla_server), timeout=60)
     r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
                                                     extra_body={"search": deep})
+    assert r.choices[0].finish_reason == "length"
+
+
+def test_the_concurrent_request_cap_answers_429_with_retry_after_and_recovers(sla_server):
+    greedy = {"strategy": "greedy"}  # one branch each: only the request cap can refuse
+    body = {"model": sla_server.model, "stream": True, "max_tokens": 400, "messages": QUESTION, "search": greedy}
+    clients, streams, responses = open_streams(sla_server, [body] * MAX_REQUESTS)
+    try:
+        assert all(r.status_code == 200 for r in responses)
+        assert sla_server.metric("sla:requests_admitted") == MAX_REQUESTS
+        with sla_server.http() as h:
+            refused = h.post("/v1/chat/completions", json={**body, "stream": False, "max_tokens": 4})
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert "concurrent requests" in refused.json()["error"]["message"]
+        assert sla_server.metric("sla:requests_rejected_total", cap="requests") >= 1
+    finally:
+        for s, c in zip(streams, clients):
+            s.__exit__(None, None, None)
+            c.close()
+    assert wait_for(lambda: engine_idle(sla_server) and sla_server.metric("sla:requests_admitted") == 0, timeout=60)
+    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
+                                                    extra_body={"search": greedy})
     assert r.choices[0].finish_reason == "length"

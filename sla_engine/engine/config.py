@@ -33,6 +33,7 @@ class EngineConfig:
     enforce_eager: bool | None = None  # None: eager on CPU, compiled on GPU
     gpu_memory_utilization: float | None = None  # None: vLLM's default on GPU; ignored on CPU
     kv_cache_gib: int = 2  # CPU only: KV cache size
+    tensor_parallel_size: int = 1  # GPUs per replica (vLLM's own tensor parallelism); 1 on CPU
     enable_prefix_caching: bool = True
     # KV block size; None: 32 on CPU (the smallest its attention kernel takes; only full blocks are shared
     # between search branches, so a branch recomputes up to block_size − 1 prompt tokens), vLLM's 16 on GPU
@@ -54,6 +55,8 @@ class EngineConfig:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if self.block_size is not None and (self.block_size < 16 or self.block_size % 16):
             raise ValueError(f"block_size must be a multiple of 16, got {self.block_size}")
+        if self.tensor_parallel_size < 1:
+            raise ValueError(f"tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
         if self.kv_cache_gib < 1:
             raise ValueError(f"kv_cache_gib must be >= 1, got {self.kv_cache_gib}")
 
@@ -69,6 +72,7 @@ class EngineConfig:
             max_num_seqs=self.max_num_seqs,
             enable_prefix_caching=self.enable_prefix_caching,
             seed=self.seed,
+            tensor_parallel_size=self.tensor_parallel_size,
             disable_log_stats=False,  # keeps vLLM's Prometheus metrics
             hf_overrides=hf_overrides,
             # With a reward head every request reads logits[R] − logits[Z]; raw logits give it exactly and

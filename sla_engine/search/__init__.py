@@ -2,12 +2,11 @@
 
 from sla_engine.search.branch import Chunk, extend
 from sla_engine.search.config import SearchConfig, SearchConfigError
-from sla_engine.search.limits import BranchBudget, TooManyBranches
 from sla_engine.search.sla import Commit, SlaSearch
 from sla_engine.search.stats import SearchStats
 from sla_engine.search.text import CommittedText
 
 __all__ = [
-    "BranchBudget", "Chunk", "Commit", "CommittedText", "SearchConfig", "SearchConfigError", "SearchStats",
-    "SlaSearch", "TooManyBranches", "extend",
+    "Chunk", "Commit", "CommittedText", "SearchConfig", "SearchConfigError", "SearchStats",
+    "SlaSearch", "extend",
 ]
