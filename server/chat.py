@@ -67,6 +67,9 @@ def search_config(req: ChatCompletionRequest, default: SearchConfig, engine: Eng
             f"Search strategy '{config.strategy}' needs a reward head, and this server runs without one "
             "(sla serve --reward-head PATH).", param="search.strategy",
         )
+    if req.ignore_eos and config.strategy == "sla":
+        raise bad_request("'ignore_eos' cannot be combined with search strategy 'sla', whose branches end at "
+                          "the end-of-sequence token.", param="ignore_eos")
     if config.strategy != "sample":
         for name in SAMPLING_FIELDS:
             if getattr(req, name) is not None:
@@ -121,7 +124,8 @@ def prepare(
     else:  # argmax of the model's own distribution: what every search decodes with inside its branches
         sampling = dict(temperature=0.0)
     params = SamplingParams(
-        n=1, max_tokens=max_tokens, seed=req.seed, stop=req.stop or None, output_kind=RequestOutputKind.DELTA,
+        n=1, max_tokens=max_tokens, seed=req.seed, stop=req.stop or None, ignore_eos=req.ignore_eos,
+        output_kind=RequestOutputKind.DELTA,
         **sampling,
     )
     return PreparedChat(

@@ -72,6 +72,7 @@ class ChatCompletionRequest(Strict):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    ignore_eos: bool = False  # vLLM's extension (benchmarks use it for fixed-length outputs)
     search: SearchSettings | None = None
 
     @field_validator("stop")

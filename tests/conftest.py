@@ -6,6 +6,7 @@ marked `engine`; `make test-fast` skips those.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -102,6 +103,29 @@ def server(tmp_path_factory) -> LiveServer:
     ModelStore().pull(TEST_MODEL)
     proc, live = start_server(TEST_MODEL, tmp_path_factory.mktemp("server") / "serve.log", api_key=API_KEY,
                               extra=("--max-tokens-cap", str(MAX_TOKENS_CAP)))
+    yield live
+    stop_server(proc)
+
+
+SLA_SERVER_SEARCH = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}  # its --search default
+SLA_SERVER_BRANCH_CAP = 256
+SLA_SERVER_MAX_REQUESTS = 60
+
+
+@pytest.fixture(scope="session")
+def sla_server(tmp_path_factory) -> LiveServer:
+    """`sla serve` on the small test model with a random reward head (no API key), a default search, and
+    small admission caps; shared by the SLA API, load and storm tests."""
+    from tests.tiny_models import make_random_head
+
+    folder = ModelStore().pull(TEST_MODEL)
+    tmp = tmp_path_factory.mktemp("sla-server")
+    head = make_random_head(folder, tmp / "head", seed=2)
+    proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
+        "--reward-head", str(head), "--search", json.dumps(SLA_SERVER_SEARCH),
+        "--max-live-branches", str(SLA_SERVER_BRANCH_CAP), "--max-concurrent-requests", str(SLA_SERVER_MAX_REQUESTS),
+        "--max-model-len", "2048",
+    ))
     yield live
     stop_server(proc)
 

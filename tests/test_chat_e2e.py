@@ -71,6 +71,15 @@ def test_max_tokens_gives_length(client, server):
     assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 2
 
 
+def test_ignore_eos_runs_to_max_tokens(client, server):
+    """vLLM's `ignore_eos` extension (what `vllm bench serve` sends for fixed-length outputs)."""
+    short = client.chat.completions.create(model=server.model, messages=QUESTION, max_tokens=60, temperature=0)
+    assert short.choices[0].finish_reason == "stop" and short.usage.completion_tokens < 60
+    long = client.chat.completions.create(model=server.model, messages=QUESTION, max_tokens=60, temperature=0,
+                                          extra_body={"ignore_eos": True})
+    assert long.choices[0].finish_reason == "length" and long.usage.completion_tokens == 60
+
+
 def test_stop_sequence_is_honoured(client, server):
     free = client.chat.completions.create(model=server.model, messages=QUESTION, temperature=0, max_tokens=40)
     text = free.choices[0].message.content

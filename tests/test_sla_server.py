@@ -3,36 +3,17 @@ cap, and branch hygiene under many dropped streams. One `sla serve` with a rando
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 
-from sla_engine.store import ModelStore
-from tests.conftest import TEST_MODEL, start_server, stop_server
+from tests.conftest import SLA_SERVER_BRANCH_CAP as CAP
+from tests.conftest import SLA_SERVER_MAX_REQUESTS as MAX_REQUESTS
+from tests.conftest import SLA_SERVER_SEARCH as DEFAULT_SEARCH
 from tests.test_disconnect import wait_for
-from tests.tiny_models import make_random_head
 
 pytestmark = pytest.mark.engine
 
-DEFAULT_SEARCH = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}  # the server's --search
-CAP = 256
-MAX_REQUESTS = 60
 QUESTION = [{"role": "user", "content": "Name three rivers in Europe and say one thing about each."}]
-
-
-@pytest.fixture(scope="module")
-def sla_server(tmp_path_factory):
-    folder = ModelStore().pull(TEST_MODEL)
-    tmp = tmp_path_factory.mktemp("sla-server")
-    head = make_random_head(folder, tmp / "head", seed=2)
-    proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
-        "--reward-head", str(head), "--search", json.dumps(DEFAULT_SEARCH), "--max-live-branches", str(CAP),
-        "--max-concurrent-requests", str(MAX_REQUESTS),
-        "--max-model-len", "2048",
-    ))
-    yield live
-    stop_server(proc)
 
 
 def stream_text(client, **kwargs) -> tuple[str, list, dict]:
@@ -94,6 +75,7 @@ def test_the_server_default_search_applies_to_requests_without_one(sla_server):
     ({"search": "sla"}, "search"),
     ({"temperature": 0.7}, "temperature"),  # the default search decodes by argmax: not silently ignored
     ({"search": {"strategy": "greedy"}, "top_p": 0.5}, "top_p"),
+    ({"ignore_eos": True}, "ignore_eos"),  # SLA branches end at EOS
 ])
 def test_invalid_search_settings_are_400_naming_the_field(sla_server, fields, param):
     with sla_server.http() as h:
