@@ -82,7 +82,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
         "/v1/chat/completions",
         response_model=ChatCompletion,
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+            "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}},
     )
     async def chat_completions(request: Request):
         arrived = time.perf_counter()
@@ -109,6 +109,18 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
                 return JSONResponse(await until_disconnect(request, chat.complete(engine, prepared, metrics), metrics))
         finally:
             reservation.release()
+
+    def openapi() -> dict:
+        """FastAPI's schema plus the request body's models: the route reads its body itself (to answer bad
+        JSON in OpenAI's error shape), so FastAPI does not register them."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            body = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema["components"]["schemas"].update(body.pop("$defs", {}), ChatCompletionRequest=body)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.get("/v1/models", response_model=ModelList)
     async def models(request: Request) -> ModelList:
