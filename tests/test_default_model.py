@@ -4,6 +4,7 @@ streams an answer that names Paris, and the shipped head serves SLA."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -41,9 +42,12 @@ def test_readme_curl_streams_paris(default_server):
 
 
 def test_make_serve_passes_the_shipped_head():
-    line = subprocess.run(["make", "-n", "serve"], capture_output=True, text=True, check=True,
-                          cwd=SHIPPED_HEAD.parents[1]).stdout.strip().splitlines()[-1]
-    assert f"--reward-head heads/{DEFAULT_MODEL}" in line
+    # under `make test` the parent make's MAKEFLAGS/MAKELEVEL would add "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    lines = subprocess.run(["make", "-n", "serve"], capture_output=True, text=True, check=True, env=env,
+                           cwd=SHIPPED_HEAD.parents[1]).stdout.splitlines()
+    serve = [line for line in lines if " serve " in line]
+    assert len(serve) == 1 and f"--reward-head heads/{DEFAULT_MODEL}" in serve[0], lines
 
 
 def test_the_shipped_head_serves_sla(default_server):
