@@ -66,7 +66,7 @@ class ChatCompletionRequest(Strict):
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None  # a 64-bit integer, as vLLM takes
     stop: str | list[str] | None = None
     n: Literal[1] = 1
     stream: bool = False

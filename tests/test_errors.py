@@ -63,6 +63,8 @@ def test_malformed_json(http):
         ({"model": "M", "messages": MESSAGES, "stream": "yes"}, "stream"),
         ({"model": "M", "messages": MESSAGES, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"model": "M", "messages": MESSAGES, "n": 2}, "n"),
+        ({"model": "M", "messages": MESSAGES, "seed": -(2**63) - 1}, "seed"),  # found by tests/test_fuzz.py
+        ({"model": "M", "messages": MESSAGES, "seed": 2**63}, "seed"),
         ({"model": "M", "messages": MESSAGES, "logit_bias": {"1": 5}}, "logit_bias"),
         ({"model": "M", "messages": MESSAGES, "stream_options": {"include_usage": True}}, None),
     ],

@@ -112,6 +112,7 @@ def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
     bodies = [{"model": sla_server.model, "stream": True, "max_tokens": 300 if i < n // 2 else 24,
                "messages": [{"role": "user", "content": f"Tell me a very long story about dragon number {i}."}]}
               for i in range(n)]
+    disconnects = sla_server.metric("sla:client_disconnects_total")  # the server is shared with other tests
     clients, streams, responses = open_streams(sla_server, bodies)
     readers = [r.iter_lines() for r in responses]  # keep references: dropping one closes its connection
     assert all(r.status_code == 200 for r in responses)
@@ -128,7 +129,7 @@ def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
     for c in clients:
         c.close()
     assert wait_for(lambda: engine_idle(sla_server), timeout=60)
-    assert sla_server.metric("sla:client_disconnects_total") == n // 2
+    assert sla_server.metric("sla:client_disconnects_total") - disconnects == n // 2
 
 
 def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
