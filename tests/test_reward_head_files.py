@@ -89,11 +89,12 @@ def test_sla_serve_refuses_a_wrong_head_before_starting(tiny_llama):
 
 def test_reserved_ids_and_the_logprobs_trap():
     qwen = RewardIds.for_vocab(config_vocab=151936, tokenizer_vocab=151665)  # padded rows: use them
-    assert (qwen.reward, qwen.zero, qwen.fork[-1], qwen.added_rows) == (151926, 151927, 151935, 0)
-    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add ten
-    assert (llama.reward, llama.zero, llama.fork, llama.added_rows) == (49152, 49153, tuple(range(49154, 49162)), 10)
+    assert (qwen.reward, qwen.zero, qwen.entropy, qwen.fork[-1], qwen.added_rows) == (151925, 151926, 151927, 151935, 0)
+    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add eleven
+    assert (llama.reward, llama.zero, llama.entropy, llama.added_rows) == (49152, 49153, 49154, 11)
+    assert llama.fork == tuple(range(49155, 49163))
     params = llama.apply(SamplingParams(max_tokens=3))
-    assert params.logprob_token_ids == list(range(49152, 49162))
-    assert params.logit_bias == {c: -100.0 for c in range(49152, 49162)}
+    assert params.logprob_token_ids == list(range(49152, 49163))
+    assert params.logit_bias == {c: -100.0 for c in range(49152, 49163)}
     with pytest.raises(ValueError, match="top-k logprobs"):  # would be corrupted in a mixed batch
         llama.apply(SamplingParams(max_tokens=3, logprobs=5))

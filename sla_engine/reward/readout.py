@@ -3,12 +3,14 @@
 
 The reward model writes a block of reserved vocabulary columns at the end of the vocabulary:
 - logits[R] = r + OFFSET, logits[Z] = OFFSET: the reward of the prefix ending at the current position;
+- logits[H] = h + OFFSET: h, the entropy (nats) of the model's next-token distribution over the tokenizer's ids
+  (temperature 1), which segment-based searches (CARDS, tree sampling) use as uncertainty;
 - logits[F_j] = FORK_OFFSET − id_j for j < FORK_COLUMNS: the ids of the j-th most likely next tokens (over the
   tokenizer's ids), in order, so a search forks a branch into its top-n next tokens without a top-k logprobs
   request (which vLLM 0.32 cannot mix with `logprob_token_ids` in one batch) and without an extra pass.
 A request asks for the "logprobs" of exactly these columns (`logprob_token_ids`), which vLLM takes from the
 raw logits before any bias. A reward engine runs with `logprobs_mode="raw_logits"`, so the values are the
-logits themselves: r = value[R] − value[Z] exactly, and the fork ids are exact integers in fp32 (< 2^24).
+logits themselves: r = value[R] − value[Z] and h = value[H] − value[Z] exactly, and the fork ids are exact integers in fp32 (< 2^24).
 A logit bias of −100 on every reserved column keeps them from ever being sampled (their logits are very
 negative already).
 
@@ -28,7 +30,7 @@ from vllm import SamplingParams
 OFFSET = -100.0
 FORK_OFFSET = -1000.0
 FORK_COLUMNS = 8  # the widest fork a search may ask for
-RESERVED_COLUMNS = 2 + FORK_COLUMNS
+RESERVED_COLUMNS = 3 + FORK_COLUMNS
 SUPPRESS = -100.0  # the most negative logit bias vLLM allows
 
 
@@ -36,6 +38,7 @@ SUPPRESS = -100.0  # the most negative logit bias vLLM allows
 class RewardIds:
     reward: int  # R
     zero: int  # Z
+    entropy: int  # H
     fork: tuple[int, ...]  # F_0 .. F_{FORK_COLUMNS-1}
     token_vocab: int  # ids below this are real tokens (what the top-n fork ranks)
     added_rows: int  # vocabulary rows the reward model adds (0 where the embedding has enough padded rows)
@@ -46,7 +49,7 @@ class RewardIds:
         added = 0 if config_vocab - tokenizer_vocab >= RESERVED_COLUMNS else RESERVED_COLUMNS
         first = config_vocab + added - RESERVED_COLUMNS
         return cls(
-            reward=first, zero=first + 1, fork=tuple(range(first + 2, first + RESERVED_COLUMNS)),
+            reward=first, zero=first + 1, entropy=first + 2, fork=tuple(range(first + 3, first + RESERVED_COLUMNS)),
             token_vocab=tokenizer_vocab, added_rows=added,
         )
 
@@ -57,7 +60,7 @@ class RewardIds:
 
     @property
     def columns(self) -> list[int]:
-        return [self.reward, self.zero, *self.fork]
+        return [self.reward, self.zero, self.entropy, *self.fork]
 
     def apply(self, params: SamplingParams) -> SamplingParams:
         """Makes a request read the reserved columns (and never sample them); `params` is changed and returned."""
@@ -70,6 +73,10 @@ class RewardIds:
     def rewards(self, logprobs) -> list[float]:
         """Per-position rewards from a completion's logprobs (one dict per generated token)."""
         return [lp[self.reward].logprob - lp[self.zero].logprob for lp in logprobs]
+
+    def entropies(self, logprobs) -> list[float]:
+        """Per position, the entropy of the next-token distribution that position was sampled from."""
+        return [lp[self.entropy].logprob - lp[self.zero].logprob for lp in logprobs]
 
     def top_tokens(self, position_logprobs: dict, n: int) -> list[int]:
         """The n most likely next-token ids at one position, best first."""

@@ -60,9 +60,13 @@ class RewardChannelMixin:
     def _with_reward(self, hidden: torch.Tensor, t: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
         ids = self.reward_ids
         logits = logits.float()
-        top = logits[:, : ids.token_vocab].topk(FORK_COLUMNS, dim=-1, sorted=True).indices
+        tokens = logits[:, : ids.token_vocab]
+        top = tokens.topk(FORK_COLUMNS, dim=-1, sorted=True).indices
+        log_p = tokens.log_softmax(dim=-1)
+        entropy = -(log_p.exp() * log_p).sum(dim=-1)
         logits[:, ids.reward] = self.reward_channel.score(hidden, t) + OFFSET
         logits[:, ids.zero] = OFFSET
+        logits[:, ids.entropy] = entropy + OFFSET
         logits[:, ids.fork[0] : ids.fork[-1] + 1] = FORK_OFFSET - top.float()
         return logits
 
