@@ -28,7 +28,7 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import Engine, EngineConfig
-from sla_engine.search import SearchConfig, SearchStats, SlaSearch
+from sla_engine.search import SearchStats, SlaConfig, SlaSearch
 from sla_engine.store import ModelStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -59,7 +59,7 @@ async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int) -> d
     return {"ttft": first - t0, "emitted": n, "generated": n, "rate": (n - first_n) / (end - first) if end > first else None}
 
 
-async def sla_stream(engine: Engine, prompt: list[int], max_tokens: int, config: SearchConfig, stats: SearchStats) -> dict:
+async def sla_stream(engine: Engine, prompt: list[int], max_tokens: int, config: SlaConfig, stats: SearchStats) -> dict:
     search = SlaSearch(engine, prompt, config, max_tokens, stats)
     t0, first, n = time.perf_counter(), None, 0
     async for commit in search.commits():
@@ -81,7 +81,7 @@ def summarize(streams: list[dict], wall: float) -> dict:
     }
 
 
-async def run_concurrency(engine: Engine, prompts: list[list[int]], c: int, args, config: SearchConfig) -> dict:
+async def run_concurrency(engine: Engine, prompts: list[list[int]], c: int, args, config: SlaConfig) -> dict:
     chosen = [prompts[i % len(prompts)] for i in range(c)]
     t0 = time.perf_counter()
     greedy = summarize(await asyncio.gather(*(greedy_stream(engine, p, args.max_tokens) for p in chosen)),
@@ -103,7 +103,7 @@ async def run_concurrency(engine: Engine, prompts: list[list[int]], c: int, args
 
 async def main(args: argparse.Namespace) -> dict:
     model = ModelStore().resolve(args.model)
-    config = SearchConfig("sla", args.width, args.chunk, args.depth)
+    config = SlaConfig(args.width, args.chunk, args.depth)
     with tempfile.TemporaryDirectory() as tmp:
         head = args.reward_head or str(random_head(model.path, "random-for-speed", Path(tmp) / "head"))
         engine = await Engine.start(EngineConfig(

@@ -44,7 +44,10 @@ async def until_disconnect(request: Request, work: Awaitable[T], metrics: Server
         watcher.cancel()
 
 
-def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI:
+def create_app(
+    settings: ServerSettings, start_engine: EngineFactory, start_target: EngineFactory | None = None
+) -> FastAPI:
+    """`start_target`: the second engine of the `rsd` strategy (a larger model with the same tokenizer)."""
     metrics = ServerMetrics()
     admission = Admission(settings.max_concurrent_requests, settings.max_live_branches)
     metrics.live_branches.set_function(lambda: admission.branches)
@@ -55,13 +58,21 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = await start_engine()
-        app.state.engine = engine
-        app.state.started = int(time.time())
-        metrics.bind(engine)
+        target = None
         try:
+            if start_target:
+                target = await start_target()
+                if target.tokenizer.get_vocab() != engine.tokenizer.get_vocab():
+                    raise ValueError(f"the target model {target.config.served_name} does not share the served "
+                                     f"model's tokenizer; speculative decoding needs the same token ids")
+            app.state.engine, app.state.target = engine, target
+            app.state.started = int(time.time())
+            metrics.bind(engine, target)
             yield
         finally:
             engine.shutdown()
+            if target:
+                target.shutdown()
 
     app = FastAPI(title="sla-server", version="0.1.0", lifespan=lifespan)
     install_handlers(app)
@@ -72,11 +83,14 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
 
     app.add_middleware(RequestCounterMiddleware, counter=metrics.requests)
 
+    def healthy(request: Request) -> bool:
+        target: Engine | None = request.app.state.target
+        return request.app.state.engine.healthy and (target is None or target.healthy)
+
     def engine_of(request: Request) -> Engine:
-        engine: Engine = request.app.state.engine
-        if not engine.healthy:
+        if not healthy(request):
             raise engine_dead()
-        return engine
+        return request.app.state.engine
 
     @app.post(
         "/v1/chat/completions",
@@ -88,7 +102,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
         arrived = time.perf_counter()
         body = parse_body(ChatCompletionRequest, await request.body())
         engine = engine_of(request)
-        prepared = chat.prepare(body, engine, settings.search, settings.max_tokens_cap)
+        prepared = chat.prepare(body, engine, settings.search, settings.max_tokens_cap, request.app.state.target)
         try:
             reservation = admission.admit(prepared.search.max_live_branches)
         except Overloaded as e:
@@ -129,7 +143,7 @@ def create_app(settings: ServerSettings, start_engine: EngineFactory) -> FastAPI
 
     @app.get("/health")
     async def health(request: Request) -> Response:
-        if not request.app.state.engine.healthy:
+        if not healthy(request):
             return engine_dead().response()
         return JSONResponse({"status": "ok"})
 

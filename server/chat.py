@@ -29,11 +29,13 @@ from server.protocol import (
     now,
 )
 from sla_engine.engine import Engine, PromptTooLongError
-from sla_engine.search import CommittedText, SearchConfig, SearchConfigError, SearchStats, SlaSearch
+from sla_engine.search import (
+    CommittedText, PlainConfig, RsdConfig, SearchConfig, SearchConfigError, SearchStats, make_config, make_search,
+)
 
 log = logging.getLogger(__name__)
 
-# Sampling fields that a search strategy (which decodes by argmax) cannot honour: set → 400, never ignored.
+# Sampling fields that a search strategy (which decides its own decoding) cannot honour: set → 400, never ignored.
 SAMPLING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 
 
@@ -48,18 +50,18 @@ class PreparedChat:
     params: SamplingParams
     search: SearchConfig
     stats: SearchStats
+    target: Engine | None = None  # the larger model of `rsd`
 
     @property
     def reports_search(self) -> bool:
         return self.search.strategy != "sample"
 
 
-def search_config(req: ChatCompletionRequest, default: SearchConfig, engine: Engine) -> SearchConfig:
-    given = req.search.given() if req.search else {}
-    if given and "strategy" not in given and default.strategy != "sla":
-        given["strategy"] = "sla"  # tree settings without a strategy ask for the tree search
+def search_config(
+    req: ChatCompletionRequest, default: SearchConfig, engine: Engine, target: Engine | None
+) -> SearchConfig:
     try:
-        config = dataclasses.replace(default, **given)
+        config = make_config(req.search.given(), default) if req.search else default
     except SearchConfigError as e:
         raise bad_request(f"Invalid value for 'search.{e.field}': {e}.", param=f"search.{e.field}")
     if config.needs_reward and engine.reward is None:
@@ -67,15 +69,20 @@ def search_config(req: ChatCompletionRequest, default: SearchConfig, engine: Eng
             f"Search strategy '{config.strategy}' needs a reward head, and this server runs without one "
             "(sla serve --reward-head PATH).", param="search.strategy",
         )
-    if req.ignore_eos and config.strategy == "sla":
-        raise bad_request("'ignore_eos' cannot be combined with search strategy 'sla', whose branches end at "
-                          "the end-of-sequence token.", param="ignore_eos")
+    if isinstance(config, RsdConfig) and target is None:
+        raise bad_request("Search strategy 'rsd' needs a target model, and this server runs without one "
+                          "(sla serve --target-model NAME).", param="search.strategy")
+    searching = not isinstance(config, PlainConfig)
+    if req.ignore_eos and searching:
+        raise bad_request(f"'ignore_eos' cannot be combined with search strategy '{config.strategy}', whose "
+                          "branches end at the end-of-sequence token.", param="ignore_eos")
     if config.strategy != "sample":
         for name in SAMPLING_FIELDS:
             if getattr(req, name) is not None:
+                how = "decodes by argmax" if not searching else "sets its own decoding (see its settings)"
                 raise bad_request(
-                    f"'{name}' cannot be combined with search strategy '{config.strategy}', which decodes by "
-                    "argmax; leave it out, or send \"search\": {\"strategy\": \"sample\"}.", param=name,
+                    f"'{name}' cannot be combined with search strategy '{config.strategy}', which {how}; leave "
+                    "it out, or send \"search\": {\"strategy\": \"sample\"}.", param=name,
                 )
     return config
 
@@ -95,14 +102,15 @@ def completion_budget(req: ChatCompletionRequest, engine: Engine, prompt_len: in
 
 
 def prepare(
-    req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig, max_tokens_cap: int | None = None
+    req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig, max_tokens_cap: int | None = None,
+    target: Engine | None = None,
 ) -> PreparedChat:
     if req.model != engine.config.served_name:
         raise APIError(
             404, f"The model '{req.model}' does not exist; this server serves '{engine.config.served_name}'.",
             param="model", code="model_not_found",
         )
-    search = search_config(req, default_search, engine)
+    search = search_config(req, default_search, engine, target)
     try:
         prompt_ids = engine.chat_prompt_ids([m.for_template() for m in req.messages])
     except Exception as e:  # a template may reject a role order (e.g. two system messages)
@@ -129,7 +137,7 @@ def prepare(
         **sampling,
     )
     return PreparedChat(
-        completion_id(), now(), req.model, prompt_ids, params, search, SearchStats(settings=search.as_dict())
+        completion_id(), now(), req.model, prompt_ids, params, search, SearchStats(settings=search.as_dict()), target
     )
 
 
@@ -155,8 +163,9 @@ async def plain_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tupl
         yield c.text, len(c.token_ids), finish
 
 
-async def sla_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
-    search = SlaSearch(engine, chat.prompt_ids, chat.search, chat.params.max_tokens, chat.stats, chat.id)
+async def search_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
+    search = make_search(chat.search, engine, chat.prompt_ids, chat.params.max_tokens, chat.stats, chat.id,
+                         seed=chat.params.seed, target=chat.target)
     text = CommittedText(engine.tokenizer, chat.params.stop)
     async with aclosing(search.commits()) as commits:
         async for commit in commits:
@@ -169,7 +178,8 @@ async def sla_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[
 
 async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
     """(text delta, new token count, finish reason or None); engine errors → GenerationFailed."""
-    source = sla_deltas(engine, chat) if chat.search.strategy == "sla" else plain_deltas(engine, chat)
+    plain = isinstance(chat.search, PlainConfig)
+    source = plain_deltas(engine, chat) if plain else search_deltas(engine, chat)
     try:
         async with aclosing(source) as items:
             async for item in items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 from sla_engine.data.build import STAGES as DATA_STAGES
 from sla_engine.data.packages import DataPackageError
 from sla_engine.reward import RewardHead
-from sla_engine.search import SearchConfig, SearchConfigError
+from sla_engine.search import PlainConfig, SearchConfig, SearchConfigError, make_config
 from sla_engine.training.config import TrainConfig
 from sla_engine.store import CATALOG, DEFAULT_MODEL, ModelStore, ModelStoreError
 
@@ -27,13 +28,11 @@ def parse_search(text: str) -> SearchConfig:
         fields = json.loads(text)
     except json.JSONDecodeError as e:
         raise argparse.ArgumentTypeError(f"not JSON: {e}")
-    if not isinstance(fields, dict) or not set(fields) <= {"strategy", "width", "chunk", "depth"}:
-        raise argparse.ArgumentTypeError("a JSON object with some of strategy, width, chunk, depth")
-    if "strategy" not in fields:
-        fields["strategy"] = "sla"
+    if not isinstance(fields, dict):
+        raise argparse.ArgumentTypeError('a JSON object: a strategy and its settings, e.g. {"strategy": "sla"}')
     try:
-        return SearchConfig(**fields)
-    except (SearchConfigError, TypeError) as e:
+        return make_config(fields)
+    except SearchConfigError as e:
         raise argparse.ArgumentTypeError(str(e))
 
 
@@ -57,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--search", default=env("SEARCH"), type=parse_search,
                        help='default search for requests without a `search` field, as JSON, e.g. '
                             '\'{"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}\' (fields left out: '
-                            'those defaults); "sla" needs --reward-head [env SLA_SEARCH; default: plain sampling]')
+                            'those defaults); every search but greedy needs --reward-head; see the README for '
+                            'the strategies (sla, best_of_n, cards, tree, rsd) and their settings '
+                            '[env SLA_SEARCH; default: plain sampling]')
+    serve.add_argument("--target-model", default=env("TARGET_MODEL"),
+                       help="a larger model with the same tokenizer, run as a second engine for the `rsd` "
+                            "strategy (packaged name or local folder) [env SLA_TARGET_MODEL; default: none]")
     serve.add_argument("--max-live-branches", type=int, default=int(env("MAX_LIVE_BRANCHES", 512)),
                        help="cap on engine requests all searches together may run; a request that would pass it "
                             "gets 429 [default %(default)s]")
@@ -139,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", default=DEFAULT_MODEL, help="the served model name [default %(default)s]")
     ev.add_argument("--out", type=Path, required=True, help="folder for answers, verdicts and the report")
     ev.add_argument("--strategy", action="append", dest="strategies", metavar="NAME=JSON",
-                    help='a strategy as a `search` body, repeatable; the first is the baseline '
+                    help='a strategy as a `search` body, repeatable; the first is the baseline; `all`: greedy '
+                         'and every search at its defaults (rsd needs a server with --target-model) '
                          '[default: greedy={"strategy": "greedy"} and '
                          'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}]')
     ev.add_argument("--sets", default="alpaca,mtbench,gsm", help="comma-separated [default %(default)s]")
@@ -177,9 +182,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     model = ModelStore().resolve(args.model)
     if args.reward_head:  # refuse a wrong or corrupt head now, not after the engine has started
         RewardHead.load(Path(args.reward_head)).check_base(model.path)
-    search = args.search or SearchConfig()
+    search = args.search or PlainConfig()
     if search.needs_reward and not args.reward_head:
         raise ValueError(f"--search strategy '{search.strategy}' needs --reward-head")
+    if search.strategy == "rsd" and not args.target_model:
+        raise ValueError("--search strategy 'rsd' needs --target-model")
+    target = ModelStore().resolve(args.target_model) if args.target_model else None
     settings = ServerSettings(host=args.host, port=args.port, api_key=args.api_key or None,
                               max_body_bytes=args.max_body_bytes, log_level=args.log_level,
                               search=search, max_live_branches=args.max_live_branches,
@@ -197,7 +205,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         gpu_memory_utilization=float(args.gpu_memory_utilization) if args.gpu_memory_utilization else None,
         reward_head=args.reward_head,
     )
-    app = create_app(settings, lambda: Engine.start(config))
+    start_target = None
+    if target:
+        target_config = dataclasses.replace(config, model_path=str(target.path), served_name=target.name, reward_head=None)
+        start_target = lambda: Engine.start(target_config)  # noqa: E731
+    app = create_app(settings, lambda: Engine.start(config), start_target)
     # uvicorn drains on SIGTERM, then re-raises the signal under the handler it found at start; with this
     # no-op handler a clean drain exits 0 (what process managers expect) instead of dying by signal 15.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -242,10 +254,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from sla_engine.eval.generation import Strategy
-    from sla_engine.eval.run import EvalPlan, run
+    from sla_engine.eval.run import ALL, EvalPlan, run
 
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    extra = {"strategies": tuple(Strategy.parse(s) for s in args.strategies)} if args.strategies else {}
+    strategies = [p for s in args.strategies or [] for p in (ALL if s == "all" else [Strategy.parse(s)])]
+    extra = {"strategies": tuple(strategies)} if strategies else {}
     plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
                     sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
                     sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm}, limit=args.limit,

@@ -45,13 +45,37 @@ class StreamOptions(Strict):
 
 
 class SearchSettings(Strict):
-    """The `search` extension field (clients send it through the openai client's `extra_body`). Fields left
-    out come from the server's default (`sla serve --search`); ranges are checked by SearchConfig."""
+    """The `search` extension field (clients send it through the openai client's `extra_body`): a strategy
+    and its settings. Fields left out come from the server's default search when it runs the same strategy
+    (`sla serve --search`), else from the strategy's defaults; a field that is not a setting of the chosen
+    strategy, or out of its range, is a 400 (ranges are checked by sla_engine.search.config)."""
 
-    strategy: Literal["sample", "greedy", "sla"] | None = None
+    strategy: Literal["sample", "greedy", "sla", "best_of_n", "cards", "tree", "rsd"] | None = None
+    # sla (and tree: width)
     width: int | None = None
     chunk: int | None = None
     depth: int | None = None
+    # best_of_n (and tree: temperature; rsd: threshold)
+    n: int | None = None
+    temperature: float | None = None
+    prune_at: int | None = None
+    keep: float | None = None
+    batch: int | None = None
+    threshold: float | None = None
+    # cards
+    entropy: float | None = None
+    min_segment: int | None = None
+    max_segment: int | None = None
+    beta: float | None = None
+    top_k: int | None = None
+    reward_start: float | None = None
+    reward_end: float | None = None
+    max_rejections: int | None = None
+    # tree
+    segment: int | None = None
+    paths: int | None = None
+    # rsd
+    max_step: int | None = None
 
     def given(self) -> dict:
         return self.model_dump(exclude_none=True)
@@ -124,17 +148,17 @@ class Choice(BaseModel):
 
 
 class SearchStatsBody(BaseModel):
-    """`search_stats` of a response: the settings that ran, and what the search did."""
+    """`search_stats` of a response: the strategy and the settings that ran, what the search did, and the
+    strategy's own counters (e.g. `samples`, `segments_rejected`, `steps_target`), all flat."""
+
+    model_config = ConfigDict(extra="allow")
 
     strategy: str
-    width: int | None = None
-    chunk: int | None = None
-    depth: int | None = None
     tokens_generated: int
     tokens_emitted: int
     branches_forked: int
     branches_aborted: int
-    prefix_cache_hit_rate: float | None  # of forked branches' prompt tokens
+    prefix_cache_hit_rate: float | None  # of the prompt tokens of branch requests
     mean_reward: float | None  # of the committed path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sla_engine.search import SearchConfig
+from sla_engine.search import PlainConfig, SearchConfig
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class ServerSettings:
     api_key: str | None = None
     max_body_bytes: int = 1 << 20  # 1 MiB: far above any prompt that fits a 4k-token context
     log_level: str = "info"
-    search: SearchConfig = field(default_factory=SearchConfig)  # for requests without a `search` field
+    search: SearchConfig = field(default_factory=PlainConfig)  # for requests without a `search` field
     max_live_branches: int = 512  # engine requests all searches together may run; beyond it → 429
     max_concurrent_requests: int = 256  # chat completions admitted at once; beyond it → 429
     max_tokens_cap: int | None = None  # largest max_tokens a request may ask for (None: the context length)

@@ -114,8 +114,9 @@ SLA_SERVER_MAX_REQUESTS = 60
 
 @pytest.fixture(scope="session")
 def sla_server(tmp_path_factory) -> LiveServer:
-    """`sla serve` on the small test model with a random reward head (no API key), a default search, and
-    small admission caps; shared by the SLA API, load and storm tests."""
+    """`sla serve` on the small test model with a random reward head (no API key), a default search, small
+    admission caps, and the same model again as the `rsd` target engine; shared by the search API, load and
+    storm tests."""
     from tests.tiny_models import make_random_head
 
     folder = ModelStore().pull(TEST_MODEL)
@@ -124,7 +125,7 @@ def sla_server(tmp_path_factory) -> LiveServer:
     proc, live = start_server(TEST_MODEL, tmp / "serve.log", extra=(
         "--reward-head", str(head), "--search", json.dumps(SLA_SERVER_SEARCH),
         "--max-live-branches", str(SLA_SERVER_BRANCH_CAP), "--max-concurrent-requests", str(SLA_SERVER_MAX_REQUESTS),
-        "--max-model-len", "2048",
+        "--max-model-len", "2048", "--target-model", TEST_MODEL,
     ))
     yield live
     stop_server(proc)

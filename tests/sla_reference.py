@@ -57,3 +57,13 @@ class ReferenceModel:
                 margins.append(scores[best] - sorted(scores)[-2])
             path = candidates[best]
         return path, margins
+
+    def rewards(self, prompt: list[int], path: list[int]) -> list[float]:
+        """The reward of the prefix ending at each token of `path`."""
+        return reference_rewards(self.backbone, self.channel, prompt + path)[len(prompt):].tolist()
+
+    @torch.no_grad()
+    def entropies(self, ids: list[int]) -> list[float]:
+        """At each position p, the entropy (nats) of the distribution of the token after ids[p]."""
+        log_p = self.backbone(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        return (-(log_p.exp() * log_p).sum(-1)).tolist()

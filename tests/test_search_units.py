@@ -4,24 +4,48 @@ from __future__ import annotations
 
 import pytest
 
-from sla_engine.search import Chunk, CommittedText, SearchConfig, SearchConfigError
+from sla_engine.search import (
+    BestOfNConfig, CardsConfig, Chunk, CommittedText, PlainConfig, RsdConfig, SearchConfigError, SlaConfig, TreeConfig,
+    make_config,
+)
 from sla_engine.search.tree import Node
 
 
-@pytest.mark.parametrize("kwargs,field", [
+@pytest.mark.parametrize("given,field", [
     (dict(strategy="beam"), "strategy"), (dict(width=0), "width"), (dict(width=9), "width"),
     (dict(chunk=0), "chunk"), (dict(depth=5), "depth"), (dict(width=4, depth=3), "width"),
+    (dict(width=True), "width"), (dict(n=4), "n"),  # a boolean is not a width; n is best_of_n's
+    (dict(strategy="best_of_n", n=17), "n"), (dict(strategy="best_of_n", n=4, batch=5), "batch"),
+    (dict(strategy="best_of_n", keep=0.0), "keep"), (dict(strategy="best_of_n", temperature=0), "temperature"),
+    (dict(strategy="best_of_n", threshold=float("nan")), "threshold"), (dict(strategy="best_of_n", chunk=4), "chunk"),
+    (dict(strategy="cards", min_segment=8, max_segment=4), "max_segment"), (dict(strategy="cards", beta=3), "beta"),
+    (dict(strategy="cards", entropy=-1.0), "entropy"), (dict(strategy="cards", max_rejections=101), "max_rejections"),
+    (dict(strategy="tree", width=1), "width"), (dict(strategy="tree", paths=33), "paths"),
+    (dict(strategy="rsd", threshold=1.5), "threshold"), (dict(strategy="rsd", max_step=0), "max_step"),
+    (dict(strategy="greedy", width=2), "width"),
 ])
-def test_invalid_settings_name_their_field(kwargs, field):
+def test_invalid_settings_name_their_field(given, field):
     with pytest.raises(SearchConfigError) as e:
-        SearchConfig(**{"strategy": "sla", **kwargs})
+        make_config(given)
     assert e.value.field == field
 
 
+def test_settings_left_out_come_from_the_default_of_the_same_strategy():
+    default = SlaConfig(width=3, chunk=6, depth=1)
+    assert make_config({"depth": 2}, default) == SlaConfig(3, 6, 2)  # no strategy: the default's
+    assert make_config({"strategy": "tree"}, default) == TreeConfig()  # another strategy: its own defaults
+    assert make_config({"chunk": 4}) == SlaConfig(chunk=4)  # plain default + tree settings: sla
+    assert make_config({"n": 8}, BestOfNConfig(temperature=0.3)) == BestOfNConfig(n=8, temperature=0.3)
+    assert make_config({"strategy": "greedy"}, default) == PlainConfig("greedy")
+
+
 def test_live_branches_per_request():
-    assert SearchConfig("sla", 2, 10, 2).max_live_branches == 8
-    assert SearchConfig("sla", 3, 10, 0).max_live_branches == 1  # depth 0: nothing to look ahead, no forks
-    assert SearchConfig("greedy").max_live_branches == SearchConfig("sample").max_live_branches == 1
+    assert SlaConfig(2, 10, 2).max_live_branches == 8
+    assert SlaConfig(3, 10, 0).max_live_branches == 1  # depth 0: nothing to look ahead, no forks
+    assert PlainConfig("greedy").max_live_branches == PlainConfig("sample").max_live_branches == 1
+    assert BestOfNConfig(n=8).max_live_branches == 8 and BestOfNConfig(n=8, batch=2).max_live_branches == 2
+    assert TreeConfig(paths=12).max_live_branches == 12
+    assert CardsConfig().max_live_branches == RsdConfig().max_live_branches == 1
 
 
 def chunk(tokens, rewards, next_tokens=(1, 2), finish=None):

@@ -12,7 +12,7 @@ from vllm import SamplingParams
 
 from sla_engine.engine import EngineConfig
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
-from sla_engine.search import SearchConfig, SlaSearch
+from sla_engine.search import SlaConfig, SlaSearch
 from tests.engine_thread import EngineThread
 from tests.sla_reference import ReferenceModel
 from tests.tiny_models import make_random_head, make_tiny_model
@@ -50,7 +50,7 @@ def engine_with(folder, head) -> EngineThread:
                                      max_model_len=1024, kv_cache_gib=1, warmup=False))
 
 
-def run_sla(runner: EngineThread, config: SearchConfig, max_tokens: int, prompt=PROMPT):
+def run_sla(runner: EngineThread, config: SlaConfig, max_tokens: int, prompt=PROMPT):
     async def go():
         search = SlaSearch(runner.engine, prompt, config, max_tokens)
         commits = [c async for c in search.commits()]
@@ -82,7 +82,7 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
     for n, k, d in [(2, 4, 2), (3, 3, 1)]:
         expected, margins = ref.sla(PROMPT, n, k, d, budget=24)
         assert min(margins) > 1e-3, "near-ties would make the comparison depend on rounding"
-        commits, stats = run_sla(runner, SearchConfig("sla", n, k, d), 24)
+        commits, stats = run_sla(runner, SlaConfig(n, k, d), 24)
         assert [t for c in commits for t in c.tokens] == expected, (n, k, d)
         assert expected != run_greedy(runner, 24), "the search must have chosen something greedy would not"
         assert commits[-1].finish_reason == "length" and all(c.finish_reason is None for c in commits[:-1])
@@ -97,7 +97,7 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
 def test_width_1_and_depth_0_are_greedy_token_for_token(random_head):
     head, runner = random_head
     greedy = run_greedy(runner, 30)
-    for config in (SearchConfig("sla", 1, 4, 2), SearchConfig("sla", 2, 4, 0), SearchConfig("sla", 1, 7, 0)):
+    for config in (SlaConfig(1, 4, 2), SlaConfig(2, 4, 0), SlaConfig(1, 7, 0)):
         commits, stats = run_sla(runner, config, 30)
         assert [t for c in commits for t in c.tokens] == greedy, config
         assert stats.peak_live_branches == 1 and stats.branches_aborted == 0
@@ -121,11 +121,11 @@ def test_look_ahead_finds_a_chunk_that_greedy_and_depth_0_miss(tiny, tmp_path):
 
     runner = engine_with(tiny, head)
     try:
-        commits, _ = run_sla(runner, SearchConfig("sla", n, k, 2), 4 * k)
+        commits, _ = run_sla(runner, SlaConfig(n, k, 2), 4 * k)
         tokens = [t for c in commits for t in c.tokens]
         greedy = run_greedy(runner, 4 * k)
         assert greedy[: 2 * k] == c1  # greedy, and a depth-0 search, continue with the first candidate
-        depth0, _ = run_sla(runner, SearchConfig("sla", n, k, 0), 4 * k)
+        depth0, _ = run_sla(runner, SlaConfig(n, k, 0), 4 * k)
         assert [t for c in depth0 for t in c.tokens][: 2 * k] == c1
         assert tokens[: 2 * k] == c2  # the look-ahead saw X below the second one
         assert only_deep_in_c2[0] in tokens
@@ -152,7 +152,7 @@ def test_closing_a_search_early_aborts_every_branch(random_head):
     head, runner = random_head
 
     async def go():
-        searches = [SlaSearch(runner.engine, PROMPT + [i], SearchConfig("sla", 2, 4, 2), 200) for i in range(6)]
+        searches = [SlaSearch(runner.engine, PROMPT + [i], SlaConfig(2, 4, 2), 200) for i in range(6)]
 
         async def first_commit_then_drop(s):
             gen = s.commits()

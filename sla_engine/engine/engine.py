@@ -6,7 +6,9 @@ only runs it and guarantees that an abandoned generation is aborted in the engin
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import time
 import uuid
 from contextlib import aclosing
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Sequence
 
+from safetensors import safe_open
 from vllm import SamplingParams
 from vllm.inputs import tokens_input
 from vllm.outputs import RequestOutput
@@ -84,6 +87,15 @@ class Engine:
         ids = self.chat_prompt_ids([{"role": "user", "content": "Hello"}])
         async for _ in self.generate(ids, SamplingParams(max_tokens=8, temperature=0.0), "warmup"):
             pass
+
+    @functools.cached_property
+    def parameters(self) -> int:
+        """The checkpoint's parameter count (from the safetensors headers; no weights are read)."""
+        total = 0
+        for file in sorted(Path(self.config.model_path).glob("*.safetensors")):
+            with safe_open(file, framework="pt") as f:
+                total += sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+        return total
 
     @property
     def max_model_len(self) -> int:

@@ -19,6 +19,11 @@ from sla_engine.eval.stats import Accuracy, Equity
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
 SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
+# `--strategy all`: greedy and every search at its defaults (rsd needs a server started with --target-model)
+ALL = (
+    GREEDY, SLA_DEFAULT, Strategy("best_of_n-4", {"strategy": "best_of_n"}), Strategy("cards", {"strategy": "cards"}),
+    Strategy("tree-8", {"strategy": "tree"}), Strategy("rsd-0.7", {"strategy": "rsd"}),
+)
 
 
 @dataclass(frozen=True)

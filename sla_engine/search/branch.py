@@ -10,12 +10,23 @@ reward of the prefix ending at the chunk's last token and the top next tokens at
 from __future__ import annotations
 
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import Engine
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a sampled chunk draws its tokens (a greedy chunk has none)."""
+
+    temperature: float
+    seed: int
+    top_k: int = 0  # 0: the whole vocabulary
 
 
 @dataclass(frozen=True)
@@ -29,12 +40,15 @@ class Chunk:
     generated: int  # tokens the engine generated for it (the look-ahead token included)
     prompt_tokens: int  # the request's prompt length
     cached_tokens: int  # of which served from the prefix cache
+    entropy: float | None = None  # mean next-token entropy of the positions it generated (its uncertainty)
 
 
 async def extend(
-    engine: Engine, path: list[int], fork: int | None, size: int, width: int, request_id: str | None = None
+    engine: Engine, path: list[int], fork: int | None, size: int, width: int, request_id: str | None = None,
+    sampling: Sampling | None = None,
 ) -> Chunk:
-    """Extend the branch `path` by a chunk of `size` tokens: `fork` (if given) then greedy tokens.
+    """Extend the branch `path` by a chunk of `size` tokens: `fork` (if given) then greedy tokens (sampled
+    ones with `sampling`).
 
     `width`: how many next tokens to read at the chunk boundary. Cancelling the call aborts the request.
     """
@@ -49,8 +63,9 @@ async def extend(
     look_ahead = len(prompt) + to_generate < engine.max_model_len
     if to_generate + look_ahead == 0:  # a one-token chunk at the very end of the context: nothing to run
         return Chunk([fork], [], [], None, 0, 0, 0)
+    draw = dict(temperature=sampling.temperature, seed=sampling.seed, top_k=sampling.top_k) if sampling else dict(temperature=0.0)
     params = SamplingParams(
-        max_tokens=to_generate + look_ahead, temperature=0.0, detokenize=False, output_kind=RequestOutputKind.FINAL_ONLY
+        max_tokens=to_generate + look_ahead, detokenize=False, output_kind=RequestOutputKind.FINAL_ONLY, **draw
     )
     out = None
     async for out in engine.generate(prompt, params, request_id or f"branch-{uuid.uuid4().hex}"):
@@ -65,6 +80,33 @@ async def extend(
     next_tokens = []
     if not ended and len(generated) > to_generate:
         next_tokens = engine.reward.top_tokens(c.logprobs[to_generate], width)
+    entropies = engine.reward.entropies(c.logprobs[:to_generate])
     return Chunk(
-        tokens, rewards, next_tokens, "stop" if ended else None, len(generated), len(prompt), out.num_cached_tokens or 0
+        tokens, rewards, next_tokens, "stop" if ended else None, len(generated), len(prompt), out.num_cached_tokens or 0,
+        sum(entropies) / len(entropies) if entropies else None,
     )
+
+
+@dataclass(frozen=True)
+class Position:
+    """What one generated token carries out of the engine."""
+
+    token: int
+    reward_before: float  # reward of the prefix before this token (ending at the previous one)
+    entropy: float  # entropy of the next-token distribution this token was drawn from
+
+
+async def positions(
+    engine: Engine, path: list[int], max_tokens: int, sampling: Sampling, request_id: str
+) -> AsyncIterator[Position]:
+    """A sampled continuation of `path`, position by position as the engine produces them. Closing the
+    generator early aborts the request (searches that cut a branch at a point they only see while it runs)."""
+    params = SamplingParams(
+        max_tokens=max_tokens, temperature=sampling.temperature, seed=sampling.seed, top_k=sampling.top_k,
+        detokenize=False, output_kind=RequestOutputKind.DELTA,
+    )
+    async with aclosing(engine.generate(path, params, request_id)) as outputs:
+        async for out in outputs:
+            c = out.outputs[0]
+            for token, reward, entropy in zip(c.token_ids, engine.reward.rewards(c.logprobs), engine.reward.entropies(c.logprobs)):
+                yield Position(token, reward, entropy)

@@ -1,49 +1,93 @@
-"""Search settings of one request, validated at construction."""
+"""Search settings of one request: one validated dataclass per strategy (REFERENCE §3 and §5).
+
+Every config has `strategy`, `max_live_branches` (the most engine requests one search runs at once, which
+admission control reserves), `needs_reward`, `streams_tokens` (whether the answer streams as it is decided,
+or arrives in one piece once the search has picked it) and `as_dict()`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar, Literal
 
 from sla_engine.reward.readout import FORK_COLUMNS
 
-Strategy = Literal["sample", "greedy", "sla"]
-STRATEGIES: tuple[str, ...] = ("sample", "greedy", "sla")
 MAX_CHUNK = 256
 MAX_DEPTH = 4
-MAX_LEAVES = 64  # width ** (depth + 1): the live branches one request may keep
+MAX_LEAVES = 64  # width ** (depth + 1): the live branches one SLA request may keep
+MAX_SAMPLES = 16
+MAX_PATHS = 32
 
 
 class SearchConfigError(ValueError):
-    """A setting is out of range; `field` names it (for the API's `param`)."""
+    """A setting is out of range or unknown; `field` names it (for the API's `param`)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
 
 
+def check_int(config, name: str, low: int, high: int) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SearchConfigError(name, f"{name} must be an integer in {low}..{high}; got {value!r}")
+
+
+def check_float(config, name: str, low: float, high: float, low_open: bool = False) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (low < value if low_open else low <= value) or value > high:
+        span = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise SearchConfigError(name, f"{name} must be a number in {span}; got {value!r}")
+
+
+class Settings:
+    """What every strategy's config shares."""
+
+    strategy: str
+    needs_reward: ClassVar[bool] = True
+    streams_tokens: ClassVar[bool] = True
+
+    @property
+    def max_live_branches(self) -> int:
+        return 1
+
+    def as_dict(self) -> dict:
+        return {"strategy": self.strategy, **asdict(self)}
+
+
 @dataclass(frozen=True)
-class SearchConfig:
-    """`sample`: plain decoding with the request's sampling settings (no tree).
-    `greedy`: plain decoding by argmax, the baseline every search is compared with.
-    `sla`: Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
+class PlainConfig(Settings):
+    """`sample`: plain decoding with the request's sampling settings. `greedy`: argmax decoding, the baseline
+    every search is compared with."""
+
+    strategy: Literal["sample", "greedy"] = "sample"
+    needs_reward: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("sample", "greedy"):
+            raise SearchConfigError("strategy", f"plain decoding is 'sample' or 'greedy'; got {self.strategy!r}")
+
+    def as_dict(self) -> dict:
+        return {"strategy": self.strategy}
+
+
+@dataclass(frozen=True)
+class SlaConfig(Settings):
+    """Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
     boundaries, commit when the tree below the candidates is `depth` chunks deep. `width` 1 or `depth` 0 is
     greedy, token for token."""
 
-    strategy: Strategy = "sample"
     width: int = 2
     chunk: int = 10
     depth: int = 2
+    strategy: ClassVar[str] = "sla"
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise SearchConfigError("strategy", f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}")
-        if not 1 <= self.width <= FORK_COLUMNS:
-            raise SearchConfigError("width", f"width must be in 1..{FORK_COLUMNS}; got {self.width}")
-        if not 1 <= self.chunk <= MAX_CHUNK:
-            raise SearchConfigError("chunk", f"chunk must be in 1..{MAX_CHUNK}; got {self.chunk}")
-        if not 0 <= self.depth <= MAX_DEPTH:
-            raise SearchConfigError("depth", f"depth must be in 0..{MAX_DEPTH}; got {self.depth}")
+        check_int(self, "width", 1, FORK_COLUMNS)
+        check_int(self, "chunk", 1, MAX_CHUNK)
+        check_int(self, "depth", 0, MAX_DEPTH)
         if self.max_live_branches > MAX_LEAVES:
             raise SearchConfigError(
                 "width", f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"
@@ -56,16 +100,147 @@ class SearchConfig:
 
     @property
     def max_live_branches(self) -> int:
-        """The most engine requests one search runs at once (n^(d+1) in SLA's steady state)."""
-        if self.strategy != "sla":
-            return 1
         return self.fork_width ** (self.depth + 1)
 
-    @property
-    def needs_reward(self) -> bool:
-        return self.strategy == "sla"
 
-    def as_dict(self) -> dict:
-        if self.strategy != "sla":
-            return {"strategy": self.strategy}
-        return {"strategy": self.strategy, "width": self.width, "chunk": self.chunk, "depth": self.depth}
+@dataclass(frozen=True)
+class BestOfNConfig(Settings):
+    """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
+    `temperature`, drawn `batch` at a time (default: all at once). Once every sample of a batch has
+    `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on. Adaptive N:
+    after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`. The answer
+    is the finished sample with the highest mean token reward; it is not known before the end, so a stream
+    gets it in one piece."""
+
+    n: int = 4
+    temperature: float = 0.7
+    prune_at: int = 32
+    keep: float = 0.5
+    batch: int | None = None
+    threshold: float | None = None
+    strategy: ClassVar[str] = "best_of_n"
+    streams_tokens: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_int(self, "n", 1, MAX_SAMPLES)
+        check_float(self, "temperature", 0.0, 2.0, low_open=True)
+        check_int(self, "prune_at", 0, 1 << 16)
+        check_float(self, "keep", 0.0, 1.0, low_open=True)
+        if self.batch is not None:
+            check_int(self, "batch", 1, self.n)
+        if self.threshold is not None:
+            check_float(self, "threshold", -1e6, 1e6)
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch or self.n
+
+    @property
+    def max_live_branches(self) -> int:
+        return self.batch_size
+
+
+@dataclass(frozen=True)
+class CardsConfig(Settings):
+    """CARDS (arXiv 2406.16306): segment-level rejection sampling. A segment is sampled at temperature `beta`
+    (top-k `top_k`) and ends before the first token whose next-token entropy is ≥ `entropy` (nats) once it has
+    `min_segment` tokens, or at `max_segment`. It is accepted with probability min(1, exp((r − τ)/β)), r the
+    answer's mean token reward with the segment, τ rising linearly from `reward_start` to `reward_end` as the
+    answer grows to max_tokens; after `max_rejections` rejections the best segment tried is taken. Accepted
+    segments are committed and streamed."""
+
+    entropy: float = 3.0
+    min_segment: int = 4
+    max_segment: int = 64
+    beta: float = 0.7
+    top_k: int = 40
+    reward_start: float = 0.0
+    reward_end: float = 0.5
+    max_rejections: int = 20
+    strategy: ClassVar[str] = "cards"
+
+    def __post_init__(self) -> None:
+        check_float(self, "entropy", 0.0, 20.0, low_open=True)
+        check_int(self, "min_segment", 1, MAX_CHUNK)
+        check_int(self, "max_segment", self.min_segment, MAX_CHUNK)
+        check_float(self, "beta", 0.0, 2.0, low_open=True)
+        check_int(self, "top_k", 1, 1000)
+        check_float(self, "reward_start", -1e6, 1e6)
+        check_float(self, "reward_end", -1e6, 1e6)
+        check_int(self, "max_rejections", 0, 100)
+
+
+@dataclass(frozen=True)
+class TreeConfig(Settings):
+    """TreePO-style tree sampling (arXiv 2508.17445): paths grow by sampled segments of `segment` tokens in
+    lockstep; the tree aims at `paths` finished paths and never runs more than `paths` minus those finished
+    at once, so a finished path's budget goes to the live ones. At each segment boundary the free budget
+    becomes forks (up to `width` children per path), most uncertain paths (highest mean next-token entropy
+    over their last segment) first. A path that starts repeating itself stops early; if every path stopped
+    that way, the tree re-branches from where the best of them started repeating. The finished path with
+    the highest mean token reward wins; it is known only at the end, so a stream gets it in one piece."""
+
+    segment: int = 32
+    width: int = 2
+    paths: int = 8
+    temperature: float = 0.8
+    strategy: ClassVar[str] = "tree"
+    streams_tokens: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_int(self, "segment", 1, MAX_CHUNK)
+        check_int(self, "width", 2, FORK_COLUMNS)
+        check_int(self, "paths", 1, MAX_PATHS)
+        check_float(self, "temperature", 0.0, 2.0, low_open=True)
+
+    @property
+    def max_live_branches(self) -> int:
+        return self.paths
+
+
+@dataclass(frozen=True)
+class RsdConfig(Settings):
+    """Reward-guided speculative decoding (arXiv 2501.19324): the served (draft) model writes a step greedily
+    — up to the first token containing a blank line, or `max_step` tokens — and the step is accepted when
+    sigmoid(its mean token reward) ≥ `threshold`; otherwise the target model (`sla serve --target-model`)
+    rewrites the step from the same prefix. Committed steps stream."""
+
+    threshold: float = 0.7
+    max_step: int = 128
+    strategy: ClassVar[str] = "rsd"
+
+    def __post_init__(self) -> None:
+        check_float(self, "threshold", 0.0, 1.0)
+        check_int(self, "max_step", 1, 1024)
+
+
+SearchConfig = PlainConfig | SlaConfig | BestOfNConfig | CardsConfig | TreeConfig | RsdConfig
+CONFIGS: dict[str, type] = {
+    "sample": PlainConfig, "greedy": PlainConfig, "sla": SlaConfig, "best_of_n": BestOfNConfig,
+    "cards": CardsConfig, "tree": TreeConfig, "rsd": RsdConfig,
+}
+STRATEGIES: tuple[str, ...] = tuple(CONFIGS)
+
+
+def make_config(given: dict, default: SearchConfig | None = None) -> SearchConfig:
+    """The config for a `search` object (API field or `--search` JSON): its `strategy` (left out: the
+    default's, or "sla" when the default is plain decoding) and that strategy's settings; settings left out
+    come from `default` when it runs the same strategy, else from the strategy's own defaults."""
+    default = default or PlainConfig()
+    strategy = given.get("strategy")
+    if strategy is None:
+        strategy = default.strategy if not isinstance(default, PlainConfig) else "sla"
+    if strategy not in CONFIGS:
+        raise SearchConfigError("strategy", f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    cls = CONFIGS[strategy]
+    names = [f.name for f in fields(cls) if f.name != "strategy"]
+    settings = {k: v for k, v in given.items() if k != "strategy"}
+    for name in settings:
+        if name not in names:
+            known = f"its settings are {', '.join(names)}" if names else "it has no settings"
+            raise SearchConfigError(name, f"'{name}' is not a setting of strategy '{strategy}'; {known}")
+    base = asdict(default) if type(default) is cls and default.strategy == strategy else {}
+    base = {k: v for k, v in base.items() if k != "strategy"}
+    if cls is PlainConfig:
+        return PlainConfig(strategy)
+    return cls(**{**base, **settings})

@@ -13,31 +13,22 @@ grow, repeated commits walk down to the best finished leaf.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from dataclasses import dataclass
 from typing import AsyncIterator
 
 from sla_engine.engine import Engine
 from sla_engine.search.branch import extend
-from sla_engine.search.config import SearchConfig
+from sla_engine.search.branches import Branches, Commit
+from sla_engine.search.config import SlaConfig
 from sla_engine.search.stats import SearchStats
 from sla_engine.search.tree import Node
 
 
-@dataclass(frozen=True)
-class Commit:
-    tokens: list[int]
-    finish_reason: str | None  # set on the last commit of a response
-
-
 class SlaSearch:
     def __init__(
-        self, engine: Engine, prompt_ids: list[int], config: SearchConfig, max_tokens: int,
+        self, engine: Engine, prompt_ids: list[int], config: SlaConfig, max_tokens: int,
         stats: SearchStats | None = None, request_id: str | None = None,
     ):
-        if config.strategy != "sla":
-            raise ValueError(f"SlaSearch runs strategy 'sla', not {config.strategy!r}")
         self.engine = engine
         self.prompt_ids = prompt_ids
         self.config = config
@@ -46,8 +37,7 @@ class SlaSearch:
         self.request_id = request_id or uuid.uuid4().hex
         self.horizon = max(config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
         self.candidate_depth = 0
-        self.running: dict[asyncio.Task, Node] = {}
-        self.launched = 0
+        self.branches = Branches(self.stats)
 
     async def commits(self) -> AsyncIterator[Commit]:
         """Committed chunks in order. Closing the generator early aborts every branch it started."""
@@ -59,7 +49,7 @@ class SlaSearch:
                 for loser in candidates:
                     if loser is not best:
                         self._prune(loser)
-                self._record_commit(best)
+                self.stats.committed(best.chunk.tokens, best.chunk.rewards)
                 yield Commit(best.chunk.tokens, best.finish_reason)
                 if best.finish_reason:
                     return
@@ -69,20 +59,15 @@ class SlaSearch:
                     for leaf in list(candidate.leaves()):
                         self._maybe_fork(leaf)
         finally:
-            await self._cancel(list(self.running))
+            await self.branches.close()
 
     async def _settle(self, candidates: list[Node]) -> None:
         """Wait until the candidates can be compared: every branch below them is done growing."""
-        while self.running and not (len(candidates) == 1 and candidates[0].done):
-            finished, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                node = self.running.pop(task)
+        while self.branches.running and not (len(candidates) == 1 and candidates[0].done):
+            for task, node in await self.branches.next_done():
                 chunk = task.result()
                 node.settle(chunk, self.max_tokens)
-                self.stats.tokens_generated += chunk.generated
-                if node.fork is not None:
-                    self.stats.branch_prompt_tokens += chunk.prompt_tokens
-                    self.stats.branch_cached_tokens += chunk.cached_tokens
+                self.stats.ran(chunk, branched=node.fork is not None)
                 self._maybe_fork(node)
 
     def _maybe_fork(self, node: Node) -> None:
@@ -100,31 +85,11 @@ class SlaSearch:
         done_before = parent.length if parent else 0
         path = self.prompt_ids + (parent.path() if parent else [])
         size = min(self.config.chunk, self.max_tokens - done_before)
-        self.launched += 1
-        request_id = f"{self.request_id}-b{self.launched}"
-        task = asyncio.ensure_future(extend(self.engine, path, node.fork, size, self.config.fork_width, request_id))
-        self.running[task] = node
-        self.stats.peak_live_branches = max(self.stats.peak_live_branches, len(self.running))
+        request_id = f"{self.request_id}-b{self.branches.started + 1}"
+        self.branches.start(extend(self.engine, path, node.fork, size, self.config.fork_width, request_id), node)
         return node
 
     def _prune(self, loser: Node) -> None:
         doomed = set(loser.walk())
         self.stats.branches_aborted += len(doomed)
-        tasks = [t for t, n in self.running.items() if n in doomed]
-        for task in tasks:
-            del self.running[task]
-            task.cancel()  # cancellation aborts the request in the engine (Engine.generate)
-
-    def _record_commit(self, node: Node) -> None:
-        self.stats.tokens_emitted += len(node.chunk.tokens)
-        self.stats.reward_sum += sum(node.chunk.rewards)
-        self.stats.reward_count += len(node.chunk.rewards)
-
-    async def _cancel(self, tasks: list[asyncio.Task]) -> None:
-        for task in tasks:
-            task.cancel()
-        self.stats.branches_aborted += sum(1 for t in tasks if not t.done())
-        self.running.clear()
-        if tasks:
-            # shielded so that a cancelled caller still waits for every abort to reach the engine
-            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        self.branches.abort([t for t, n in self.branches.running.items() if n in doomed])

@@ -4,19 +4,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sla_engine.search.branch import Chunk
+
 
 @dataclass
 class SearchStats:
-    settings: dict = field(default_factory=dict)  # SearchConfig.as_dict()
+    settings: dict = field(default_factory=dict)  # the config's as_dict()
     tokens_generated: int = 0  # by every engine request of the search, look-ahead and pruned branches included
     tokens_emitted: int = 0  # committed to the client
-    branches_forked: int = 0  # branch requests started at a fork
-    branches_aborted: int = 0  # branches pruned at a commit or cancelled while running
-    branch_prompt_tokens: int = 0  # prompt tokens of forked branch requests
+    branches_forked: int = 0  # branch requests started besides the first (forks, samples, retries, rewrites)
+    branches_aborted: int = 0  # branches pruned, rejected or cancelled while running
+    branch_prompt_tokens: int = 0  # prompt tokens of those branch requests
     branch_cached_tokens: int = 0  # of which served from the prefix cache
     peak_live_branches: int = 0  # the most branch requests running at once
     reward_sum: float = 0.0  # over the committed tokens that have a reward
     reward_count: int = 0
+    counters: dict[str, int | float] = field(default_factory=dict)  # the strategy's own (samples, steps, ...)
+
+    def ran(self, chunk: Chunk, branched: bool = True) -> None:
+        """Count one finished chunk request; `branched`: it was started besides the search's first request."""
+        self.tokens_generated += chunk.generated
+        if branched:
+            self.branch_prompt_tokens += chunk.prompt_tokens
+            self.branch_cached_tokens += chunk.cached_tokens
+
+    def committed(self, tokens: list[int], rewards: list[float]) -> None:
+        self.tokens_emitted += len(tokens)
+        self.reward_sum += sum(rewards)
+        self.reward_count += len(rewards)
+
+    def count(self, name: str, n: int | float = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def live(self, n: int) -> None:
+        self.peak_live_branches = max(self.peak_live_branches, n)
 
     @property
     def prefix_cache_hit_rate(self) -> float | None:
@@ -35,4 +56,5 @@ class SearchStats:
             "branches_aborted": self.branches_aborted,
             "prefix_cache_hit_rate": self.prefix_cache_hit_rate,
             "mean_reward": self.mean_reward,
+            **self.counters,
         }

@@ -1,0 +1,116 @@
+"""Self-reward best-of-N with early pruning and adaptive N (REFERENCE §5), on the chunk primitive.
+
+Samples are drawn `batch` at a time, each its own seeded engine request. With pruning, a sample first
+runs to `prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the
+best `keep` fraction of the batch by prefix mean reward then continues from where it stopped (a second
+request over the same path, its prefix served by the prefix cache) and the rest are dropped. After each
+batch, adaptive N stops when the best finished sample's mean reward reaches `threshold`. The answer is the
+finished sample with the highest mean token reward (first drawn among equals).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from sla_engine.engine import Engine
+from sla_engine.search.branch import Chunk, Sampling, extend
+from sla_engine.search.branches import Branches, Commit, Seeds
+from sla_engine.search.config import BestOfNConfig
+from sla_engine.search.stats import SearchStats
+
+
+@dataclass(eq=False)
+class Sample:
+    index: int  # draw order
+    tokens: list[int]
+    rewards: list[float]
+    finish_reason: str | None = None
+
+    @property
+    def mean_reward(self) -> float:
+        return sum(self.rewards) / len(self.rewards) if self.rewards else float("-inf")
+
+    def grow(self, chunk: Chunk, budget: int) -> None:
+        self.tokens += chunk.tokens
+        self.rewards += chunk.rewards
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        elif len(self.tokens) >= budget or not chunk.next_tokens:
+            self.finish_reason = "length"
+
+
+def survivors(samples: list[Sample], keep: float) -> list[Sample]:
+    """The best ceil(keep · len) samples by mean reward so far (at least one), in draw order."""
+    count = max(1, math.ceil(keep * len(samples)))
+    ranked = sorted(samples, key=lambda s: (-s.mean_reward, s.index))
+    kept = {id(s) for s in ranked[:count]}
+    return [s for s in samples if id(s) in kept]
+
+
+def best(samples: list[Sample]) -> Sample:
+    return min(samples, key=lambda s: (-s.mean_reward, s.index))
+
+
+class BestOfN:
+    def __init__(
+        self, engine: Engine, prompt_ids: list[int], config: BestOfNConfig, max_tokens: int,
+        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
+    ):
+        self.engine = engine
+        self.prompt_ids = prompt_ids
+        self.config = config
+        self.max_tokens = max_tokens
+        self.stats = stats or SearchStats(settings=config.as_dict())
+        self.request_id = request_id or uuid.uuid4().hex
+        self.seeds = Seeds(seed)
+        self.branches = Branches(self.stats)
+        self.samples: list[Sample] = []  # every sample drawn, pruned ones included (for inspection)
+        self.stats.counters.update(samples=0, samples_pruned=0)
+
+    async def commits(self) -> AsyncIterator[Commit]:
+        """One commit: the winning sample. Closing the generator early aborts every sample still running."""
+        config, finished, drawn = self.config, [], 0
+        try:
+            while drawn < config.n:
+                size = min(config.batch_size, config.n - drawn)
+                finished += await self._batch(drawn, size)
+                drawn += size
+                if config.threshold is not None and best(finished).mean_reward >= config.threshold:
+                    break
+            winner = best(finished)
+            self.stats.committed(winner.tokens, winner.rewards)
+            yield Commit(winner.tokens, winner.finish_reason)
+        finally:
+            await self.branches.close()
+
+    async def _batch(self, first: int, size: int) -> list[Sample]:
+        samples = [Sample(first + i, [], []) for i in range(size)]
+        self.samples += samples
+        self.stats.count("samples", size)
+        self.stats.branches_forked += size - (first == 0)
+        prune_at = self.config.prune_at if 0 < self.config.prune_at < self.max_tokens else self.max_tokens
+        await self._grow(samples, prune_at)
+        if prune_at < self.max_tokens and size > 1:
+            kept = survivors(samples, self.config.keep)
+            pruned = [s for s in samples if s not in kept and not s.finish_reason]
+            self.stats.count("samples_pruned", len(samples) - len(kept))
+            self.stats.branches_aborted += len(pruned)
+            samples = kept
+        await self._grow([s for s in samples if not s.finish_reason], self.max_tokens - prune_at)
+        return samples
+
+    async def _grow(self, samples: list[Sample], size: int) -> None:
+        """Extend every sample by up to `size` sampled tokens (one request each, run together)."""
+        tasks = [
+            self.branches.start(extend(
+                self.engine, self.prompt_ids + s.tokens, None, min(size, self.max_tokens - len(s.tokens)), 1,
+                f"{self.request_id}-s{s.index}-{len(s.tokens)}", Sampling(self.config.temperature, self.seeds.next()),
+            ))
+            for s in samples
+        ]
+        for s, chunk in zip(samples, await self.branches.all_of(tasks)):
+            self.stats.ran(chunk, branched=bool(s.index or s.tokens))
+            s.grow(chunk, self.max_tokens)

@@ -1,0 +1,74 @@
+"""What every search strategy shares: the commits it yields, the branch requests it keeps running (any of
+which it can abort), and the seeds of its sampled branches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any, Awaitable
+
+from sla_engine.search.stats import SearchStats
+
+
+@dataclass(frozen=True)
+class Commit:
+    tokens: list[int]
+    finish_reason: str | None  # set on the last commit of a response
+
+
+class Branches:
+    """The engine requests one search has in flight, each a task with an owner (a tree node, a sample...).
+    Cancelling a task aborts its request in the engine (Engine.generate)."""
+
+    def __init__(self, stats: SearchStats):
+        self.stats = stats
+        self.running: dict[asyncio.Task, Any] = {}
+        self.started = 0
+
+    def start(self, request: Awaitable, owner: Any = None) -> asyncio.Task:
+        task = asyncio.ensure_future(request)
+        self.running[task] = owner
+        self.started += 1
+        self.stats.live(len(self.running))
+        return task
+
+    async def next_done(self) -> list[tuple[asyncio.Task, Any]]:
+        """Wait for at least one request to finish; the finished ones leave `running`."""
+        finished, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+        return [(task, self.running.pop(task)) for task in finished]
+
+    async def all_of(self, tasks: list[asyncio.Task]) -> list:
+        """The results of `tasks`, in order, once all have finished."""
+        results = await asyncio.gather(*tasks)
+        for task in tasks:
+            self.running.pop(task, None)
+        return results
+
+    def abort(self, tasks: list[asyncio.Task]) -> None:
+        """Cancel `tasks` (the caller counts them in the stats: what a pruned branch is depends on the search)."""
+        for task in tasks:
+            self.running.pop(task, None)
+            task.cancel()
+
+    async def close(self) -> None:
+        """Abort every request still running and wait until each abort has reached the engine (shielded, so
+        that a cancelled caller still waits)."""
+        tasks = list(self.running)
+        # unfinished, or already cancelled with the caller (a cancelled gather cancels its children)
+        self.stats.branches_aborted += sum(1 for t in tasks if not t.done() or t.cancelled())
+        for task in tasks:
+            task.cancel()
+        self.running.clear()
+        if tasks:
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+
+
+class Seeds:
+    """Seeds for sampled branches: reproducible from the request's `seed`, random without one."""
+
+    def __init__(self, seed: int | None):
+        self.rng = random.Random(seed)
+
+    def next(self) -> int:
+        return self.rng.getrandbits(31)

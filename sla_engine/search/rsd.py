@@ -1,0 +1,123 @@
+"""Reward-guided speculative decoding (REFERENCE §5) on two engines: the served model as the draft (it carries
+the reward head) and a larger target model with the same tokenizer.
+
+The answer grows by steps. A step ends at the first token whose text contains a blank line ("\\n\\n"), at
+EOS, or after `max_step` tokens. The draft writes a step greedily; its score is sigmoid(mean token reward over
+the step) — the last token's reward from one more one-token request over the path, whose prefix the cache
+serves. A step scoring ≥ `threshold` is committed; otherwise the target writes the step from the same prefix,
+greedily, and its step is committed instead (the draft's prefix cache then pays one prefill for it).
+`compute_vs_target` estimates the search's decode compute against the target writing every token alone:
+(P_draft · draft tokens + P_target · target tokens) / (P_target · tokens emitted), P the parameter counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import uuid
+from typing import AsyncIterator
+
+from vllm import SamplingParams
+
+from sla_engine.engine import Engine
+from sla_engine.search.branches import Branches, Commit
+from sla_engine.search.config import RsdConfig
+from sla_engine.search.stats import SearchStats
+
+STEP_END = "\n\n"
+
+
+@functools.cache
+def step_end_ids(engine: Engine) -> tuple[int, ...]:
+    """The token ids whose text contains a blank line: a step ends with the first of them."""
+    tok = engine.tokenizer
+    texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
+    return tuple(i for i, text in enumerate(texts) if STEP_END in text)
+
+
+def step_score(rewards: list[float]) -> float:
+    """sigmoid(mean reward) of a step; a step without rewards (an EOS alone) scores 1: nothing to rewrite."""
+    if not rewards:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-sum(rewards) / len(rewards)))
+
+
+class Rsd:
+    def __init__(
+        self, draft: Engine, target: Engine, prompt_ids: list[int], config: RsdConfig, max_tokens: int,
+        stats: SearchStats | None = None, request_id: str | None = None,
+    ):
+        if draft.reward is None:
+            raise ValueError("the draft engine needs a reward head")
+        self.draft, self.target = draft, target
+        self.prompt_ids = prompt_ids
+        self.config = config
+        self.max_tokens = max_tokens
+        self.stats = stats or SearchStats(settings=config.as_dict())
+        self.request_id = request_id or uuid.uuid4().hex
+        self.branches = Branches(self.stats)
+        self.tokens: list[int] = []
+        self.steps: list[tuple[list[int], float, str]] = []  # (draft's step, its score, who wrote the commit)
+        for name in ("steps_draft", "steps_target", "draft_tokens", "target_tokens"):
+            self.stats.counters[name] = 0
+
+    def _params(self, engine: Engine) -> SamplingParams:
+        return SamplingParams(
+            max_tokens=min(self.config.max_step, self.max_tokens - len(self.tokens)), temperature=0.0,
+            stop_token_ids=list(step_end_ids(engine)), detokenize=False,
+        )
+
+    async def commits(self) -> AsyncIterator[Commit]:
+        """Committed steps in order. Closing the generator early aborts the step being written."""
+        try:
+            while True:
+                path = self.prompt_ids + self.tokens
+                step_id = f"{self.request_id}-s{self.branches.started}"
+                [draft] = await self.branches.all_of([self.branches.start(
+                    self.draft.generate_scored(path, self._params(self.draft), step_id))])
+                drafted = len(draft.token_ids) + 1  # + the one-token scoring request
+                self.stats.counters["draft_tokens"] += drafted
+                self.stats.tokens_generated += drafted
+                score = step_score(draft.rewards)
+                self.steps.append((draft.token_ids, score, "draft" if score >= self.config.threshold else "target"))
+                if score >= self.config.threshold:
+                    tokens, rewards, finish = draft.token_ids, draft.rewards, draft.finish_reason
+                    self.stats.counters["steps_draft"] += 1
+                else:
+                    tokens, finish = await self._rewrite(path)
+                    rewards = []  # the target has no reward head
+                self.tokens += tokens
+                self.stats.committed(tokens, rewards)
+                ended = finish == "stop" and bool(tokens) and tokens[-1] in self.target.eos_token_ids | self.draft.eos_token_ids
+                done = ended or len(self.tokens) >= self.max_tokens or not tokens
+                self._report()  # before the yield: a consumer stops reading at the last commit
+                yield Commit(tokens, ("stop" if ended else "length") if done else None)
+                if done:
+                    return
+        finally:
+            await self.branches.close()
+
+    async def _rewrite(self, path: list[int]) -> tuple[list[int], str | None]:
+        async def write() -> tuple[list[int], str | None]:
+            tokens, finish = [], None
+            async for out in self.target.generate(path, self._params(self.target), f"{self.request_id}-t{self.branches.started}"):
+                tokens, finish = list(out.outputs[0].token_ids), out.outputs[0].finish_reason
+            return tokens, finish
+
+        self.stats.branches_forked += 1
+        self.stats.branches_aborted += 1  # the draft's step, thrown away
+        [(tokens, finish)] = await self.branches.all_of([self.branches.start(write())])
+        self.stats.counters["steps_target"] += 1
+        self.stats.counters["target_tokens"] += len(tokens)
+        self.stats.tokens_generated += len(tokens)
+        return tokens, finish
+
+    def _report(self) -> None:
+        c = self.stats.counters
+        steps = c["steps_draft"] + c["steps_target"]
+        c["target_share"] = c["steps_target"] / steps if steps else 0.0
+        p_draft, p_target = self.draft.parameters, self.target.parameters
+        emitted = self.stats.tokens_emitted
+        c["compute_vs_target"] = (
+            (p_draft * c["draft_tokens"] + p_target * c["target_tokens"]) / (p_target * emitted) if emitted else None
+        )

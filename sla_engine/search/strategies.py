@@ -1,0 +1,36 @@
+"""The search each config runs. Every search has `commits()`: an async generator of Commits (tokens, and a
+finish reason on the last) that aborts every branch it started when it is closed early."""
+
+from __future__ import annotations
+
+from sla_engine.engine import Engine
+from sla_engine.search.best_of_n import BestOfN
+from sla_engine.search.cards import Cards
+from sla_engine.search.config import BestOfNConfig, CardsConfig, RsdConfig, SearchConfig, SlaConfig, TreeConfig
+from sla_engine.search.rsd import Rsd
+from sla_engine.search.sla import SlaSearch
+from sla_engine.search.stats import SearchStats
+from sla_engine.search.tree_sampling import TreeSampling
+
+Search = SlaSearch | BestOfN | Cards | TreeSampling | Rsd
+
+
+def make_search(
+    config: SearchConfig, engine: Engine, prompt_ids: list[int], max_tokens: int, stats: SearchStats,
+    request_id: str, seed: int | None = None, target: Engine | None = None,
+) -> Search:
+    """`seed` makes the sampling strategies reproducible; `target` is the larger model `rsd` rewrites with."""
+    common = (engine, prompt_ids, config, max_tokens, stats, request_id)
+    if isinstance(config, SlaConfig):
+        return SlaSearch(*common)
+    if isinstance(config, BestOfNConfig):
+        return BestOfN(*common, seed=seed)
+    if isinstance(config, CardsConfig):
+        return Cards(*common, seed=seed)
+    if isinstance(config, TreeConfig):
+        return TreeSampling(*common, seed=seed)
+    if isinstance(config, RsdConfig):
+        if target is None:
+            raise ValueError("strategy 'rsd' needs a target engine")
+        return Rsd(engine, target, prompt_ids, config, max_tokens, stats, request_id)
+    raise ValueError(f"strategy {config.strategy!r} is plain decoding, not a search")

@@ -1,0 +1,161 @@
+"""TreePO-style tree sampling (REFERENCE §5), on the chunk primitive with sampled chunks.
+
+Every path carries a budget: the finished paths it may still turn into. The first path holds `paths`. All
+live paths grow by one sampled segment at a time, in lockstep; at each segment boundary a path whose budget
+is above one forks into min(`width`, budget) paths (itself and copies, each its own seeded request from the
+same prefix, which the prefix cache serves) that split its budget. A path that finishes (EOS, max_tokens,
+or repeating itself) keeps one unit; the rest of its budget goes to the live paths, one unit at a time to
+the most uncertain first (highest mean next-token entropy over the last segment, read out in the same pass
+— the expected −log p of the path's next tokens). When no path is live and budget is left, the tree
+re-branches from the start of the last segment of the best finished path (where a repeating path began to
+repeat). The finished path with the highest mean token reward wins (a repeating one only if all repeat).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from sla_engine.engine import Engine
+from sla_engine.search.branch import Chunk, Sampling, extend
+from sla_engine.search.branches import Branches, Commit, Seeds
+from sla_engine.search.config import TreeConfig
+from sla_engine.search.stats import SearchStats
+
+REPEAT_NGRAM = 16  # a path whose newest segment repeats a 16-token run of the path stops
+
+
+@dataclass(eq=False)
+class Path:
+    index: int  # creation order
+    budget: int
+    tokens: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # where each segment began
+    entropy: float = 0.0  # of the last segment
+    finish_reason: str | None = None  # "stop", "length" or "repetition"
+
+    @property
+    def mean_reward(self) -> float:
+        return sum(self.rewards) / len(self.rewards) if self.rewards else float("-inf")
+
+    def grow(self, chunk: Chunk, max_tokens: int) -> None:
+        self.starts.append(len(self.tokens))
+        self.tokens += chunk.tokens
+        self.rewards += chunk.rewards
+        self.entropy = chunk.entropy if chunk.entropy is not None else 0.0
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        elif len(self.tokens) >= max_tokens or not chunk.next_tokens:
+            self.finish_reason = "length"
+        elif repeats(self.tokens, self.starts[-1]):
+            self.finish_reason = "repetition"
+
+    def copy(self, index: int, budget: int, upto: int | None = None) -> "Path":
+        """A new path with this one's first `upto` tokens (all by default)."""
+        upto = len(self.tokens) if upto is None else upto
+        starts = [s for s in self.starts if s < upto]
+        return Path(index, budget, self.tokens[:upto], self.rewards[:upto], starts, self.entropy)
+
+
+def repeats(tokens: list[int], start: int, n: int = REPEAT_NGRAM) -> bool:
+    """Whether a run of n tokens that reaches past `start` (the new segment) already occurred earlier."""
+    first: dict[tuple[int, ...], int] = {}
+    for i in range(len(tokens) - n + 1):
+        gram = tuple(tokens[i : i + n])
+        if gram in first and i + n > start:
+            return True
+        first.setdefault(gram, i)
+    return False
+
+
+def split(budget: int, width: int) -> list[int]:
+    """A budget shared by min(width, budget) paths, as evenly as possible, larger shares first."""
+    k = min(width, budget)
+    base, extra = divmod(budget, k)
+    return [base + 1] * extra + [base] * (k - extra)
+
+
+def hand_over(spare: int, live: list[Path]) -> None:
+    """Give `spare` budget units to the live paths, one at a time, most uncertain first, round robin."""
+    ranked = sorted(live, key=lambda p: (-p.entropy, p.index))
+    for i in range(spare):
+        ranked[i % len(ranked)].budget += 1
+
+
+def winner(finished: list[Path]) -> Path:
+    clean = [p for p in finished if p.finish_reason != "repetition"] or finished
+    return min(clean, key=lambda p: (-p.mean_reward, p.index))
+
+
+class TreeSampling:
+    def __init__(
+        self, engine: Engine, prompt_ids: list[int], config: TreeConfig, max_tokens: int,
+        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
+    ):
+        self.engine = engine
+        self.prompt_ids = prompt_ids
+        self.config = config
+        self.max_tokens = max_tokens
+        self.stats = stats or SearchStats(settings=config.as_dict())
+        self.request_id = request_id or uuid.uuid4().hex
+        self.seeds = Seeds(seed)
+        self.branches = Branches(self.stats)
+        self.created = 0
+        self.finished: list[Path] = []  # (for inspection)
+        self.stats.counters.update(paths_finished=0, paths_repetitive=0, rebranches=0)
+
+    def _new(self, parent: Path | None, budget: int, upto: int | None = None) -> Path:
+        self.created += 1
+        if parent is None:
+            return Path(0, budget)
+        self.stats.branches_forked += 1
+        return parent.copy(self.created - 1, budget, upto)
+
+    async def commits(self) -> AsyncIterator[Commit]:
+        """One commit: the winning path. Closing the generator early aborts every path still running."""
+        live, finished = [self._new(None, self.config.paths)], self.finished
+        try:
+            while live:
+                await self._grow(live)
+                done = [p for p in live if p.finish_reason]
+                live = [p for p in live if not p.finish_reason]
+                finished += done
+                spare = sum(p.budget - 1 for p in done)
+                for p in done:
+                    p.budget = 1
+                if live:
+                    hand_over(spare, live)
+                elif spare and self.stats.counters["rebranches"] < self.config.paths:
+                    live = [self._rebranch(finished, spare)]
+                live = [child for p in live for child in self._fork(p)]
+            self.stats.count("paths_finished", len(finished))
+            self.stats.count("paths_repetitive", sum(p.finish_reason == "repetition" for p in finished))
+            best = winner(finished)
+            self.stats.committed(best.tokens, best.rewards)
+            yield Commit(best.tokens, "length" if best.finish_reason == "repetition" else best.finish_reason)
+        finally:
+            await self.branches.close()
+
+    def _fork(self, path: Path) -> list[Path]:
+        shares = split(path.budget, self.config.width)
+        path.budget = shares[0]
+        return [path] + [self._new(path, share) for share in shares[1:]]
+
+    def _rebranch(self, finished: list[Path], budget: int) -> Path:
+        best = winner(finished)
+        self.stats.count("rebranches")
+        return self._new(best, budget, upto=best.starts[-1])
+
+    async def _grow(self, live: list[Path]) -> None:
+        tasks = [
+            self.branches.start(extend(
+                self.engine, self.prompt_ids + p.tokens, None, min(self.config.segment, self.max_tokens - len(p.tokens)),
+                1, f"{self.request_id}-p{p.index}-{len(p.tokens)}", Sampling(self.config.temperature, self.seeds.next()),
+            ))
+            for p in live
+        ]
+        for path, chunk in zip(live, await self.branches.all_of(tasks)):
+            self.stats.ran(chunk, branched=bool(path.index or path.tokens))
+            path.grow(chunk, self.max_tokens)

@@ -1,0 +1,94 @@
+"""The decisions of the other strategies on crafted rewards, computed by hand (the engine runs are in
+test_strategies_engine.py and test_strategies_server.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sla_engine.search import CardsConfig, Chunk
+from sla_engine.search.best_of_n import Sample, best, survivors
+from sla_engine.search.cards import acceptance, threshold
+from sla_engine.search.rsd import step_score
+from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
+
+
+def sample(index, rewards, finish="stop"):
+    return Sample(index, list(range(len(rewards))), list(rewards), finish)
+
+
+def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mean():
+    batch = [sample(0, [0.0, 1.0]), sample(1, [2.0, 2.0]), sample(2, [-1.0, 0.0]), sample(3, [1.0, 0.0]),
+             sample(4, [3.0, -2.0])]  # means 0.5, 2.0, -0.5, 0.5, 0.5
+    kept = survivors(batch, keep=0.5)  # ceil(2.5) = 3: sample 1, then the first two of the 0.5 ties
+    assert [s.index for s in kept] == [0, 1, 3]
+    assert [s.index for s in survivors(batch, keep=0.01)] == [1]  # at least one goes on
+    assert best(batch).index == 1
+    assert best([sample(0, [1.0]), sample(1, [1.0])]).index == 0  # ties: the first drawn
+    assert best([sample(0, []), sample(1, [-5.0])]).index == 1  # no reward at all ranks last
+
+
+def test_a_sample_finishes_at_eos_at_its_budget_or_at_the_context_end():
+    s = Sample(0, [], [])
+    s.grow(Chunk([5, 6], [0.1, 0.2], [7], None, 3, 10, 0), budget=4)
+    assert s.finish_reason is None and s.tokens == [5, 6]
+    s.grow(Chunk([7, 8], [0.3, 0.4], [9], None, 3, 12, 0), budget=4)
+    assert s.finish_reason == "length" and s.mean_reward == pytest.approx(0.25)
+    eos = Sample(1, [], [])
+    eos.grow(Chunk([5, 2], [0.5], [], "stop", 2, 10, 0), budget=10)
+    assert eos.finish_reason == "stop" and eos.mean_reward == 0.5
+
+
+def test_cards_threshold_rises_linearly_and_acceptance_is_min_1_exp():
+    config = CardsConfig(reward_start=-1.0, reward_end=1.0, beta=0.5)
+    assert threshold(config, 0, 100) == -1.0
+    assert threshold(config, 25, 100) == pytest.approx(-0.5)
+    assert threshold(config, 400, 100) == 1.0  # capped at the end value
+    assert acceptance(0.2, 0.0, 0.5) == 1.0  # above τ: always
+    assert acceptance(-0.5, 0.0, 0.5) == pytest.approx(math.exp(-1.0))  # (r − τ)/β = −1
+    assert acceptance(-10.0, 0.0, 0.5) == pytest.approx(math.exp(-20.0))
+
+
+def path(index, rewards, finish="stop", entropy=0.0, budget=1):
+    return Path(index, budget, list(range(len(rewards))), list(rewards), [0], entropy, finish)
+
+
+def test_tree_budget_splits_and_spare_budget_goes_to_the_most_uncertain_paths_first():
+    assert split(8, 2) == [4, 4] and split(5, 2) == [3, 2] and split(7, 3) == [3, 2, 2] and split(1, 4) == [1]
+    live = [path(0, [0.0], None, entropy=0.5), path(1, [0.0], None, entropy=2.0), path(2, [0.0], None, entropy=1.0)]
+    hand_over(4, live)  # by entropy: 1, 2, 0, then 1 again
+    assert [p.budget for p in live] == [2, 3, 2]
+
+
+def test_tree_winner_is_the_best_mean_and_a_repeating_path_only_when_all_repeat():
+    finished = [path(0, [1.0, 1.0], "repetition"), path(1, [0.2, 0.4]), path(2, [0.5, 0.1], "length")]
+    assert winner(finished).index == 1  # 0.3 beats 0.3 later, and the repeating 1.0 is out
+    assert winner([path(0, [0.1], "repetition"), path(1, [0.9], "repetition")]).index == 1
+
+
+def test_repetition_is_a_16_token_run_into_the_new_segment_that_occurred_before():
+    run = list(range(100, 116))
+    assert repeats([1, 2] + run + [3] + run[:10], start=19) is False  # only 10 tokens of it again
+    assert repeats([1, 2] + run + [3] + run, start=19) is True
+    assert repeats(run + run[:8], start=16) is False
+    assert repeats([7] * 40, start=32) is True  # a loop of one token
+    assert repeats(list(range(64)), start=32) is False
+
+
+def test_a_path_stops_when_its_new_segment_repeats():
+    p = Path(0, 1)
+    loop = list(range(200, 216))
+    p.grow(Chunk(loop, [0.0] * 16, [1], None, 17, 5, 0, entropy=1.0), max_tokens=100)
+    assert p.finish_reason is None and p.entropy == 1.0
+    p.grow(Chunk(loop, [0.0] * 16, [1], None, 17, 21, 0, entropy=0.1), max_tokens=100)
+    assert p.finish_reason == "repetition" and p.starts == [0, 16]
+    child = p.copy(1, 2, upto=16)
+    assert child.tokens == loop and child.starts == [0] and child.budget == 2 and child.finish_reason is None
+
+
+def test_rsd_scores_a_step_by_the_sigmoid_of_its_mean_reward():
+    assert step_score([0.0, 0.0]) == 0.5
+    assert step_score([1.0, 3.0]) == pytest.approx(1 / (1 + math.exp(-2.0)))
+    assert step_score([]) == 1.0
+    assert step_score([-2.0]) < 0.7 <= step_score([1.0])  # the paper's δ = 0.7 sits between
