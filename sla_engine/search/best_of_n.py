@@ -11,15 +11,12 @@ finished sample with the highest mean token reward (first drawn among equals).
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from sla_engine.engine import Engine
 from sla_engine.search.branch import Chunk, Sampling, extend
-from sla_engine.search.branches import Branches, Commit, Seeds
+from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import BestOfNConfig
-from sla_engine.search.stats import SearchStats
 
 
 @dataclass(eq=False)
@@ -54,21 +51,13 @@ def best(samples: list[Sample]) -> Sample:
     return min(samples, key=lambda s: (-s.mean_reward, s.index))
 
 
-class BestOfN:
-    def __init__(
-        self, engine: Engine, prompt_ids: list[int], config: BestOfNConfig, max_tokens: int,
-        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
-    ):
-        self.engine = engine
-        self.prompt_ids = prompt_ids
-        self.config = config
-        self.max_tokens = max_tokens
-        self.stats = stats or SearchStats(settings=config.as_dict())
-        self.request_id = request_id or uuid.uuid4().hex
-        self.seeds = Seeds(seed)
-        self.branches = Branches(self.stats)
+class BestOfN(Search):
+    config: BestOfNConfig
+    counters = ("samples", "samples_pruned")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.samples: list[Sample] = []  # every sample drawn, pruned ones included (for inspection)
-        self.stats.counters.update(samples=0, samples_pruned=0)
 
     async def commits(self) -> AsyncIterator[Commit]:
         """One commit: the winning sample. Closing the generator early aborts every sample still running."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable
 
+from sla_engine.engine import Engine
 from sla_engine.search.stats import SearchStats
 
 
@@ -72,3 +74,25 @@ class Seeds:
 
     def next(self) -> int:
         return self.rng.getrandbits(31)
+
+
+class Search:
+    """What every search holds: its engine, prompt, settings, token budget, stats, request id prefix,
+    requests in flight and seeds. Subclasses add `commits()` (closing it aborts every request it started)
+    and name their own counters (so a response reports them even when zero)."""
+
+    counters: tuple[str, ...] = ()
+
+    def __init__(
+        self, engine: Engine, prompt_ids: list[int], config, max_tokens: int,
+        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
+    ):
+        self.engine = engine
+        self.prompt_ids = prompt_ids
+        self.config = config
+        self.max_tokens = max_tokens
+        self.stats = stats or SearchStats(settings=config.as_dict())
+        self.request_id = request_id or uuid.uuid4().hex
+        self.branches = Branches(self.stats)
+        self.seeds = Seeds(seed)
+        self.stats.counters.update({name: 0 for name in self.counters})

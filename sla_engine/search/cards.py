@@ -12,16 +12,13 @@ streamed; the answer ends at EOS or max_tokens.
 from __future__ import annotations
 
 import math
-import uuid
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from sla_engine.engine import Engine
 from sla_engine.search.branch import Sampling, positions
-from sla_engine.search.branches import Branches, Commit, Seeds
+from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import CardsConfig
-from sla_engine.search.stats import SearchStats
 
 
 @dataclass(frozen=True)
@@ -53,24 +50,15 @@ def acceptance(reward: float, tau: float, beta: float) -> float:
     return 1.0 if reward >= tau else math.exp((reward - tau) / beta)
 
 
-class Cards:
-    def __init__(
-        self, engine: Engine, prompt_ids: list[int], config: CardsConfig, max_tokens: int,
-        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
-    ):
-        self.engine = engine
-        self.prompt_ids = prompt_ids
-        self.config = config
-        self.max_tokens = max_tokens
-        self.stats = stats or SearchStats(settings=config.as_dict())
-        self.request_id = request_id or uuid.uuid4().hex
-        self.seeds = Seeds(seed)
-        self.branches = Branches(self.stats)
+class Cards(Search):
+    config: CardsConfig
+    counters = ("segments_accepted", "segments_rejected", "segments_forced")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.tokens: list[int] = []  # committed
         self.reward_sum, self.reward_count = 0.0, 0
         self.trials: list[Trial] = []  # every segment sampled (for inspection)
-        for name in ("segments_accepted", "segments_rejected", "segments_forced"):
-            self.stats.counters[name] = 0
 
     def mean_with(self, segment: Segment) -> float:
         count = self.reward_count + len(segment.rewards)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import functools
 import math
-import uuid
 from typing import AsyncIterator
 
 from vllm import SamplingParams
 
 from sla_engine.engine import Engine
-from sla_engine.search.branches import Branches, Commit
+from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import RsdConfig
-from sla_engine.search.stats import SearchStats
 
 STEP_END = "\n\n"
 
@@ -42,24 +40,17 @@ def step_score(rewards: list[float]) -> float:
     return 1.0 / (1.0 + math.exp(-sum(rewards) / len(rewards)))
 
 
-class Rsd:
-    def __init__(
-        self, draft: Engine, target: Engine, prompt_ids: list[int], config: RsdConfig, max_tokens: int,
-        stats: SearchStats | None = None, request_id: str | None = None,
-    ):
+class Rsd(Search):
+    config: RsdConfig
+    counters = ("steps_draft", "steps_target", "draft_tokens", "target_tokens")
+
+    def __init__(self, draft: Engine, target: Engine, *args, **kwargs):
         if draft.reward is None:
             raise ValueError("the draft engine needs a reward head")
+        super().__init__(draft, *args, **kwargs)
         self.draft, self.target = draft, target
-        self.prompt_ids = prompt_ids
-        self.config = config
-        self.max_tokens = max_tokens
-        self.stats = stats or SearchStats(settings=config.as_dict())
-        self.request_id = request_id or uuid.uuid4().hex
-        self.branches = Branches(self.stats)
         self.tokens: list[int] = []
         self.steps: list[tuple[list[int], float, str]] = []  # (draft's step, its score, who wrote the commit)
-        for name in ("steps_draft", "steps_target", "draft_tokens", "target_tokens"):
-            self.stats.counters[name] = 0
 
     def _params(self, engine: Engine) -> SamplingParams:
         return SamplingParams(

@@ -13,31 +13,21 @@ grow, repeated commits walk down to the best finished leaf.
 
 from __future__ import annotations
 
-import uuid
 from typing import AsyncIterator
 
-from sla_engine.engine import Engine
 from sla_engine.search.branch import extend
-from sla_engine.search.branches import Branches, Commit
+from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import SlaConfig
-from sla_engine.search.stats import SearchStats
 from sla_engine.search.tree import Node
 
 
-class SlaSearch:
-    def __init__(
-        self, engine: Engine, prompt_ids: list[int], config: SlaConfig, max_tokens: int,
-        stats: SearchStats | None = None, request_id: str | None = None,
-    ):
-        self.engine = engine
-        self.prompt_ids = prompt_ids
-        self.config = config
-        self.max_tokens = max_tokens
-        self.stats = stats or SearchStats(settings=config.as_dict())
-        self.request_id = request_id or uuid.uuid4().hex
-        self.horizon = max(config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
+class SlaSearch(Search):
+    config: SlaConfig
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.horizon = max(self.config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
         self.candidate_depth = 0
-        self.branches = Branches(self.stats)
 
     async def commits(self) -> AsyncIterator[Commit]:
         """Committed chunks in order. Closing the generator early aborts every branch it started."""

@@ -13,15 +13,12 @@ repeat). The finished path with the highest mean token reward wins (a repeating 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from sla_engine.engine import Engine
 from sla_engine.search.branch import Chunk, Sampling, extend
-from sla_engine.search.branches import Branches, Commit, Seeds
+from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import TreeConfig
-from sla_engine.search.stats import SearchStats
 
 REPEAT_NGRAM = 16  # a path whose newest segment repeats a 16-token run of the path stops
 
@@ -89,22 +86,14 @@ def winner(finished: list[Path]) -> Path:
     return min(clean, key=lambda p: (-p.mean_reward, p.index))
 
 
-class TreeSampling:
-    def __init__(
-        self, engine: Engine, prompt_ids: list[int], config: TreeConfig, max_tokens: int,
-        stats: SearchStats | None = None, request_id: str | None = None, seed: int | None = None,
-    ):
-        self.engine = engine
-        self.prompt_ids = prompt_ids
-        self.config = config
-        self.max_tokens = max_tokens
-        self.stats = stats or SearchStats(settings=config.as_dict())
-        self.request_id = request_id or uuid.uuid4().hex
-        self.seeds = Seeds(seed)
-        self.branches = Branches(self.stats)
+class TreeSampling(Search):
+    config: TreeConfig
+    counters = ("paths_finished", "paths_repetitive", "rebranches")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.created = 0
         self.finished: list[Path] = []  # (for inspection)
-        self.stats.counters.update(paths_finished=0, paths_repetitive=0, rebranches=0)
 
     def _new(self, parent: Path | None, budget: int, upto: int | None = None) -> Path:
         self.created += 1
