@@ -33,10 +33,7 @@ class Sample:
     def grow(self, chunk: Chunk, budget: int) -> None:
         self.tokens += chunk.tokens
         self.rewards += chunk.rewards
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        elif len(self.tokens) >= budget or not chunk.next_tokens:
-            self.finish_reason = "length"
+        self.finish_reason = chunk.finish(len(self.tokens), budget)
 
 
 def survivors(samples: list[Sample], keep: float) -> list[Sample]:

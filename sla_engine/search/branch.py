@@ -42,6 +42,13 @@ class Chunk:
     cached_tokens: int  # of which served from the prefix cache
     entropy: float | None = None  # mean next-token entropy of the positions it generated (its uncertainty)
 
+    def finish(self, length: int, budget: int) -> str | None:
+        """Why a branch that is `length` tokens long with this chunk grows no more: "stop" (EOS), "length"
+        (it reached `budget`, the request's max_tokens, or the context's end, where no position follows)."""
+        if self.finish_reason:
+            return self.finish_reason
+        return "length" if length >= budget or not self.next_tokens else None
+
 
 async def extend(
     engine: Engine, path: list[int], fork: int | None, size: int, width: int, request_id: str | None = None,

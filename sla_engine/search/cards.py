@@ -57,12 +57,12 @@ class Cards(Search):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.tokens: list[int] = []  # committed
-        self.reward_sum, self.reward_count = 0.0, 0
         self.trials: list[Trial] = []  # every segment sampled (for inspection)
 
     def mean_with(self, segment: Segment) -> float:
-        count = self.reward_count + len(segment.rewards)
-        return (self.reward_sum + sum(segment.rewards)) / count if count else float("-inf")
+        """The answer's mean token reward if `segment` were committed (the stats sum the committed ones)."""
+        count = self.stats.reward_count + len(segment.rewards)
+        return (self.stats.reward_sum + sum(segment.rewards)) / count if count else float("-inf")
 
     async def commits(self) -> AsyncIterator[Commit]:
         """Accepted segments in order. Closing the generator early aborts the segment being sampled."""
@@ -70,8 +70,6 @@ class Cards(Search):
             while True:
                 segment = await self._choose()
                 self.tokens += segment.tokens
-                self.reward_sum += sum(segment.rewards)
-                self.reward_count += len(segment.rewards)
                 self.stats.committed(segment.tokens, segment.rewards)
                 done = segment.ended or len(self.tokens) >= self.max_tokens or not segment.tokens
                 finish = "stop" if segment.ended else "length" if done else None

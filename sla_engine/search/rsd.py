@@ -70,8 +70,9 @@ class Rsd(Search):
                 self.stats.counters["draft_tokens"] += drafted
                 self.stats.tokens_generated += drafted
                 score = step_score(draft.rewards)
-                self.steps.append((draft.token_ids, score, "draft" if score >= self.config.threshold else "target"))
-                if score >= self.config.threshold:
+                accepted = score >= self.config.threshold
+                self.steps.append((draft.token_ids, score, "draft" if accepted else "target"))
+                if accepted:
                     tokens, rewards, finish = draft.token_ids, draft.rewards, draft.finish_reason
                     self.stats.counters["steps_draft"] += 1
                 else:

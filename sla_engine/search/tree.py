@@ -28,10 +28,7 @@ class Node:
         self.reward_sum = (before.reward_sum if before else 0.0) + sum(chunk.rewards)
         self.reward_count = (before.reward_count if before else 0) + len(chunk.rewards)
         self.length = (before.length if before else 0) + len(chunk.tokens)
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        elif self.length >= budget or not chunk.next_tokens:
-            self.finish_reason = "length"
+        self.finish_reason = chunk.finish(self.length, budget)
 
     @property
     def done(self) -> bool:

@@ -42,12 +42,9 @@ class Path:
         self.tokens += chunk.tokens
         self.rewards += chunk.rewards
         self.entropy = chunk.entropy if chunk.entropy is not None else 0.0
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        elif len(self.tokens) >= max_tokens or not chunk.next_tokens:
-            self.finish_reason = "length"
-        elif repeats(self.tokens, self.starts[-1]):
-            self.finish_reason = "repetition"
+        self.finish_reason = chunk.finish(len(self.tokens), max_tokens) or (
+            "repetition" if repeats(self.tokens, self.starts[-1]) else None
+        )
 
     def copy(self, index: int, budget: int, upto: int | None = None) -> "Path":
         """A new path with this one's first `upto` tokens (all by default)."""
