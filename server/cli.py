@@ -134,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
                            help="[default %(default)s]")
 
+    cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
+                         description="Measures the head's per-token reward on the policy's answers among the "
+                                     "training pairs (sources gsm, alpaca) and folds (r - mean) / std into the head, "
+                                     "rewriting HEAD in place. `sla train` does this itself.")
+    cal.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
+    cal.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    cal.add_argument("--data", type=Path, required=True, help="folder with pairs/train.jsonl (the output of `sla data`)")
+    cal.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
+                     help="as the head was trained with [default %(default)s]")
+
     ev = sub.add_parser("eval", help="strategies against greedy through a running server (resumable)",
                         description="Asks the server (the official openai client) for every strategy's answers on "
                                     "held-out items, judges the general sets against the first strategy, scores "
@@ -252,6 +263,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sla_engine.training.calibration import calibrate_head
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    c = calibrate_head(model.path, args.head, args.data / "pairs" / "train.jsonl",
+                       args.features or args.data / "features" / model.name, args.max_response_tokens)
+    print(f"{args.head}: served reward = (raw - mean) / std, mean {c.mean:.4f}, std {c.std:.4f} "
+          f"(measured on {c.tokens} tokens)")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from sla_engine.eval.generation import Strategy
     from sla_engine.eval.run import ALL, EvalPlan, run
@@ -275,7 +298,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train, "eval": cmd_eval}
+COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train, "calibrate": cmd_calibrate,
+            "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import torch
 from vllm import SamplingParams
 
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead, RewardHeadError
+from sla_engine.reward.calibration import Calibration, fold
 from sla_engine.reward.readout import RewardIds
 from sla_engine.reward.weights import META_FILE, WEIGHTS_FILE, model_fingerprint
 from tests.tiny_models import make_random_head, make_tiny_model
@@ -37,6 +38,38 @@ def test_final_hidden_only_head_has_no_channel():
     assert not channel.uses_layers and len(channel.projs) == 0 and channel.head.in_features == 16
     r = channel([], torch.randn(5, 16))
     assert r.shape == (5,)
+
+
+@pytest.mark.parametrize("head", ["channel", "final_hidden"])
+def test_folding_a_calibration_standardizes_the_rewards(head):
+    torch.manual_seed(0)
+    channel = RewardChannel(ChannelConfig(hidden_size=16, num_layers=3, width=8, head=head))
+    layers, final = [torch.randn(40, 16) for _ in range(3)], torch.randn(40, 16)
+    raw = channel(layers, final).detach()
+    calibration = Calibration.measure(raw, ("gsm",))
+    assert calibration.tokens == 40 and abs(calibration.mean - raw.mean().item()) < 1e-6
+    fold(channel, calibration)
+    served = channel(layers, final).detach()
+    torch.testing.assert_close(served, (raw - calibration.mean) / calibration.std, atol=1e-5, rtol=1e-5)
+    assert abs(served.mean().item()) < 1e-5 and abs(served.std().item() - 1) < 1e-5
+    assert torch.equal(served.argsort(), raw.argsort())  # rankings unchanged
+    with pytest.raises(ValueError, match="positive std"):
+        Calibration.measure(torch.ones(5), ("gsm",))
+
+
+def test_calibration_round_trips_and_older_files_have_none(tiny_llama, tmp_path):
+    folder, head_dir = tiny_llama
+    head = RewardHead.load(head_dir)
+    meta = json.loads((head_dir / META_FILE).read_text())
+    meta.pop("calibration")  # a file from before calibration existed
+    older = tmp_path / "older"
+    head.save(older)
+    (older / META_FILE).write_text(json.dumps(meta))
+    assert RewardHead.load(older).calibration is None
+    calibrated = RewardHead(head.config, head.base_model, head.base_model_sha256, head.state_dict,
+                            Calibration(-4.5, 1.25, 1000, ("gsm", "alpaca")))
+    calibrated.save(tmp_path / "new")
+    assert RewardHead.load(tmp_path / "new").calibration == calibrated.calibration
 
 
 def test_head_for_another_model_is_refused(tiny_llama, tmp_path):

@@ -16,9 +16,10 @@ from sla_engine.data.pairs import Pair
 from sla_engine.engine import EngineConfig
 from sla_engine.reward import RewardHead
 from sla_engine.reward.reference import layer_inputs_and_final, reference_rewards
+from sla_engine.training.calibration import calibrate_head, measure, own_answers
 from sla_engine.training.config import TrainConfig
-from sla_engine.training.features import FeatureCache, TokenizedResponse
-from sla_engine.training.trainer import train
+from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
+from sla_engine.training.trainer import EncodedPair, evaluate, train
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
 
@@ -70,6 +71,37 @@ def test_training_learns_a_separable_preference(trained):
     assert len(report["skipped_lines"]) == 1 and ":193:" in report["skipped_lines"][0]
     assert (head / "report.png").stat().st_size > 10_000
     assert json.loads((head / "report.json").read_text())["final"] == last
+
+
+def test_the_saved_head_is_calibrated_on_the_policy_answers_without_changing_its_ranking(trained, tmp_path):
+    model, head, report = trained
+    loaded = RewardHead.load(head)
+    assert loaded.calibration is not None and report["calibration"] == loaded.calibration.to_json()
+    assert loaded.calibration.std > 0 and loaded.calibration.sources == ("gsm", "alpaca")
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    data = head.parent / "data" / "pairs"
+    pairs = [Pair.from_json(json.loads(line)) for line in (data / "train.jsonl").read_text().splitlines()[:-1]]
+    seqs = own_answers(tokenizer, pairs, 32)
+    assert loaded.calibration.tokens == sum(len(s.response_ids) for s in seqs)
+    cache = FeatureCache(head / "features")
+    served = measure(loaded.channel(), cache, seqs, ("alpaca",))  # the saved (bf16) head, as served
+    assert abs(served.mean) < 0.05 and abs(served.std - 1) < 0.05
+    heldout = [Pair.from_json(json.loads(line)) for line in (data / "heldout.jsonl").read_text().splitlines()]
+    encoded = [EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, 32), tokenize(tokenizer, p.prompt, p.rejected, 32))
+               for p in heldout]
+    cache.fill(None, [s for e in encoded for s in (e.chosen, e.rejected)])  # all cached: no backbone needed
+    after = evaluate(loaded.channel(), cache, encoded, TrainConfig(max_response_tokens=32))
+    # the same ranking as the raw fp32 head the report measured (up to one pair flipped by bf16 storage)
+    assert after["pair_accuracy"] == pytest.approx(report["final"]["pair_accuracy"], abs=1 / 64)
+    assert after["autrc"] == pytest.approx(report["final"]["autrc"], abs=1 / 64)
+    # recalibrating composes with the folded map: the file still records raw -> served, rewards stay standard
+    again = tmp_path / "again"
+    loaded.save(again, torch.bfloat16)
+    total = calibrate_head(model, again, data / "train.jsonl", head / "features", 32)
+    assert abs(total.mean - loaded.calibration.mean) < 0.05 * loaded.calibration.std
+    assert abs(total.std / loaded.calibration.std - 1) < 0.05
+    twice = measure(RewardHead.load(again).channel(), cache, seqs, ("alpaca",))
+    assert abs(twice.mean) < 0.02 and abs(twice.std - 1) < 0.02
 
 
 def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):

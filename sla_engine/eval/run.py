@@ -22,7 +22,7 @@ SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10
 # `--strategy all`: greedy and every search at its defaults (rsd needs a server started with --target-model)
 ALL = (
     GREEDY, SLA_DEFAULT, Strategy("best_of_n-4", {"strategy": "best_of_n"}), Strategy("cards", {"strategy": "cards"}),
-    Strategy("tree-8", {"strategy": "tree"}), Strategy("rsd-0.7", {"strategy": "rsd"}),
+    Strategy("tree-8", {"strategy": "tree"}), Strategy("rsd-0.5", {"strategy": "rsd"}),
 )
 
 

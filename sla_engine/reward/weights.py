@@ -2,7 +2,10 @@
 
     reward_head.safetensors   the channel + head weights (any float dtype; loaded as fp32)
     reward_head.json          {"format_version", "width", "head", "hidden_size", "num_layers", "eps",
-                               "base_model", "base_model_sha256"}
+                               "base_model", "base_model_sha256", "calibration"}
+
+`calibration` (optional; `calibration.py`) records the mean/std that were folded into the head's weights,
+so the rewards the file gives are already standardized; null for an uncalibrated head.
 
 A head is only valid for the base model it was trained on: `base_model_sha256` is that model's fingerprint
 (`model_fingerprint`), checked when a server starts, before the engine does.
@@ -19,6 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from sla_engine.reward.calibration import Calibration
 from sla_engine.reward.channel import ChannelConfig, RewardChannel
 
 FORMAT_VERSION = 1
@@ -58,6 +62,7 @@ class RewardHead:
     base_model: str
     base_model_sha256: str
     state_dict: dict[str, torch.Tensor]
+    calibration: Calibration | None = None
 
     def channel(self) -> RewardChannel:
         module = RewardChannel(self.config)
@@ -65,15 +70,17 @@ class RewardHead:
         return module
 
     @classmethod
-    def from_channel(cls, channel: RewardChannel, base_model: str, base_model_path: Path) -> "RewardHead":
+    def from_channel(cls, channel: RewardChannel, base_model: str, base_model_path: Path,
+                     calibration: Calibration | None = None) -> "RewardHead":
         state = {k: v.detach().cpu().contiguous() for k, v in channel.state_dict().items()}
-        return cls(channel.config, base_model, model_fingerprint(base_model_path), state)
+        return cls(channel.config, base_model, model_fingerprint(base_model_path), state, calibration)
 
     def save(self, folder: Path, dtype: torch.dtype = torch.float32) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.to(dtype) for k, v in self.state_dict.items()}, str(folder / WEIGHTS_FILE))
         meta = {"format_version": FORMAT_VERSION, **asdict(self.config),
-                "base_model": self.base_model, "base_model_sha256": self.base_model_sha256}
+                "base_model": self.base_model, "base_model_sha256": self.base_model_sha256,
+                "calibration": self.calibration.to_json() if self.calibration else None}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
@@ -92,6 +99,7 @@ class RewardHead:
                                       f"expected {FORMAT_VERSION}")
             config = ChannelConfig(meta["hidden_size"], meta["num_layers"], meta["width"], meta["head"], meta["eps"])
             base, base_sha = meta["base_model"], meta["base_model_sha256"]
+            calibration = Calibration.from_json(meta["calibration"]) if meta.get("calibration") else None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             if isinstance(e, RewardHeadError):
                 raise
@@ -109,7 +117,7 @@ class RewardHead:
                                   f"shapes {[k for k in expected.keys() & found.keys() if expected[k] != found[k]]})")
         if not all(torch.isfinite(v).all() for v in state.values()):
             raise RewardHeadError(f"reward head {weights_path} holds non-finite weights")
-        return cls(config, base, base_sha, state)
+        return cls(config, base, base_sha, state, calibration)
 
     def check_base(self, model_path: Path) -> None:
         """Refuses a head made for another base model (clear message, before any engine starts)."""

@@ -3,6 +3,10 @@
 Every config has `strategy`, `max_live_branches` (the most engine requests one search runs at once, which
 admission control reserves), `needs_reward`, `streams_tokens` (whether the answer streams as it is decided,
 or arrives in one piece once the search has picked it) and `as_dict()`.
+
+Reward thresholds (best_of_n's `threshold`, CARDS' `reward_start`/`reward_end`, RSD's `threshold` through a
+sigmoid) are in a calibrated head's unit (sla_engine/reward/calibration.py): standard deviations of the
+policy's own per-token reward, 0 being its average token. With an uncalibrated head they are in raw units.
 """
 
 from __future__ import annotations
@@ -203,9 +207,11 @@ class RsdConfig(Settings):
     """Reward-guided speculative decoding (arXiv 2501.19324): the served (draft) model writes a step greedily
     — up to the first token containing a blank line, or `max_step` tokens — and the step is accepted when
     sigmoid(its mean token reward) ≥ `threshold`; otherwise the target model (`sla serve --target-model`)
-    rewrites the step from the same prefix. Committed steps stream."""
+    rewrites the step from the same prefix. Committed steps stream. The paper's δ = 0.7 is a process reward
+    model's probability of a correct step; here the score is sigmoid of a calibrated reward, so 0.5 accepts
+    the steps at least as good as the policy's average token (0.7 would ask for 0.85 standard deviations)."""
 
-    threshold: float = 0.7
+    threshold: float = 0.5
     max_step: int = 128
     strategy: ClassVar[str] = "rsd"
 

@@ -4,7 +4,9 @@
    at response positions once (`features.py`), then free the backbone.
 2. AdamW with warmup + cosine decay over `epochs` passes of shuffled pairs; the loss per `config.py`.
 3. After each epoch: held-out loss, pair accuracy and the AuTRC curve (`metrics.py`).
-4. Writes the head (reward_head.{json,safetensors}, the format the server loads) and report.{json,png}.
+4. Calibrates the head on the policy's own training answers (`calibration.py`: served rewards are in
+   standard deviations of its typical token reward; losses and metrics above are of the raw head).
+5. Writes the head (reward_head.{json,safetensors}, the format the server loads) and report.{json,png}.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import Pair, read_pairs
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
 from sla_engine.reward.weights import model_dims
+from sla_engine.training.calibration import POLICY_SOURCES, calibrate, own_answers
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
 from sla_engine.training.losses import pair_loss
@@ -129,7 +132,8 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     heldout_enc = [e for e in map(enc, heldout_pairs) if e.chosen.response_ids and e.rejected.response_ids]
     cache = FeatureCache(cache_dir or out / "features")
     t_features = time.perf_counter()
-    needed = [s for e in train_enc + heldout_enc for s in (e.chosen, e.rejected)]
+    own = own_answers(tokenizer, train_pairs, config.max_response_tokens)
+    needed = [s for e in train_enc + heldout_enc for s in (e.chosen, e.rejected)] + own
     if any(s.key not in cache for s in needed):
         backbone = backbone or AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
         cache.fill(backbone, needed)
@@ -170,13 +174,20 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
                  epoch, e["heldout_loss"], e["pair_accuracy"], e["autrc"])
     train_s = time.perf_counter() - t_train
 
-    head = RewardHead.from_channel(channel, base_model, model_path)
+    calibration = None
+    if len(own) >= 2:
+        calibration = calibrate(channel, cache, own, POLICY_SOURCES)
+    else:
+        log.warning("no policy answers (sources %s) among the training pairs: the head is saved uncalibrated",
+                    ", ".join(POLICY_SOURCES))
+    head = RewardHead.from_channel(channel, base_model, model_path, calibration)
     head.save(out, getattr(torch, config.save_dtype))
     report = {
         "config": asdict(config), "base_model": base_model, "train_file": str(train_file),
         "heldout_file": str(heldout_file), "pairs": {"train": len(train_enc), "heldout": len(heldout_enc)},
         "pairs_by_source": {split: _by_source(ps) for split, ps in (("train", train_pairs), ("heldout", heldout_pairs))},
         "skipped_lines": [str(b) for b in bad], "final": history.epochs[-1], "history": asdict(history),
+        "calibration": calibration.to_json() if calibration else None,
         "timing_s": {"features": round(features_s, 1), "train": round(train_s, 1),
                      "total": round(time.perf_counter() - t_start, 1)},
         "response_tokens": sum(len(s.response_ids) for s in {s.key: s for s in needed}.values()),
