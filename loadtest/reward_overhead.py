@@ -21,24 +21,16 @@ from pathlib import Path
 import torch
 
 from sla_engine.engine import Engine, EngineConfig
-from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
-from sla_engine.reward.weights import model_dims
+from sla_engine.reward import RewardHead
 from sla_engine.store import ModelStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_speed import run_batch  # noqa: E402
 
 
-def random_head(model_path: Path, name: str, out: Path) -> Path:
-    """A head of the paper's width (256) with random weights, for speed measurements."""
-    hidden, layers = model_dims(model_path)
-    torch.manual_seed(0)
-    return RewardHead.from_channel(RewardChannel(ChannelConfig(hidden, layers, width=256)), name, model_path).save(out)
-
-
 async def main(args: argparse.Namespace) -> dict:
     model = ModelStore().resolve(args.model)
-    head_dir = random_head(model.path, model.name, Path(tempfile.mkdtemp(prefix="sla-head-")))
+    head_dir = RewardHead.random(model.path, model.name).save(Path(tempfile.mkdtemp(prefix="sla-head-")))
     base = dict(model_path=str(model.path), served_name=model.name, max_num_seqs=max(args.batches), kv_cache_gib=1)
     # Both engines stay up; measurements alternate between them so that drifts of the machine hit both alike
     # (an idle engine does not spin). The figure is the median over the rounds.

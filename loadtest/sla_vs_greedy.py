@@ -1,4 +1,5 @@
-"""SLA against greedy decoding on the same engine, in the same run (issue #4's benchmark).
+"""SLA against greedy decoding on the same engine, in the same run (issue #4's benchmark; `sla bench`
+measures every strategy the same way, this script adds SLA's hardware limit).
 
     python loadtest/sla_vs_greedy.py [--model qwen2.5-0.5b-instruct] [--concurrency 1 8] [--max-tokens 100]
                                      [--width 2 --chunk 10 --depth 2] [--out sla_bench.json]
@@ -18,86 +19,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from vllm import SamplingParams
-from vllm.sampling_params import RequestOutputKind
-
+from sla_engine import bench
+from sla_engine.bench import PROMPTS, BenchPlan
 from sla_engine.engine import Engine, EngineConfig
-from sla_engine.search import SearchStats, SlaConfig, SlaSearch
+from sla_engine.eval.generation import Strategy
+from sla_engine.reward import RewardHead
+from sla_engine.search import SlaConfig
 from sla_engine.store import ModelStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_speed import run_batch  # noqa: E402
-from reward_overhead import random_head  # noqa: E402
-
-PROMPTS = [
-    "Explain how a refrigerator works, step by step.",
-    "Write a Python function that merges two sorted lists, and explain it.",
-    "Describe the water cycle to a ten-year-old.",
-    "What are the trade-offs between TCP and UDP?",
-    "Write a short story about a lighthouse keeper.",
-    "How does binary search work? Give an example.",
-    "List the main causes of the French Revolution and explain each.",
-    "Explain what a hash table is and when to use one.",
-]
-
-
-async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int) -> dict:
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False,
-                            output_kind=RequestOutputKind.DELTA)
-    t0, first, n = time.perf_counter(), None, 0
-    async for out in engine.generate(prompt, params):
-        if first is None and out.outputs[0].token_ids:
-            first, first_n = time.perf_counter(), len(out.outputs[0].token_ids)
-        n += len(out.outputs[0].token_ids)
-    end = time.perf_counter()
-    return {"ttft": first - t0, "emitted": n, "generated": n, "rate": (n - first_n) / (end - first) if end > first else None}
-
-
-async def sla_stream(engine: Engine, prompt: list[int], max_tokens: int, config: SlaConfig, stats: SearchStats) -> dict:
-    search = SlaSearch(engine, prompt, config, max_tokens, stats)
-    t0, first, n = time.perf_counter(), None, 0
-    async for commit in search.commits():
-        if first is None:
-            first, first_n = time.perf_counter(), len(commit.tokens)
-        n += len(commit.tokens)
-    end = time.perf_counter()
-    return {"ttft": first - t0, "emitted": n, "rate": (n - first_n) / (end - first) if end > first else None}
-
-
-def summarize(streams: list[dict], wall: float) -> dict:
-    rates = [s["rate"] for s in streams if s["rate"]]
-    return {
-        "streams": len(streams),
-        "ttft_s": statistics.mean(s["ttft"] for s in streams),
-        "committed_tok_s_per_stream": statistics.mean(rates),
-        "tokens_emitted": sum(s["emitted"] for s in streams),
-        "wall_s": wall,
-    }
 
 
 async def run_concurrency(engine: Engine, prompts: list[list[int]], c: int, args, config: SlaConfig) -> dict:
-    chosen = [prompts[i % len(prompts)] for i in range(c)]
-    t0 = time.perf_counter()
-    greedy = summarize(await asyncio.gather(*(greedy_stream(engine, p, args.max_tokens) for p in chosen)),
-                       time.perf_counter() - t0)
-    greedy["generated_per_emitted"] = 1.0
-    stats = [SearchStats() for _ in chosen]
-    t0 = time.perf_counter()
-    sla = summarize(await asyncio.gather(*(sla_stream(engine, p, args.max_tokens, config, s) for p, s in zip(chosen, stats))),
-                    time.perf_counter() - t0)
-    sla["generated_per_emitted"] = sum(s.tokens_generated for s in stats) / sum(s.tokens_emitted for s in stats)
-    prompt_tokens = sum(s.branch_prompt_tokens for s in stats)
+    rows = (await bench.run_concurrency(engine, None, prompts, c, BenchPlan((Strategy("sla", config.as_dict()),),
+                                                                             (c,), args.max_tokens)))["strategies"]
+    greedy, sla = rows["greedy"], rows["sla"]
     return {
         "concurrency": c, "greedy": greedy, "sla": sla,
         "ratio_committed_tok_s": sla["committed_tok_s_per_stream"] / greedy["committed_tok_s_per_stream"],
-        "prefix_cache_hit_rate": sum(s.branch_cached_tokens for s in stats) / prompt_tokens if prompt_tokens else None,
-        "peak_live_branches_per_stream": max(s.peak_live_branches for s in stats),
+        "prefix_cache_hit_rate": sla["prefix_cache_hit_rate"],
+        "peak_live_branches_per_stream": sla["peak_live_branches_per_stream"],
     }
 
 
@@ -105,7 +51,7 @@ async def main(args: argparse.Namespace) -> dict:
     model = ModelStore().resolve(args.model)
     config = SlaConfig(args.width, args.chunk, args.depth)
     with tempfile.TemporaryDirectory() as tmp:
-        head = args.reward_head or str(random_head(model.path, "random-for-speed", Path(tmp) / "head"))
+        head = args.reward_head or str(RewardHead.random(model.path, model.name).save(Path(tmp) / "head"))
         engine = await Engine.start(EngineConfig(
             model_path=str(model.path), served_name=model.name, reward_head=head,
             max_num_seqs=max(64, config.max_live_branches * max(args.concurrency)),

@@ -20,6 +20,7 @@ from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, Request
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from server.settings import ServerSettings
 from sla_engine.engine import Engine
+from sla_engine.search.rsd import check_pair, step_end_ids
 
 EngineFactory = Callable[[], Awaitable[Engine]]
 T = TypeVar("T")
@@ -62,9 +63,8 @@ def create_app(
         try:
             if start_target:
                 target = await start_target()
-                if target.tokenizer.get_vocab() != engine.tokenizer.get_vocab():
-                    raise ValueError(f"the target model {target.config.served_name} does not share the served "
-                                     f"model's tokenizer; speculative decoding needs the same token ids")
+                check_pair(engine, target)
+                await asyncio.to_thread(step_end_ids, engine)  # not at the first rsd request, on the event loop
             app.state.engine, app.state.target = engine, target
             app.state.started = int(time.time())
             metrics.bind(engine, target)

@@ -145,6 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                      help="as the head was trained with [default %(default)s]")
 
+    bench = sub.add_parser("bench", help="what each strategy costs against greedy, on one engine, in one run",
+                           description="Starts the engine(s) in-process, runs greedy and each strategy on the same "
+                                       "prompts at each concurrency, prints a Markdown table of costs and ratios to "
+                                       "greedy and writes the full JSON to --out. Quality: `sla eval`.")
+    bench.add_argument("--model", default=DEFAULT_MODEL, help="packaged name or local folder [default %(default)s]")
+    bench.add_argument("--reward-head", type=Path,
+                       help="head folder [default: a random channel of width 256: costs are real, decisions are not]")
+    bench.add_argument("--target-model", help="the larger model for `rsd` (packaged name or local folder)")
+    bench.add_argument("--strategy", action="append", dest="strategies", metavar="NAME=JSON",
+                       help="a strategy as a `search` body, repeatable; `all`: every search at its defaults "
+                            "(rsd only with --target-model) [default: all]")
+    bench.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="[default %(default)s]")
+    bench.add_argument("--max-tokens", type=int, default=100, help="per stream [default %(default)s]")
+    bench.add_argument("--max-model-len", type=int, default=2048, help="[default %(default)s]")
+    bench.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"],
+                       help="model dtype [default: float32 on CPU, auto on GPU]")
+    bench.add_argument("--out", type=Path, help="also write the JSON here")
+
     ev = sub.add_parser("eval", help="strategies against greedy through a running server (resumable)",
                         description="Asks the server (the official openai client) for every strategy's answers on "
                                     "held-out items, judges the general sets against the first strategy, scores "
@@ -275,6 +293,53 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from sla_engine import bench
+    from sla_engine.engine import Engine, EngineConfig
+    from sla_engine.eval.generation import Strategy
+    from sla_engine.eval.run import ALL
+    from sla_engine.search.rsd import check_pair
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    target = ModelStore().resolve(args.target_model) if args.target_model else None
+    given = [p for s in args.strategies or ["all"] for p in (ALL if s == "all" else [Strategy.parse(s)])]
+    strategies = tuple(s for s in given if target or s.search.get("strategy") != "rsd")
+    plan = bench.BenchPlan(strategies, tuple(args.concurrency), args.max_tokens)
+    live = max(make_config(s.search).max_live_branches for s in strategies) if strategies else 1
+    seqs = max(64, live * max(plan.concurrency))
+
+    async def main(head: Path) -> dict:
+        config = EngineConfig(model_path=str(model.path), served_name=model.name, max_model_len=args.max_model_len,
+                              max_num_seqs=seqs, dtype=args.dtype, reward_head=str(head))
+        engine = await Engine.start(config)
+        second = None
+        try:
+            if target:
+                second = await Engine.start(dataclasses.replace(
+                    config, model_path=str(target.path), served_name=target.name, reward_head=None))
+                check_pair(engine, second)
+            return await bench.run(engine, second, plan)
+        finally:
+            engine.shutdown()
+            if second:
+                second.shutdown()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.reward_head:
+            RewardHead.load(args.reward_head).check_base(model.path)
+        head = args.reward_head or RewardHead.random(model.path, model.name).save(Path(tmp) / "head")
+        result = asyncio.run(main(head))
+    result["head"] = str(args.reward_head) if args.reward_head else "random (costs only)"
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(bench.table(result))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from sla_engine.eval.generation import Strategy
     from sla_engine.eval.run import ALL, EvalPlan, run
@@ -299,7 +364,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train, "calibrate": cmd_calibrate,
-            "eval": cmd_eval}
+            "bench": cmd_bench, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,10 @@ import math
 import pytest
 from vllm import SamplingParams
 
+from sla_engine import bench
+from sla_engine.bench import BenchPlan
 from sla_engine.engine import Engine, EngineConfig
+from sla_engine.eval.generation import Strategy
 from sla_engine.search import BestOfNConfig, CardsConfig, RsdConfig, TreeConfig
 from sla_engine.search.best_of_n import BestOfN
 from sla_engine.search.cards import Cards
@@ -233,3 +236,34 @@ def test_rsd_accepts_exactly_the_steps_whose_reference_score_passes(setup, targe
         prefix += commit.tokens
     c = search.stats.counters
     assert c["steps_draft"] + c["steps_target"] == len(commits) == 3
+
+
+def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(setup, target):
+    runner = setup[0]
+    strategies = tuple(Strategy(n, s) for n, s in (
+        ("sla", {"strategy": "sla", "width": 2, "chunk": 3, "depth": 1}),
+        ("best_of_n", {"strategy": "best_of_n", "n": 3, "prune_at": 0}),
+        ("cards", {"strategy": "cards", "max_segment": 4, "max_rejections": 2}),
+        ("tree", {"strategy": "tree", "segment": 4, "paths": 3}),
+        ("rsd", {"strategy": "rsd", "max_step": 4})))
+    result = runner.run(bench.run(runner.engine, target, BenchPlan(strategies, (1, 2), max_tokens=8)))
+    assert runner.engine.num_unfinished_requests() == 0 and target.num_unfinished_requests() == 0
+    assert [r["concurrency"] for r in result["runs"]] == [1, 2]
+    for run_ in result["runs"]:
+        rows = run_["strategies"]
+        assert list(rows) == ["greedy", "sla", "best_of_n", "cards", "tree", "rsd"]
+        greedy_row = rows["greedy"]
+        assert greedy_row["generated_per_emitted"] == 1 and greedy_row["vs_greedy"]["s_per_emitted_token"] == 1
+        assert greedy_row["streams"] == run_["concurrency"] and 0 < greedy_row["tokens_emitted"] <= 8 * run_["concurrency"]
+        for name in ("sla", "best_of_n", "tree"):  # they generate more than they emit
+            assert rows[name]["generated_per_emitted"] > 1.5, name
+        assert rows["sla"]["prefix_cache_hit_rate"] is not None
+        assert rows["best_of_n"]["counters"]["samples"] == 3 * run_["concurrency"]
+        c = rows["rsd"]["counters"]
+        assert c["draft_tokens"] + c["target_tokens"] > 0 and c["steps_draft"] + c["steps_target"] >= run_["concurrency"]
+        for row in rows.values():
+            assert row["ttft_s"] > 0 and row["tokens_emitted"] > 0
+            assert row["vs_greedy"]["s_per_emitted_token"] == pytest.approx(
+                row["s_per_emitted_token"] / greedy_row["s_per_emitted_token"])
+    table = bench.table(result)
+    assert len(table.splitlines()) == 2 + 2 * 6 and "| 2 | rsd |" in table

@@ -75,6 +75,13 @@ class RewardHead:
         state = {k: v.detach().cpu().contiguous() for k, v in channel.state_dict().items()}
         return cls(channel.config, base_model, model_fingerprint(base_model_path), state, calibration)
 
+    @classmethod
+    def random(cls, model_path: Path, base_model: str, width: int = 256, seed: int = 0) -> "RewardHead":
+        """Untrained weights of the given width: for speed measurements, where what a head learnt does not matter."""
+        hidden, layers = model_dims(model_path)
+        torch.manual_seed(seed)
+        return cls.from_channel(RewardChannel(ChannelConfig(hidden, layers, width)), base_model, model_path)
+
     def save(self, folder: Path, dtype: torch.dtype = torch.float32) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.to(dtype) for k, v in self.state_dict.items()}, str(folder / WEIGHTS_FILE))

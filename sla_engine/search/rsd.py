@@ -12,8 +12,8 @@ greedily, and its step is committed instead (the draft's prefix cache then pays 
 
 from __future__ import annotations
 
-import functools
 import math
+import weakref
 from typing import AsyncIterator
 
 from vllm import SamplingParams
@@ -23,14 +23,25 @@ from sla_engine.search.branches import Commit, Search
 from sla_engine.search.config import RsdConfig
 
 STEP_END = "\n\n"
+_step_end_ids: weakref.WeakKeyDictionary[Engine, tuple[int, ...]] = weakref.WeakKeyDictionary()
 
 
-@functools.cache
 def step_end_ids(engine: Engine) -> tuple[int, ...]:
-    """The token ids whose text contains a blank line: a step ends with the first of them."""
-    tok = engine.tokenizer
-    texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
-    return tuple(i for i, text in enumerate(texts) if STEP_END in text)
+    """The token ids whose text contains a blank line: a step ends with the first of them. Decoding the
+    vocabulary takes seconds, so the server computes this at start-up (off the event loop), once per engine;
+    the target shares the draft's tokenizer (checked at start-up), so the draft's ids serve both."""
+    if engine not in _step_end_ids:
+        tok = engine.tokenizer
+        texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
+        _step_end_ids[engine] = tuple(i for i, text in enumerate(texts) if STEP_END in text)
+    return _step_end_ids[engine]
+
+
+def check_pair(draft: Engine, target: Engine) -> None:
+    """Speculative decoding hands token ids between the two engines: their tokenizers must be the same."""
+    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
+        raise ValueError(f"the target model {target.config.served_name} does not share the served model's "
+                         f"tokenizer; speculative decoding needs the same token ids")
 
 
 def step_score(rewards: list[float]) -> float:
@@ -49,13 +60,14 @@ class Rsd(Search):
             raise ValueError("the draft engine needs a reward head")
         super().__init__(draft, *args, **kwargs)
         self.draft, self.target = draft, target
+        self.step_end_ids = list(step_end_ids(draft))
         self.tokens: list[int] = []
         self.steps: list[tuple[list[int], float, str]] = []  # (draft's step, its score, who wrote the commit)
 
-    def _params(self, engine: Engine) -> SamplingParams:
+    def _params(self) -> SamplingParams:
         return SamplingParams(
             max_tokens=min(self.config.max_step, self.max_tokens - len(self.tokens)), temperature=0.0,
-            stop_token_ids=list(step_end_ids(engine)), detokenize=False,
+            stop_token_ids=self.step_end_ids, detokenize=False,
         )
 
     async def commits(self) -> AsyncIterator[Commit]:
@@ -65,7 +77,7 @@ class Rsd(Search):
                 path = self.prompt_ids + self.tokens
                 step_id = f"{self.request_id}-s{self.branches.started}"
                 [draft] = await self.branches.all_of([self.branches.start(
-                    self.draft.generate_scored(path, self._params(self.draft), step_id))])
+                    self.draft.generate_scored(path, self._params(), step_id))])
                 drafted = len(draft.token_ids) + 1  # + the one-token scoring request
                 self.stats.counters["draft_tokens"] += drafted
                 self.stats.tokens_generated += drafted
@@ -92,7 +104,7 @@ class Rsd(Search):
     async def _rewrite(self, path: list[int]) -> tuple[list[int], str | None]:
         async def write() -> tuple[list[int], str | None]:
             tokens, finish = [], None
-            async for out in self.target.generate(path, self._params(self.target), f"{self.request_id}-t{self.branches.started}"):
+            async for out in self.target.generate(path, self._params(), f"{self.request_id}-t{self.branches.started}"):
                 tokens, finish = list(out.outputs[0].token_ids), out.outputs[0].finish_reason
             return tokens, finish
 
