@@ -10,7 +10,7 @@ import pytest
 
 from sla_engine.data.judge import PairwiseJudge
 from sla_engine.data.sources import Item
-from sla_engine.eval.generation import Generation, Strategy
+from sla_engine.eval.generation import Generation, StaleAnswersError, Strategy, generate_all
 from sla_engine.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_engine.eval.report import markdown, plot
 from sla_engine.eval.run import EvalPlan
@@ -47,6 +47,22 @@ def test_strategies_parse_from_name_and_search_body():
     for bad in ("no-equals", 'x={"width": 2}', "x=[1]", "x=not json", 'bad name={"strategy": "greedy"}'):
         with pytest.raises(ValueError):
             Strategy.parse(bad)
+
+
+def test_cached_answers_of_a_name_are_not_mixed_with_another_settings_answers(tmp_path):
+    out = tmp_path / "answers" / "cards" / "gsm.jsonl"
+    item = Item("gsm/t1-s0-0", "gsm", "heldout", ({"role": "user", "content": "1 + 1?"},), answer=2.0)
+    cards = Strategy("cards", {"strategy": "cards"})
+    out.parent.mkdir(parents=True)
+    out.write_text('{"item": "gsm/t1-s0-0", "text": "2", "finish_reason": "stop", "tokens_emitted": 1, '
+                   '"tokens_generated": 3, "ttft_s": 0.1, "wall_s": 0.2}\n')
+    # the first run records its settings; cached answers are then served without the server (client None)
+    got = asyncio.run(generate_all(None, "m", cards, (item,), 256, out, 1, "cards"))
+    assert got[item.id].text == "2"
+    assert asyncio.run(generate_all(None, "m", cards, (item,), 256, out, 1, "cards"))[item.id].tokens_generated == 3
+    for other, max_tokens in ((Strategy("cards", {"strategy": "cards", "reward_end": 1.0}), 256), (cards, 512)):
+        with pytest.raises(StaleAnswersError, match="another name"):
+            asyncio.run(generate_all(None, "m", other, (item,), max_tokens, out, 1, "cards"))
 
 
 def test_eval_plans_refuse_duplicate_strategies_and_unknown_sets(tmp_path):

@@ -82,10 +82,31 @@ async def generate(client: openai.AsyncOpenAI, model: str, item: Item, strategy:
     return Generation(item.id, "".join(parts), finish, emitted, generated, ttft, time.perf_counter() - start)
 
 
+SETTINGS_FILE = "settings.json"
+
+
+class StaleAnswersError(ValueError):
+    """Cached answers were made with other settings than this run asks for."""
+
+
+def check_settings(path: Path, settings: dict) -> None:
+    """Answers are cached by strategy name: refuse to mix in answers of the same name made with another
+    search body or max_tokens (a silent mix would report one setting's quality under another's name)."""
+    if path.is_file():
+        before = json.loads(path.read_text())
+        if before != settings:
+            raise StaleAnswersError(f"the answers in {path.parent} were made with {json.dumps(before)}, this run asks "
+                                    f"for {json.dumps(settings)}: give the strategy another name or use another --out")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
 async def generate_all(client: openai.AsyncOpenAI, model: str, strategy: Strategy, items: tuple[Item, ...],
                        max_tokens: int, out: Path, concurrency: int, desc: str) -> dict[str, Generation]:
     """Answers for every item, from `out` where there, else from the server (`concurrency` requests at once
     so that the engine batches them)."""
+    check_settings(out.parent / SETTINGS_FILE, {"search": strategy.search, "max_tokens": max_tokens})
     done = {g.item: g for g in read_jsonl(out, Generation.from_json)}
     todo = [it for it in items if it.id not in done]
     limit = asyncio.Semaphore(concurrency)
