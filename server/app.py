@@ -104,7 +104,7 @@ def create_app(
         engine = engine_of(request)
         prepared = chat.prepare(body, engine, settings.search, settings.max_tokens_cap, request.app.state.target)
         try:
-            reservation = admission.admit(prepared.search.max_live_branches)
+            ticket = admission.admit(prepared.search.max_live_branches)
         except Overloaded as e:
             metrics.rejected.labels(e.reason).inc()
             raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": "1"})
@@ -114,15 +114,15 @@ def create_app(
                     async for event in chat.stream(engine, prepared, body.include_usage, metrics, arrived):
                         yield event
                 finally:
-                    reservation.release()
+                    ticket.release()
 
             # the background task also releases when the stream never started (a client gone at once)
-            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(reservation.release))
+            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(ticket.release))
         try:
             with metrics.track():
                 return JSONResponse(await until_disconnect(request, chat.complete(engine, prepared, metrics), metrics))
         finally:
-            reservation.release()
+            ticket.release()
 
     def openapi() -> dict:
         """FastAPI's schema plus the request body's models: the route reads its body itself (to answer bad

@@ -22,6 +22,7 @@ from sla_engine.engine import Engine
 from sla_engine.eval.generation import Strategy
 from sla_engine.search import SearchStats
 from sla_engine.search.config import PlainConfig, make_config
+from sla_engine.search.rsd import step_end_ids
 from sla_engine.search.strategies import make_search
 
 PROMPTS = (
@@ -138,6 +139,8 @@ async def run_concurrency(engine: Engine, target: Engine | None, prompts: list[l
 
 async def run(engine: Engine, target: Engine | None, plan: BenchPlan) -> dict:
     prompts = [engine.chat_prompt_ids([{"role": "user", "content": p}]) for p in PROMPTS]
+    if target:
+        await asyncio.to_thread(step_end_ids, engine)  # as the server does at start-up: not inside a timing
     runs = [await run_concurrency(engine, target, prompts, c, plan) for c in plan.concurrency]
     return {"model": engine.config.served_name, "target_model": target.config.served_name if target else None,
             "max_tokens": plan.max_tokens, "strategies": {s.name: s.search for s in plan.strategies}, "runs": runs}
