@@ -131,6 +131,9 @@ def test_cards_takes_the_best_of_the_rejected_segments_after_the_cap(setup):
         answer += c.tokens
     c = search.stats.counters
     assert c["segments_rejected"] == 6 and c["segments_forced"] == 2 and search.stats.branches_forked == 5
+    # the 5 requests after the first: 2 retries on the prompt (70 tokens), 3 tries on prompt + 4 (74); each
+    # finds the prompt's 2 full KV blocks (32 tokens each) in the prefix cache
+    assert search.stats.branch_prompt_tokens == 2 * 70 + 3 * 74 and search.stats.branch_cached_tokens == 5 * 64
 
 
 def test_tree_grows_a_budget_shaped_tree_and_returns_the_best_path(setup):
@@ -212,10 +215,13 @@ def test_rsd_threshold_0_is_the_draft_and_1_is_the_target_token_for_token(setup,
     assert [t for c in commits for t in c.tokens] == greedy(runner, runner.engine, PROMPT, 12)
     c = draft_only.stats.counters
     assert (c["steps_draft"], c["steps_target"], c["target_share"]) == (3, 0, 0.0)
+    assert draft_only.stats.branch_prompt_tokens == 74 + 78  # the draft steps after the first
+    assert draft_only.stats.branch_cached_tokens == 2 * 64
     target_only, commits = rsd(setup, target, 1.0)
     assert [t for c in commits for t in c.tokens] == greedy(runner, target, PROMPT, 12)
     c = target_only.stats.counters
     assert (c["steps_draft"], c["steps_target"], c["target_share"]) == (0, 3, 1.0)
+    assert target_only.stats.branch_prompt_tokens == (74 + 78) + (70 + 74 + 78)  # later drafts + every rewrite
     for search in (draft_only, target_only):
         c = search.stats.counters
         assert c["draft_tokens"] + c["target_tokens"] == search.stats.tokens_generated
@@ -257,7 +263,8 @@ def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(setup, 
         assert greedy_row["streams"] == run_["concurrency"] and 0 < greedy_row["tokens_emitted"] <= 8 * run_["concurrency"]
         for name in ("sla", "best_of_n", "tree"):  # they generate more than they emit
             assert rows[name]["generated_per_emitted"] > 1.5, name
-        assert rows["sla"]["prefix_cache_hit_rate"] is not None
+        for name in ("sla", "best_of_n", "cards", "tree", "rsd"):
+            assert rows[name]["prefix_cache_hit_rate"] is not None, name
         assert rows["best_of_n"]["counters"]["samples"] == 3 * run_["concurrency"]
         c = rows["rsd"]["counters"]
         assert c["draft_tokens"] + c["target_tokens"] > 0 and c["steps_draft"] + c["steps_target"] >= run_["concurrency"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
@@ -104,16 +104,21 @@ class Position:
 
 
 async def positions(
-    engine: Engine, path: list[int], max_tokens: int, sampling: Sampling, request_id: str
+    engine: Engine, path: list[int], max_tokens: int, sampling: Sampling, request_id: str,
+    on_prompt: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[Position]:
     """A sampled continuation of `path`, position by position as the engine produces them. Closing the
-    generator early aborts the request (searches that cut a branch at a point they only see while it runs)."""
+    generator early aborts the request (searches that cut a branch at a point they only see while it runs).
+    `on_prompt(prompt tokens, of which cached)` is called once, with the first output."""
     params = SamplingParams(
         max_tokens=max_tokens, temperature=sampling.temperature, seed=sampling.seed, top_k=sampling.top_k,
         detokenize=False, output_kind=RequestOutputKind.DELTA,
     )
     async with aclosing(engine.generate(path, params, request_id)) as outputs:
         async for out in outputs:
+            if on_prompt:
+                on_prompt(len(path), out.num_cached_tokens or 0)
+                on_prompt = None
             c = out.outputs[0]
             for token, reward, entropy in zip(c.token_ids, engine.reward.rewards(c.logprobs), engine.reward.entropies(c.logprobs)):
                 yield Position(token, reward, entropy)

@@ -105,8 +105,10 @@ class Cards(Search):
         tokens, before, ended, generated = [], [], False, 0
         sampling = Sampling(config.beta, self.seeds.next(), config.top_k)
         request_id = f"{self.request_id}-g{self.branches.started}"
-        self.stats.branches_forked += self.branches.started > 1
-        async with aclosing(positions(self.engine, path, limit + look_ahead, sampling, request_id)) as stream:
+        branched = self.branches.started > 1
+        self.stats.branches_forked += branched
+        on_prompt = self.stats.branch if branched else None
+        async with aclosing(positions(self.engine, path, limit + look_ahead, sampling, request_id, on_prompt)) as stream:
             async for p in stream:
                 generated += 1
                 before.append(p.reward_before)

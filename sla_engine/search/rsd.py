@@ -78,6 +78,8 @@ class Rsd(Search):
                 step_id = f"{self.request_id}-s{self.branches.started}"
                 [draft] = await self.branches.all_of([self.branches.start(
                     self.draft.generate_scored(path, self._params(), step_id))])
+                if self.steps:  # the search's first request is the first draft step; later ones are branches
+                    self.stats.branch(len(path), draft.num_cached_tokens)
                 drafted = len(draft.token_ids) + 1  # + the one-token scoring request
                 self.stats.counters["draft_tokens"] += drafted
                 self.stats.tokens_generated += drafted
@@ -103,9 +105,11 @@ class Rsd(Search):
 
     async def _rewrite(self, path: list[int]) -> tuple[list[int], str | None]:
         async def write() -> tuple[list[int], str | None]:
-            tokens, finish = [], None
+            tokens, finish, cached = [], None, 0
             async for out in self.target.generate(path, self._params(), f"{self.request_id}-t{self.branches.started}"):
                 tokens, finish = list(out.outputs[0].token_ids), out.outputs[0].finish_reason
+                cached = out.num_cached_tokens or cached
+            self.stats.branch(len(path), cached)
             return tokens, finish
 
         self.stats.branches_forked += 1

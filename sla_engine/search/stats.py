@@ -25,8 +25,12 @@ class SearchStats:
         """Count one finished chunk request; `branched`: it was started besides the search's first request."""
         self.tokens_generated += chunk.generated
         if branched:
-            self.branch_prompt_tokens += chunk.prompt_tokens
-            self.branch_cached_tokens += chunk.cached_tokens
+            self.branch(chunk.prompt_tokens, chunk.cached_tokens)
+
+    def branch(self, prompt_tokens: int, cached_tokens: int) -> None:
+        """Count the prompt of one branch request (any request besides the search's first)."""
+        self.branch_prompt_tokens += prompt_tokens
+        self.branch_cached_tokens += cached_tokens
 
     def committed(self, tokens: list[int], rewards: list[float]) -> None:
         self.tokens_emitted += len(tokens)
