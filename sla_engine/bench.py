@@ -4,9 +4,10 @@ For each concurrency c, c streams (different prompts) run at once, one strategy 
 first. Per strategy: time to the first committed token, time per emitted token (end-to-end seconds over
 tokens emitted, per stream), committed tokens/s per stream after the first commit, tokens generated per
 token emitted, the share of branch prompt tokens served from the prefix cache, the strategy's own counters
-(summed over streams), and its ratios to greedy at the same concurrency. Quality is `sla eval`'s job:
-speed does not depend on what a head has learnt, so a random channel of width 256 serves when no head is
-given (then reward thresholds act on random rewards: the decisions, not the costs, are meaningless).
+(counts summed over streams, ratios such as RSD's target_share averaged), and its ratios to greedy at the
+same concurrency. Quality is `sla eval`'s job: speed does not depend on what a head has learnt, so a
+random channel of width 256 serves when no head is given (then reward thresholds act on random rewards:
+the decisions, not the costs, are meaningless).
 """
 
 from __future__ import annotations
@@ -95,11 +96,11 @@ def summarize(runs: list[tuple[Stream, SearchStats]]) -> dict:
     emitted = sum(s.tokens_emitted for s in stats)
     prompt_tokens = sum(s.branch_prompt_tokens for s in stats)
     rates = [s.rate for s in streams if s.rate]
-    counters: dict[str, float] = {}
-    for s in stats:
-        for k, v in s.counters.items():
-            if isinstance(v, (int, float)):
-                counters[k] = counters.get(k, 0) + v
+    counters: dict[str, float] = {}  # counts (ints) summed over the streams, ratios (floats) averaged
+    for name in {k for s in stats for k in s.counters}:
+        values = [v for s in stats if isinstance(v := s.counters.get(name), (int, float)) and not isinstance(v, bool)]
+        if values:
+            counters[name] = statistics.mean(values) if any(isinstance(v, float) for v in values) else sum(values)
     return {
         "streams": len(streams),
         "ttft_s": statistics.mean(s.ttft_s for s in streams),

@@ -1,5 +1,5 @@
-"""The decisions of the other strategies on crafted rewards, computed by hand (the engine runs are in
-test_strategies_engine.py and test_strategies_server.py)."""
+"""The decisions of the other strategies on crafted rewards, computed by hand, and `sla bench`'s summary
+(the engine runs are in test_strategies_engine.py and test_strategies_server.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from sla_engine.search import CardsConfig, Chunk
+from sla_engine.bench import Stream, summarize
+from sla_engine.search import CardsConfig, Chunk, SearchStats
 from sla_engine.search.best_of_n import Sample, best, survivors
 from sla_engine.search.cards import acceptance, threshold
 from sla_engine.search.rsd import step_score
@@ -92,3 +93,18 @@ def test_rsd_scores_a_step_by_the_sigmoid_of_its_mean_reward():
     assert step_score([1.0, 3.0]) == pytest.approx(1 / (1 + math.exp(-2.0)))
     assert step_score([]) == 1.0
     assert step_score([-2.0]) < 0.7 <= step_score([1.0])  # the paper's δ = 0.7 sits between
+
+
+def test_bench_sums_counts_and_averages_ratios_over_streams():
+    streams = [(Stream(ttft_s=1.0, e2e_s=10.0, emitted=100, rate=10.0),
+                SearchStats(tokens_generated=300, tokens_emitted=100, branch_prompt_tokens=200, branch_cached_tokens=150,
+                            peak_live_branches=2, counters={"steps_target": 1, "target_share": 0.5, "compute_vs_target": None})),
+               (Stream(ttft_s=3.0, e2e_s=30.0, emitted=50, rate=None),
+                SearchStats(tokens_generated=100, tokens_emitted=50, branch_prompt_tokens=100, branch_cached_tokens=0,
+                            peak_live_branches=4, counters={"steps_target": 3, "target_share": 1.0, "compute_vs_target": 2.0}))]
+    row = summarize(streams)
+    assert row["counters"] == {"steps_target": 4, "target_share": 0.75, "compute_vs_target": 2.0}
+    assert row["ttft_s"] == 2.0 and row["s_per_emitted_token"] == pytest.approx((0.1 + 0.6) / 2)
+    assert row["committed_tok_s_per_stream"] == 10.0  # a stream that came in one piece has no rate
+    assert row["generated_per_emitted"] == pytest.approx(400 / 150)
+    assert row["prefix_cache_hit_rate"] == 0.5 and row["peak_live_branches_per_stream"] == 4
