@@ -304,12 +304,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from sla_engine.search.rsd import check_pair
 
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    strategies: list[Strategy] = []
+    for text in args.strategies or ["all"]:  # `all` has rsd only with a target; an rsd asked for by name needs one
+        strategies += [s for s in ALL if args.target_model or s.search["strategy"] != "rsd"] if text == "all" \
+            else [Strategy.parse(text)]
+    if not args.target_model and any(s.search.get("strategy") == "rsd" for s in strategies):
+        raise ValueError("strategy rsd needs --target-model")
+    plan = bench.BenchPlan(tuple(strategies), tuple(args.concurrency), args.max_tokens)
     model = ModelStore().resolve(args.model)
     target = ModelStore().resolve(args.target_model) if args.target_model else None
-    given = [p for s in args.strategies or ["all"] for p in (ALL if s == "all" else [Strategy.parse(s)])]
-    strategies = tuple(s for s in given if target or s.search.get("strategy") != "rsd")
-    plan = bench.BenchPlan(strategies, tuple(args.concurrency), args.max_tokens)
-    live = max(make_config(s.search).max_live_branches for s in strategies) if strategies else 1
+    live = max((make_config(s.search).max_live_branches for s in strategies), default=1)
     seqs = max(64, live * max(plan.concurrency))
 
     async def main(head: Path) -> dict:

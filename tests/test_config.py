@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.cli import build_parser
+from server.cli import build_parser, main
 from server.errors import APIError, parse_body
 from server.protocol import ChatCompletionRequest
 from server.settings import ServerSettings
@@ -78,3 +78,13 @@ def test_compile_flag_selects_compiled_mode():
     assert args.compile is True
     config = EngineConfig(model_path="/m", served_name="m", enforce_eager=False).engine_args()
     assert config.enforce_eager is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--strategy", 'r={"strategy": "rsd"}'], "rsd needs --target-model"),
+    (["bench", "--strategy", 's={"strategy": "sla", "width": 99}'], "width"),
+    (["bench", "--concurrency", "0"], "concurrency"),
+])
+def test_bench_refuses_bad_plans_before_any_engine_starts(argv, message, capsys):
+    assert main(["bench", "--model", "no-such-model-anywhere", *argv[1:]]) == 2
+    assert message in capsys.readouterr().err
