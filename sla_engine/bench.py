@@ -58,7 +58,6 @@ class BenchPlan:
 class Stream:
     ttft_s: float
     e2e_s: float
-    emitted: int
     rate: float | None  # committed tokens/s after the first commit (None: everything came at once)
 
 
@@ -88,7 +87,7 @@ def _stream(t0: float, first: float | None, first_n: int, n: int) -> Stream:
     end = time.perf_counter()
     first = first or end
     rate = (n - first_n) / (end - first) if n > first_n and end > first else None
-    return Stream(first - t0, end - t0, n, rate)
+    return Stream(first - t0, end - t0, rate)
 
 
 def summarize(runs: list[tuple[Stream, SearchStats]]) -> dict:
@@ -105,7 +104,7 @@ def summarize(runs: list[tuple[Stream, SearchStats]]) -> dict:
         "streams": len(streams),
         "ttft_s": statistics.mean(s.ttft_s for s in streams),
         "e2e_s": statistics.mean(s.e2e_s for s in streams),
-        "s_per_emitted_token": statistics.mean(s.e2e_s / s.emitted for s in streams if s.emitted),
+        "s_per_emitted_token": statistics.mean(r.e2e_s / s.tokens_emitted for r, s in runs if s.tokens_emitted),
         "committed_tok_s_per_stream": statistics.mean(rates) if rates else None,
         "tokens_emitted": emitted,
         "generated_per_emitted": sum(s.tokens_generated for s in stats) / emitted if emitted else None,
