@@ -55,6 +55,7 @@ class SearchSettings(Strict):
     width: int | None = None
     chunk: int | None = None
     depth: int | None = None
+    fork_min_p: float | None = None
     # best_of_n (and tree: temperature; rsd: threshold)
     n: int | None = None
     temperature: float | None = None

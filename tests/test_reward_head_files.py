@@ -3,17 +3,20 @@ at start-up (`sla serve` exits before any engine starts), not at the first reque
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
 from vllm import SamplingParams
+from vllm.logprobs import Logprob
 
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead, RewardHeadError
 from sla_engine.reward.calibration import Calibration, fold
-from sla_engine.reward.readout import RewardIds
+from sla_engine.reward.readout import FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import META_FILE, WEIGHTS_FILE, model_fingerprint
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -122,12 +125,28 @@ def test_sla_serve_refuses_a_wrong_head_before_starting(tiny_llama):
 
 def test_reserved_ids_and_the_logprobs_trap():
     qwen = RewardIds.for_vocab(config_vocab=151936, tokenizer_vocab=151665)  # padded rows: use them
-    assert (qwen.reward, qwen.zero, qwen.entropy, qwen.fork[-1], qwen.added_rows) == (151925, 151926, 151927, 151935, 0)
-    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add eleven
-    assert (llama.reward, llama.zero, llama.entropy, llama.added_rows) == (49152, 49153, 49154, 11)
-    assert llama.fork == tuple(range(49155, 49163))
+    assert (qwen.reward, qwen.zero, qwen.entropy, qwen.added_rows) == (151917, 151918, 151919, 0)
+    assert (qwen.fork, qwen.fork_logprob) == (tuple(range(151920, 151928)), tuple(range(151928, 151936)))
+    llama = RewardIds.for_vocab(config_vocab=49152, tokenizer_vocab=49152)  # every row used: add nineteen
+    assert (llama.reward, llama.zero, llama.entropy, llama.added_rows) == (49152, 49153, 49154, 19)
+    assert llama.fork == tuple(range(49155, 49163)) and llama.fork_logprob == tuple(range(49163, 49171))
+    assert RewardIds.from_dict(dataclasses.asdict(llama)) == llama
     params = llama.apply(SamplingParams(max_tokens=3))
-    assert params.logprob_token_ids == list(range(49152, 49163))
-    assert params.logit_bias == {c: -100.0 for c in range(49152, 49163)}
+    assert params.logprob_token_ids == list(range(49152, 49171))
+    assert params.logit_bias == {c: -100.0 for c in range(49152, 49171)}
     with pytest.raises(ValueError, match="top-k logprobs"):  # would be corrupted in a mixed batch
         llama.apply(SamplingParams(max_tokens=3, logprobs=5))
+
+
+def test_fork_tokens_below_min_p_times_the_first_are_left_out():
+    ids = RewardIds.for_vocab(config_vocab=100, tokenizer_vocab=80)
+    probs = [0.5, 0.2, 0.05, 0.05] + [0.01] * 4
+    raw = {ids.zero: OFFSET, **{c: FORK_OFFSET - (10 + j) for j, c in enumerate(ids.fork)},
+           **{c: math.log(p) + OFFSET for c, p in zip(ids.fork_logprob, probs)}}
+    position = {c: Logprob(v) for c, v in raw.items()}  # what a raw-logits engine returns
+    assert ids.top_tokens(position, 4) == [10, 11, 12, 13]
+    assert ids.top_tokens(position, 4, min_p=0.09) == [10, 11, 12, 13]  # 0.05 / 0.5 = 0.1
+    assert ids.top_tokens(position, 8, min_p=0.09) == [10, 11, 12, 13]  # 0.01 / 0.5 = 0.02
+    assert ids.top_tokens(position, 4, min_p=0.3) == [10, 11]
+    assert ids.top_tokens(position, 4, min_p=0.5) == [10]
+    assert ids.top_tokens(position, 2, min_p=1.0) == [10]  # the first always stays

@@ -14,6 +14,7 @@ from sla_engine.search.tree import Node
 @pytest.mark.parametrize("given,field", [
     (dict(strategy="beam"), "strategy"), (dict(width=0), "width"), (dict(width=9), "width"),
     (dict(chunk=0), "chunk"), (dict(depth=5), "depth"), (dict(width=4, depth=3), "width"),
+    (dict(fork_min_p=1.5), "fork_min_p"), (dict(fork_min_p=-0.1), "fork_min_p"),
     (dict(width=True), "width"), (dict(n=4), "n"),  # a boolean is not a width; n is best_of_n's
     (dict(strategy="best_of_n", n=17), "n"), (dict(strategy="best_of_n", n=4, batch=5), "batch"),
     (dict(strategy="best_of_n", keep=0.0), "keep"), (dict(strategy="best_of_n", temperature=0), "temperature"),

@@ -4,6 +4,7 @@ that changes the choice, greedy equivalence, tree invariants and branch hygiene.
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 import torch
@@ -97,7 +98,8 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
 def test_width_1_and_depth_0_are_greedy_token_for_token(random_head):
     head, runner = random_head
     greedy = run_greedy(runner, 30)
-    for config in (SlaConfig(1, 4, 2), SlaConfig(2, 4, 0), SlaConfig(1, 7, 0)):
+    # fork_min_p 1 keeps only forks as likely as the top token: every candidate is alone
+    for config in (SlaConfig(1, 4, 2), SlaConfig(2, 4, 0), SlaConfig(1, 7, 0), SlaConfig(2, 4, 2, fork_min_p=1.0)):
         commits, stats = run_sla(runner, config, 30)
         assert [t for c in commits for t in c.tokens] == greedy, config
         assert stats.peak_live_branches == 1 and stats.branches_aborted == 0
@@ -146,6 +148,14 @@ def test_fork_columns_carry_the_models_top_tokens(tiny, random_head):
 
     position = runner.run(one_step())
     assert ids.top_tokens(position, 8) == ref.top(PROMPT, 8)
+    with torch.no_grad():
+        log_p = ref.backbone(torch.tensor([PROMPT])).logits[0, -1].log_softmax(-1)
+    top = log_p.topk(3).values.tolist()
+    served = [position[c].logprob - position[ids.zero].logprob for c in ids.fork_logprob[:3]]
+    assert served == pytest.approx(top, abs=1e-4)
+    # a min_p between the second's and the third's ratio to the first keeps exactly two
+    between = math.exp((top[1] + top[2]) / 2 - top[0])
+    assert top[1] - top[2] > 1e-3 and ids.top_tokens(position, 8, between) == ref.top(PROMPT, 2)
 
 
 def test_closing_a_search_early_aborts_every_branch(random_head):

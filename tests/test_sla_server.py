@@ -69,6 +69,7 @@ def test_the_server_default_search_applies_to_requests_without_one(sla_server):
     ({"search": {"width": 8, "depth": 2}}, "search.width"),  # 512 live branches for one request
     ({"search": {"chunk": 0}}, "search.chunk"),
     ({"search": {"depth": -1}}, "search.depth"),
+    ({"search": {"fork_min_p": 2}}, "search.fork_min_p"),
     ({"search": {"strategy": "beam"}}, "search.strategy"),
     ({"search": {"width": "2"}}, "search.width"),
     ({"search": {"beam": 2}}, "search.beam"),

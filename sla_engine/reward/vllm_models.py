@@ -68,6 +68,7 @@ class RewardChannelMixin:
         logits[:, ids.zero] = OFFSET
         logits[:, ids.entropy] = entropy + OFFSET
         logits[:, ids.fork[0] : ids.fork[-1] + 1] = FORK_OFFSET - top.float()
+        logits[:, ids.fork_logprob[0] : ids.fork_logprob[-1] + 1] = log_p.gather(1, top) + OFFSET
         return logits
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor | None:

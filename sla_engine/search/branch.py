@@ -35,7 +35,7 @@ class Chunk:
 
     tokens: list[int]  # the chunk (its fork token first, if it has one)
     rewards: list[float]  # rewards[i]: reward of the prefix ending at tokens[i]; none for a final EOS token
-    next_tokens: list[int]  # the top next tokens after the chunk, best first; [] when finished
+    next_tokens: list[int]  # the top next tokens after the chunk, best first (at least one); [] when finished
     finish_reason: str | None  # "stop" (EOS) or None; running out of budget is the caller's business
     generated: int  # tokens the engine generated for it (the look-ahead token included)
     prompt_tokens: int  # the request's prompt length
@@ -52,12 +52,13 @@ class Chunk:
 
 async def extend(
     engine: Engine, path: list[int], fork: int | None, size: int, width: int, request_id: str | None = None,
-    sampling: Sampling | None = None,
+    sampling: Sampling | None = None, fork_min_p: float = 0.0,
 ) -> Chunk:
     """Extend the branch `path` by a chunk of `size` tokens: `fork` (if given) then greedy tokens (sampled
     ones with `sampling`).
 
-    `width`: how many next tokens to read at the chunk boundary. Cancelling the call aborts the request.
+    `width`: how many next tokens to read at the chunk boundary, leaving out those less than `fork_min_p`
+    times as likely as the most likely one. Cancelling the call aborts the request.
     """
     if engine.reward is None:
         raise RuntimeError("a search needs a reward engine")
@@ -86,7 +87,7 @@ async def extend(
     ended = c.finish_reason == "stop" and len(generated) <= to_generate  # EOS inside the chunk
     next_tokens = []
     if not ended and len(generated) > to_generate:
-        next_tokens = engine.reward.top_tokens(c.logprobs[to_generate], width)
+        next_tokens = engine.reward.top_tokens(c.logprobs[to_generate], width, fork_min_p)
     entropies = engine.reward.entropies(c.logprobs[:to_generate])
     return Chunk(
         tokens, rewards, next_tokens, "stop" if ended else None, len(generated), len(prompt), out.num_cached_tokens or 0,

@@ -81,17 +81,20 @@ class PlainConfig(Settings):
 class SlaConfig(Settings):
     """Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
     boundaries, commit when the tree below the candidates is `depth` chunks deep. `width` 1 or `depth` 0 is
-    greedy, token for token."""
+    greedy, token for token. `fork_min_p` > 0 leaves out fork tokens less than `fork_min_p` times as likely
+    as the most likely one (vLLM's min_p rule; 0, the paper's search, always forks into the top `width`)."""
 
     width: int = 2
     chunk: int = 10
     depth: int = 2
+    fork_min_p: float = 0.0
     strategy: ClassVar[str] = "sla"
 
     def __post_init__(self) -> None:
         check_int(self, "width", 1, FORK_COLUMNS)
         check_int(self, "chunk", 1, MAX_CHUNK)
         check_int(self, "depth", 0, MAX_DEPTH)
+        check_float(self, "fork_min_p", 0.0, 1.0)
         if self.max_live_branches > MAX_LEAVES:
             raise SearchConfigError(
                 "width", f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"

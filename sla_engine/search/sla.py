@@ -1,8 +1,9 @@
 """Streaming Looking Ahead (REFERENCE §3) on the branch primitive (branch.py) and the tree (tree.py).
 
 The first chunk is one branch from the prompt. A branch that completes a chunk forks into its top-`width`
-next tokens, each child a new branch request that continues greedily. The children of the last committed
-chunk are the *candidates*; when every branch below them is `depth` chunks deep (or finished), the
+next tokens (without those less than `fork_min_p` times as likely as the first), each child a new branch
+request that continues greedily. The children of the last committed chunk are the *candidates*; when every
+branch below them is `depth` chunks deep (or finished), the
 candidate whose best leaf has the highest mean reward is committed: its chunk is emitted, the other
 candidates and their subtrees are dropped, and its own subtree stays (look-ahead is never regenerated), its
 children becoming the next candidates and its leaves growing one more chunk. A lone candidate is committed
@@ -76,7 +77,9 @@ class SlaSearch(Search):
         path = self.prompt_ids + (parent.path() if parent else [])
         size = min(self.config.chunk, self.max_tokens - done_before)
         request_id = f"{self.request_id}-b{self.branches.started + 1}"
-        self.branches.start(extend(self.engine, path, node.fork, size, self.config.fork_width, request_id), node)
+        self.branches.start(extend(
+            self.engine, path, node.fork, size, self.config.fork_width, request_id, fork_min_p=self.config.fork_min_p
+        ), node)
         return node
 
     def _prune(self, loser: Node) -> None:
