@@ -80,12 +80,12 @@ def plot(report: dict, path: Path) -> None:
             y = (s["equity"].get(name, {}).get("equity", 0.5) if info["kind"] == "judged"
                  else s["accuracy"][name]["accuracy"])
             if x is not None:
-                ax.scatter([x], [100 * y])
-                ax.annotate(strategy, (x, 100 * y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                ax.scatter([x], [100 * y], label=strategy)  # a legend, not labels: close points overlap
         ax.set_title(name)
         ax.set_xlabel("tokens generated per emitted token")
         ax.set_ylabel(f"equity vs {report['baseline']} (%)" if info["kind"] == "judged" else "accuracy (%)")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
