@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -21,14 +22,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sla_engine.eval.sets import load_set
 from sla_engine.store import ModelStore
+from sla_engine.training.features import tokenize
 
 
 @torch.no_grad()
 def answer_logprobs(model, tokenizer, messages: list[dict], text: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per answer token: its log-probability under the policy, and whether it is the policy's argmax."""
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-    answer_ids = torch.tensor(tokenizer(text, add_special_tokens=False).input_ids)
+    ids = tokenize(tokenizer, messages, text, max_response_tokens=sys.maxsize)  # as the server renders the prompt
+    prompt_ids, answer_ids = list(ids.prompt_ids), torch.tensor(ids.response_ids)
     logits = model(torch.tensor([prompt_ids + answer_ids.tolist()])).logits[0, len(prompt_ids) - 1 : -1]
     log_p = logits.float().log_softmax(-1)
     return log_p[torch.arange(len(answer_ids)), answer_ids], log_p.argmax(-1) == answer_ids
