@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("name", choices=list(CATALOG))
 
     data = sub.add_parser("data", help="build preference pairs for the reward head (resumable)",
-                          description="Samples the policy on packaged prompts, judges general answers, and "
-                                      "writes OUT/pairs/{train,heldout}.jsonl. Rerun the same command to resume.")
+                          description="Samples the policy on packaged prompts, judges general answers, rolls out "
+                                      "forks of greedy GSM answers, and writes OUT/pairs/{train,heldout}.jsonl. Rerun the same command to resume.")
     data.add_argument("--out", type=Path, required=True, help="working folder (samples, verdicts, pairs)")
     data.add_argument("--policy", default=DEFAULT_MODEL, help="model that answers [default %(default)s]")
     data.add_argument("--judge", default="qwen2.5-1.5b-instruct", help="pairwise judge model [default %(default)s]")
@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--temperature", type=float, default=0.8, help="sampling temperature [default %(default)s]")
     data.add_argument("--math-max-tokens", type=int, default=384, help="[default %(default)s]")
     data.add_argument("--general-max-tokens", type=int, default=256, help="[default %(default)s]")
+    data.add_argument("--forks-per-problem", type=int, default=4,
+                      help="GSM forks rolled out per problem (stage forks) [default %(default)s]")
+    data.add_argument("--fork-min-ratio", type=float, default=0.1,
+                      help="fork only where p(runner-up)/p(greedy) is at least this [default %(default)s]")
+    data.add_argument("--fork-max-tokens", type=int, default=512,
+                      help="answer budget of greedy answers and their forks [default %(default)s]")
     data.add_argument("--stages", default=",".join(DATA_STAGES),
                       help="comma-separated subset of %(default)s, run in that order")
 
@@ -249,6 +255,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from sla_engine.data.build import DataPlan, run
+    from sla_engine.data.forks import ForkSettings
     from sla_engine.data.sampling import SamplingSettings
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -257,7 +264,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         math_heldout=args.math_heldout, general_prompts=args.general_prompts, general_heldout=args.general_heldout,
         math=SamplingSettings(samples=args.math_samples, temperature=args.temperature, max_tokens=args.math_max_tokens),
         general=SamplingSettings(samples=2, temperature=args.temperature, max_tokens=args.general_max_tokens),
-        pairs_per_prompt=args.math_pairs_per_problem, stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+        pairs_per_prompt=args.math_pairs_per_problem,
+        forks=ForkSettings(per_problem=args.forks_per_problem, min_ratio=args.fork_min_ratio,
+                           max_tokens=args.fork_max_tokens),
+        stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
     )
     stats = run(plan)
     if stats is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from vllm import SamplingParams
 
+from sla_engine.data.forks import ForkSettings, fork_items
 from sla_engine.data.judge import PairwiseJudge, combine, judge_all
 from sla_engine.data.jsonl import read_jsonl
 from sla_engine.data.sampling import SamplingSettings, sample_items
@@ -75,3 +77,45 @@ def test_judge_reads_both_letters_in_both_orders_and_resumes(runner, tmp_path):
     assert len(list(read_jsonl(out, dict))) == 3
     assert runner.run(judge_all(judge, tasks, out)) == got
     assert len(list(read_jsonl(out, dict))) == 3  # nothing asked twice
+
+
+def test_fork_points_are_the_runner_up_token_at_that_position_and_runs_resume(runner, tmp_path):
+    engine = runner.engine
+    items = [Item(f"gsm/t{i}-s0-0", "gsm", "train", ({"role": "user", "content": f"What is {i} + 1?"},),
+                  answer=i + 1.0) for i in range(3)]
+    settings = ForkSettings(chunk=4, per_problem=3, min_ratio=0.01, max_fork_at=20, max_tokens=32,
+                            concurrency=2)
+    out = tmp_path / "forks.jsonl"
+    got = runner.run(fork_items(engine, items, settings, out))
+
+    async def top2(ids: list[int]) -> dict[int, float]:
+        params = SamplingParams(temperature=0.0, max_tokens=1, logprobs=2, detokenize=False)
+        async for o in engine.generate(ids, params):
+            pass
+        return {t: lp.logprob for t, lp in o.outputs[0].logprobs[0].items()}
+
+    async def greedy(ids: list[int]) -> list[int]:
+        params = SamplingParams(temperature=0.0, max_tokens=32, detokenize=False)
+        async for o in engine.generate(ids, params):
+            pass
+        return list(o.outputs[0].token_ids)
+
+    checked = 0
+    for it in items:
+        prompt = engine.chat_prompt_ids(it.messages)
+        trunk = runner.run(greedy(prompt))
+        p = got[it.id]
+        assert p.trunk.tokens == len(trunk) and p.trunk.text == engine.tokenizer.decode(trunk, skip_special_tokens=True)
+        for point, fork in p.forks:
+            assert point.at % 4 == 0 and 4 <= point.at <= 20 and math.log(0.01) <= point.log_ratio <= 0
+            # prefill of the trunk up to the fork: the greedy token is the trunk's, the other is the fork's
+            top = runner.run(top2(prompt + trunk[: point.at]))
+            assert max(top, key=top.get) == trunk[point.at] and point.token in top
+            assert top[point.token] - top[trunk[point.at]] == pytest.approx(point.log_ratio, abs=1e-3)
+            rest = runner.run(greedy(prompt + trunk[: point.at] + [point.token]))
+            assert fork.text == engine.tokenizer.decode(trunk[: point.at] + [point.token] + rest[: 32 - point.at - 1],
+                                                        skip_special_tokens=True)
+            checked += 1
+    assert checked >= 3  # a random tiny model's next-token distribution is flat: most boundaries qualify
+    lines = out.read_text()
+    assert runner.run(fork_items(engine, items, settings, out)) == got and out.read_text() == lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sla_engine.data.build import DataPlan, assemble_pairs
+from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint
 from sla_engine.data.jsonl import JsonlWriter
 from sla_engine.data.judge import Judgement
 from sla_engine.data.pairs import read_pairs
@@ -49,6 +50,10 @@ def test_heldout_items_never_reach_the_training_pairs(tmp_path):
             for i in range(2):
                 w.write({"item": it.id, "index": i, "text": f"answer {i}", "finish_reason": "stop", "tokens": 2})
             j.write(Judgement(it.id, "first", {}).__dict__)
+    with JsonlWriter(tmp_path / "forks" / "gsm.jsonl") as w:
+        for it in plan.math_items():  # a wrong greedy answer and a right fork of it
+            w.write(ForkedProblem(it.id, Answer(f"\\boxed{{{it.answer + 1:g}}}", "stop", 5),
+                                  ((ForkPoint(10, 7, -1.0), Answer(f"\\boxed{{{it.answer:g}}}", "stop", 5)),)).to_json())
     with JsonlWriter(tmp_path / "samples" / "mtbench.jsonl") as w:
         for it in plan.mtbench_items():
             w.write({"item": it.id, "index": 0, "text": "mine", "finish_reason": "stop", "tokens": 1})
@@ -57,10 +62,10 @@ def test_heldout_items_never_reach_the_training_pairs(tmp_path):
     train, heldout = read_pairs(tmp_path / "pairs" / "train.jsonl"), read_pairs(tmp_path / "pairs" / "heldout.jsonl")
     heldout_items = {it.id for it in plan.math_items() + plan.general_items() + plan.mtbench_items()
                      if it.split == "heldout"} | {d.id for d in dpo_demo_pairs() if d.split == "heldout"}
-    assert train and heldout and stats["pairs"]["train"]["gsm"] == 12
+    assert train and heldout and stats["pairs"]["train"]["gsm"] == stats["pairs"]["train"]["gsm_fork"] == 12
     assert not {p.item for p in train} & heldout_items
     assert {p.item for p in heldout} <= heldout_items
-    assert {p.source for p in train} == {"gsm", "alpaca", "mtbench", "dpo_demo"}
+    assert {p.source for p in train} == {"gsm", "gsm_fork", "alpaca", "mtbench", "dpo_demo"}
     check_split(train, heldout)
     with pytest.raises(LeakError, match="held-out pairs in the training file"):
         check_split(train + heldout[:1], heldout)

@@ -5,10 +5,13 @@ Stages, each resumable (its outputs are appended as it goes; a rerun skips what 
     sample   the policy answers GSM problems (`samples` each), AlpacaEval instructions (2 each) and the
              MT-Bench questions that have references (1 each), through our vLLM engine
     judge    the judge model compares the two answers of each AlpacaEval instruction in both orders
+    forks    for each GSM problem, the greedy answer and greedy rollouts from forks at SLA's chunk boundaries
+             (forks.py): pairs of sibling answers that share a prefix, the choice SLA makes
     pairs    writes pairs/train.jsonl and pairs/heldout.jsonl from the samples and verdicts, plus stats
 
 Pairs: GSM — chosen gives the right final number, rejected a wrong one (answers cut by max_tokens or
-without a number are not used); AlpacaEval — the judge's winner over the loser (ties dropped); MT-Bench —
+without a number are not used); GSM forks — of a greedy answer and a sibling forked from it, the one with the
+right final number; AlpacaEval — the judge's winner over the loser (ties dropped); MT-Bench —
 the reference answer over the policy's; dpo_demo — the source's own chosen/rejected.
 Every item keeps the side of the split it was born on (`split.py`); a pair is never moved across.
 """
@@ -23,13 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sla_engine.data import gsm
+from sla_engine.data.forks import ForkSettings, fork_items, fork_pairs, read_forks
 from sla_engine.data.judge import Judgement, PairwiseJudge, judge_all
 from sla_engine.data.jsonl import JsonlWriter, read_jsonl
 from sla_engine.data.pairs import Pair
 from sla_engine.data.sampling import Sample, SamplingSettings, read_samples, sample_items
 from sla_engine.data.sources import Item, alpaca_items, dpo_demo_pairs, gsm_items, mtbench_items
 
-STAGES = ("sample", "judge", "pairs")
+STAGES = ("sample", "judge", "forks", "pairs")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class DataPlan:
     math: SamplingSettings = field(default_factory=lambda: SamplingSettings(samples=8, max_tokens=384))
     general: SamplingSettings = field(default_factory=lambda: SamplingSettings(samples=2, max_tokens=256))
     pairs_per_prompt: int = 8  # GSM: most (right, wrong) combinations used per problem
+    forks: ForkSettings = field(default_factory=ForkSettings)
     judge_concurrency: int = 8
     stages: tuple[str, ...] = STAGES
 
@@ -102,6 +107,13 @@ async def stage_sample(plan: DataPlan) -> None:
         one = SamplingSettings(samples=1, temperature=plan.general.temperature,
                                max_tokens=plan.general.max_tokens * 2, seed=plan.general.seed)
         await sample_items(engine, plan.mtbench_items(), one, plan.path("samples", "mtbench.jsonl"), "sample mtbench")
+
+    await _with_engine(plan.policy, work)
+
+
+async def stage_forks(plan: DataPlan) -> None:
+    async def work(engine) -> None:
+        await fork_items(engine, plan.math_items(), plan.forks, plan.path("forks", "gsm.jsonl"))
 
     await _with_engine(plan.policy, work)
 
@@ -164,6 +176,10 @@ def assemble_pairs(plan: DataPlan) -> dict:
         accuracy["samples"] += len(got)
         accuracy["right"] += sum(gsm.is_correct(s.text, it.answer) for s in got)
         pairs += math_pairs(it, got, plan.pairs_per_prompt)
+    forked = read_forks(plan.path("forks", "gsm.jsonl"))
+    for it in plan.math_items():
+        if it.id in forked:
+            pairs += fork_pairs(it, forked[it.id])
     general = read_samples(plan.path("samples", "alpaca.jsonl"))
     verdicts = {j.key: j for j in read_jsonl(plan.path("judgements", "alpaca.jsonl"), Judgement.from_json)}
     for it in plan.general_items():
@@ -195,6 +211,8 @@ def run(plan: DataPlan) -> dict | None:
         asyncio.run(stage_sample(plan))
     if "judge" in plan.stages:
         asyncio.run(stage_judge(plan))
+    if "forks" in plan.stages:
+        asyncio.run(stage_forks(plan))
     if "pairs" in plan.stages:
         return assemble_pairs(plan)
     return None

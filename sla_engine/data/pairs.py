@@ -4,8 +4,9 @@
      "prompt": [{"role": "user", "content": "..."}], "chosen": "...", "rejected": "...",
      "label": {"method": "gsm_answer", ...}}
 
-`label` says how the preference was decided (the GSM answer check, the judge's verdicts in both orders, a
-reference answer, or the source's own label), so any pair can be audited.
+`label` says how the preference was decided (the GSM answer check — of two sampled answers, or of a greedy
+answer and a sibling forked from it —, the judge's verdicts in both orders, a reference answer, or the
+source's own label), so any pair can be audited.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from sla_engine.data.jsonl import BadLine, read_jsonl
 from sla_engine.data.split import Split
 
-SOURCES = ("gsm", "alpaca", "mtbench", "dpo_demo")
+SOURCES = ("gsm", "gsm_fork", "alpaca", "mtbench", "dpo_demo")
 
 
 @dataclass(frozen=True)

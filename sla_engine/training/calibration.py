@@ -17,7 +17,7 @@ from sla_engine.training.features import FeatureCache, TokenizedResponse, tokeni
 
 log = logging.getLogger(__name__)
 
-POLICY_SOURCES = ("gsm", "alpaca")  # both answers of these pairs were sampled from the policy itself
+POLICY_SOURCES = ("gsm", "gsm_fork", "alpaca")  # both answers of these pairs were sampled from the policy itself
 
 
 def own_answers(tokenizer, pairs: list[Pair], max_response_tokens: int) -> list[TokenizedResponse]:

@@ -1,0 +1,85 @@
+"""Fork rollouts (sla_engine/data/forks.py): where forks go and which sibling pairs they make (the engine
+side is in test_data_engine.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_pairs, fork_points
+from sla_engine.data.pairs import Pair
+from sla_engine.data.sources import Item
+
+
+def flat(n: int, greedy: list[int], runner_up: dict[int, tuple[int, float]]) -> list[dict[int, float]]:
+    """Top-2 log-probs for `n` positions: the greedy token at log 0.5, and at the positions in `runner_up`
+    a second token with the given log-prob (elsewhere one far below e^-10 of the greedy one)."""
+    top = []
+    for i in range(n):
+        token, lp = runner_up.get(i, (999, math.log(0.5) - 20))
+        top.append({greedy[i]: math.log(0.5), token: lp})
+    return top
+
+
+def test_fork_points_are_plausible_runner_ups_at_chunk_boundaries():
+    greedy = list(range(100, 160))
+    half = math.log(0.5)
+    top = flat(60, greedy, {10: (7, half - 1.0), 15: (8, half), 20: (9, half - 3.0), 30: (5, half - 0.5)})
+    points = fork_points(greedy, top, ForkSettings(chunk=10, min_ratio=0.1, max_fork_at=50))
+    # 15 is no boundary; at 20 the runner-up is e^-3 < 0.1 times as likely; 40 and 50 have no plausible one
+    assert points == [ForkPoint(10, 7, pytest.approx(-1.0)), ForkPoint(30, 5, pytest.approx(-0.5))]
+
+
+def test_fork_points_stop_at_the_answer_end_and_at_max_fork_at():
+    greedy = list(range(100, 131))  # 31 tokens: a fork at 30 replaces the last one (SLA forks there too)
+    top = flat(31, greedy, {i: (7, math.log(0.4)) for i in range(31)})
+    assert [p.at for p in fork_points(greedy, top, ForkSettings(chunk=10, max_fork_at=200))] == [10, 20, 30]
+    assert [p.at for p in fork_points(greedy[:30], top[:30], ForkSettings(chunk=10, max_fork_at=200))] == [10, 20]
+    assert [p.at for p in fork_points(greedy, top, ForkSettings(chunk=10, max_fork_at=19))] == [10]
+
+
+def test_fork_points_are_spread_evenly_when_there_are_too_many():
+    greedy = list(range(100, 200))
+    top = flat(100, greedy, {i: (7, math.log(0.4)) for i in range(100)})
+    points = fork_points(greedy, top, ForkSettings(chunk=10, per_problem=3, max_fork_at=90))
+    assert [p.at for p in points] == [10, 40, 70]  # 9 eligible boundaries, every third
+
+
+def test_fork_settings_are_validated():
+    with pytest.raises(ValueError, match="min_ratio"):
+        ForkSettings(min_ratio=0.0)
+    with pytest.raises(ValueError, match="max_fork_at"):
+        ForkSettings(max_fork_at=600, max_tokens=512)
+    with pytest.raises(ValueError, match="positive"):
+        ForkSettings(per_problem=0)
+
+
+def problem(trunk: str, *forks: tuple[int, str, str | None]) -> ForkedProblem:
+    return ForkedProblem("gsm/t1-s0-0", Answer(trunk, "stop", 50),
+                         tuple((ForkPoint(at, 7, -1.25), Answer(text, finish, 60)) for at, text, finish in forks))
+
+
+ITEM = Item("gsm/t1-s0-0", "gsm", "train", ({"role": "user", "content": "2 + 3?"},), answer=5.0)
+
+
+def test_fork_pairs_keep_only_forks_that_change_the_verdict():
+    pairs = fork_pairs(ITEM, problem("so \\boxed{6}", (10, "so \\boxed{5}", "stop"), (20, "so \\boxed{7}", "stop"),
+                                     (30, "so \\boxed{5} and on", "length"), (40, "no number", "stop")))
+    # fork 20 is wrong like the trunk; 30 did not finish; 40 gives no number
+    assert pairs == [Pair("gsm/t1-s0-0@10", "gsm_fork", ITEM.id, "train", ITEM.messages, "so \\boxed{5}",
+                          "so \\boxed{6}", {"method": "fork_rollout", "answer": 5.0, "fork_at": 10,
+                                            "log_ratio": -1.25, "chosen": "fork"})]
+
+
+def test_a_right_trunk_is_chosen_over_its_wrong_forks_and_an_unfinished_trunk_makes_no_pairs():
+    pairs = fork_pairs(ITEM, problem("\\boxed{5}", (10, "\\boxed{4}", "stop"), (20, "\\boxed{3}", "stop")))
+    assert [(p.chosen, p.rejected, p.label["chosen"]) for p in pairs] == [("\\boxed{5}", "\\boxed{4}", "trunk"),
+                                                                         ("\\boxed{5}", "\\boxed{3}", "trunk")]
+    cut = ForkedProblem(ITEM.id, Answer("\\boxed{4}", "length", 512), problem("x", (10, "\\boxed{5}", "stop")).forks)
+    assert fork_pairs(ITEM, cut) == []
+
+
+def test_forked_problem_round_trips_through_json():
+    p = problem("\\boxed{5}", (10, "\\boxed{4}", "stop"), (20, "x", None))
+    assert ForkedProblem.from_json(p.to_json()) == p
