@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
                          description="Measures the head's per-token reward on the policy's answers among the "
-                                     "training pairs (sources gsm, alpaca) and folds (r - mean) / std into the head, "
+                                     "training pairs (sources gsm, gsm_fork, alpaca) and folds (r - mean) / std into the head, "
                                      "rewriting HEAD in place. `sla train` does this itself.")
     cal.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
     cal.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
@@ -150,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
     cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                      help="as the head was trained with [default %(default)s]")
+
+    score = sub.add_parser("score-pairs", help="pair accuracy and AuTRC of an existing head on a pairs file, by source",
+                           description="Scores both answers of every pair with the head (frozen policy features, "
+                                       "cached) and prints pair accuracy with a bootstrap 95%% interval and AuTRC per "
+                                       "source, e.g. gsm_fork (sibling answers, SLA's choice) against gsm.")
+    score.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
+    score.add_argument("--pairs", type=Path, required=True, help="a pairs file, e.g. DATA/pairs/heldout.jsonl")
+    score.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    score.add_argument("--features", type=Path, required=True, help="backbone feature cache, e.g. DATA/features/MODEL")
+    score.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
+                       help="responses are cut here, as in training [default %(default)s]")
+    score.add_argument("--json", type=Path, help="also write the result here")
 
     bench = sub.add_parser("bench", help="what each strategy costs against greedy, on one engine, in one run",
                            description="Starts the engine(s) in-process, runs greedy and each strategy on the same "
@@ -303,6 +315,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_pairs(args: argparse.Namespace) -> int:
+    from sla_engine.training.scoring import score_pairs
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    result = score_pairs(model.path, args.head, args.pairs, args.features, args.max_response_tokens)
+    for source, r in result.items():
+        print(f"{source:>10}: {r['pairs']:4d} pairs, accuracy {r['pair_accuracy']:.3f} "
+              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import asyncio
     import tempfile
@@ -378,7 +404,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "models": cmd_models, "data": cmd_data, "train": cmd_train, "calibrate": cmd_calibrate,
-            "bench": cmd_bench, "eval": cmd_eval}
+            "score-pairs": cmd_score_pairs, "bench": cmd_bench, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,7 +77,7 @@ def test_the_saved_head_is_calibrated_on_the_policy_answers_without_changing_its
     model, head, report = trained
     loaded = RewardHead.load(head)
     assert loaded.calibration is not None and report["calibration"] == loaded.calibration.to_json()
-    assert loaded.calibration.std > 0 and loaded.calibration.sources == ("gsm", "alpaca")
+    assert loaded.calibration.std > 0 and loaded.calibration.sources == ("gsm", "gsm_fork", "alpaca")
     tokenizer = AutoTokenizer.from_pretrained(model)
     data = head.parent / "data" / "pairs"
     pairs = [Pair.from_json(json.loads(line)) for line in (data / "train.jsonl").read_text().splitlines()[:-1]]
@@ -102,6 +102,32 @@ def test_the_saved_head_is_calibrated_on_the_policy_answers_without_changing_its
     assert abs(total.std / loaded.calibration.std - 1) < 0.05
     twice = measure(RewardHead.load(again).channel(), cache, seqs, ("alpaca",))
     assert abs(twice.mean) < 0.02 and abs(twice.std - 1) < 0.02
+
+
+def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, capsys):
+    """`sla score-pairs` on the held-out pairs plus the same pairs reversed under another source name."""
+    from server.cli import main
+
+    model, head, report = trained
+    heldout = [Pair.from_json(json.loads(line))
+               for line in (head.parent / "data" / "pairs" / "heldout.jsonl").read_text().splitlines()]
+    reversed_ = [Pair(p.id + "-r", "gsm_fork", p.item, p.split, p.prompt, p.rejected, p.chosen, {}) for p in heldout]
+    pairs = tmp_path / "mixed.jsonl"
+    with JsonlWriter(pairs) as w:
+        for p in heldout + reversed_:
+            w.write(p.to_json())
+    out = tmp_path / "scores.json"
+    assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model),
+                 "--features", str(head / "features"), "--max-response-tokens", "32", "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert {k: v["pairs"] for k, v in scores.items()} == {"all": 128, "alpaca": 64, "gsm_fork": 64}
+    accuracy = scores["alpaca"]["pair_accuracy"]
+    assert accuracy == pytest.approx(report["final"]["pair_accuracy"], abs=1 / 64)  # the saved head, bf16
+    assert scores["gsm_fork"]["pair_accuracy"] == pytest.approx(1 - accuracy)  # each pair the other way round
+    assert scores["all"]["pair_accuracy"] == pytest.approx(0.5)
+    low, high = scores["alpaca"]["ci95"]
+    assert low <= accuracy <= high and high - low < 0.2
+    assert "gsm_fork:   64 pairs" in capsys.readouterr().out
 
 
 def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):

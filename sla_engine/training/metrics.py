@@ -20,14 +20,20 @@ def prefix_mean(rewards: Sequence[float], fraction: float) -> float:
     return sum(rewards[:n]) / n
 
 
-def prefix_accuracy(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> float:
+def prefix_outcomes(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> list[float]:
+    """Per pair: 1 if the chosen prefix's mean reward is higher, 0.5 on a tie, else 0."""
     if len(chosen) != len(rejected) or not chosen:
         raise ValueError("need the same, non-zero number of chosen and rejected reward lists")
-    score = 0.0
+    outcomes = []
     for c, r in zip(chosen, rejected):
         mc, mr = prefix_mean(c, fraction), prefix_mean(r, fraction)
-        score += 1.0 if mc > mr else 0.5 if mc == mr else 0.0
-    return score / len(chosen)
+        outcomes.append(1.0 if mc > mr else 0.5 if mc == mr else 0.0)
+    return outcomes
+
+
+def prefix_accuracy(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> float:
+    outcomes = prefix_outcomes(chosen, rejected, fraction)
+    return sum(outcomes) / len(outcomes)
 
 
 def trc_curve(chosen, rejected, fractions: Sequence[float] = FRACTIONS) -> dict[float, float]:

@@ -80,18 +80,24 @@ def rewards(channel: RewardChannel, cache: FeatureCache, seqs: list[TokenizedRes
 
 
 @torch.no_grad()
-def evaluate(channel: RewardChannel, cache: FeatureCache, pairs: list[EncodedPair], config: TrainConfig,
-             batch: int = 16) -> dict:
-    chosen, rejected, losses = [], [], []
+def pair_rewards(channel: RewardChannel, cache: FeatureCache, pairs: list[EncodedPair], config: TrainConfig,
+                 batch: int = 16) -> tuple[list[list[float]], list[list[float]], float]:
+    """Per-token rewards of every pair's chosen and rejected response, and the mean loss."""
+    chosen, rejected, loss = [], [], 0.0
     for i in range(0, len(pairs), batch):
         part = pairs[i:i + batch]
         rc, mc = rewards(channel, cache, [p.chosen for p in part])
         rr, mr = rewards(channel, cache, [p.rejected for p in part])
-        losses.append(pair_loss(config.loss, rc, mc, rr, mr).item() * len(part))
+        loss += pair_loss(config.loss, rc, mc, rr, mr).item() * len(part)
         chosen += [r[: int(m.sum())].tolist() for r, m in zip(rc, mc)]
         rejected += [r[: int(m.sum())].tolist() for r, m in zip(rr, mr)]
+    return chosen, rejected, loss / len(pairs)
+
+
+def evaluate(channel: RewardChannel, cache: FeatureCache, pairs: list[EncodedPair], config: TrainConfig) -> dict:
+    chosen, rejected, loss = pair_rewards(channel, cache, pairs, config)
     curve = trc_curve(chosen, rejected)
-    return {"heldout_loss": sum(losses) / len(pairs), "pair_accuracy": curve[1.0],
+    return {"heldout_loss": loss, "pair_accuracy": curve[1.0],
             "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
 
 
