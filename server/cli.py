@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder with pairs/train.jsonl and pairs/heldout.jsonl (the output of `sla data`)")
     train.add_argument("--out", type=Path, required=True, help="folder for the head and its report")
     train.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
     defaults = TrainConfig()
     for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
                        ("batch_size", int), ("warmup", float), ("weight_decay", float),
@@ -296,7 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype)
     model = ModelStore().resolve(args.model)
     report = train(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
-                   args.out, config, cache_dir=args.features or args.data / "features" / model.name)
+                   args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)
     final = report["final"]
     print(f"{args.out}: pair accuracy {final['pair_accuracy']:.3f}, AuTRC {final['autrc']:.3f} on "
           f"{report['pairs']['heldout']} held-out pairs ({report['timing_s']['total']:.0f} s)")

@@ -15,7 +15,7 @@ from vllm import SamplingParams
 from vllm.logprobs import Logprob
 
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead, RewardHeadError
-from sla_engine.reward.calibration import Calibration, fold
+from sla_engine.reward.calibration import Calibration, fold, unfold
 from sla_engine.reward.readout import FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import META_FILE, WEIGHTS_FILE, model_fingerprint
 from tests.tiny_models import make_random_head, make_tiny_model
@@ -56,6 +56,8 @@ def test_folding_a_calibration_standardizes_the_rewards(head):
     torch.testing.assert_close(served, (raw - calibration.mean) / calibration.std, atol=1e-5, rtol=1e-5)
     assert abs(served.mean().item()) < 1e-5 and abs(served.std().item() - 1) < 1e-5
     assert torch.equal(served.argsort(), raw.argsort())  # rankings unchanged
+    unfold(channel, calibration)  # back to raw, as `sla train --init` starts from
+    torch.testing.assert_close(channel(layers, final).detach(), raw, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="positive std"):
         Calibration.measure(torch.ones(5), ("gsm",))
 

@@ -104,6 +104,26 @@ def test_the_saved_head_is_calibrated_on_the_policy_answers_without_changing_its
     assert abs(twice.mean) < 0.02 and abs(twice.std - 1) < 0.02
 
 
+def test_training_on_from_a_head_starts_where_it_ended(trained, tmp_path):
+    """`--init`: epoch 0 of the new run is the saved head with its calibration taken out, i.e. the first run's
+    final held-out loss and accuracy (up to bf16 storage); a head of another width is refused."""
+    model, head, report = trained
+    data = head.parent / "data" / "pairs"
+    config = TrainConfig(width=32, lr=1e-3, epochs=1, batch_size=16, max_response_tokens=32)
+    again = train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", tmp_path / "on", config,
+                  cache_dir=head / "features", init=head)
+    start, end = again["history"]["epochs"][0], report["final"]
+    assert start["heldout_loss"] == pytest.approx(end["heldout_loss"], rel=0.05)
+    assert start["pair_accuracy"] == pytest.approx(end["pair_accuracy"], abs=1 / 64)
+    assert again["init"] == str(head) and again["final"]["pair_accuracy"] >= 0.95
+    fresh = train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", tmp_path / "fresh", config,
+                  cache_dir=head / "features")
+    assert fresh["history"]["epochs"][0]["heldout_loss"] > 2 * start["heldout_loss"]  # a new head starts at chance
+    with pytest.raises(ValueError, match="width 32"):
+        train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", tmp_path / "x",
+              TrainConfig(width=64, max_response_tokens=32), cache_dir=head / "features", init=head)
+
+
 def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, capsys):
     """`sla score-pairs` on the held-out pairs plus the same pairs reversed under another source name."""
     from server.cli import main

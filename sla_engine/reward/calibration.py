@@ -54,3 +54,11 @@ def fold(channel: RewardChannel, calibration: Calibration) -> None:
     head = channel.head
     head.weight.div_(calibration.std)
     head.bias.sub_(calibration.mean).div_(calibration.std)
+
+
+@torch.no_grad()
+def unfold(channel: RewardChannel, calibration: Calibration) -> None:
+    """The inverse of `fold`: the head outputs its raw reward again (to train it further)."""
+    head = channel.head
+    head.weight.mul_(calibration.std)
+    head.bias.mul_(calibration.std).add_(calibration.mean)

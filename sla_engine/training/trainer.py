@@ -26,6 +26,7 @@ from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import Pair, read_pairs
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
 from sla_engine.reward.weights import model_dims
+from sla_engine.reward.calibration import unfold
 from sla_engine.training.calibration import POLICY_SOURCES, calibrate, own_answers
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
@@ -113,9 +114,26 @@ def cosine_with_warmup(total: int, warmup: float):
     return factor
 
 
+def initial_channel(model_path: Path, config: TrainConfig, init: Path | None) -> RewardChannel:
+    """A fresh channel, or the head in `init` with its calibration taken out (training works on raw rewards)."""
+    if init is None:
+        hidden, layers = model_dims(model_path)
+        return RewardChannel(ChannelConfig(hidden, layers, config.width, config.head))
+    head = RewardHead.load(init)
+    head.check_base(model_path)
+    if (head.config.head, head.config.width) != (config.head, config.width):
+        raise ValueError(f"{init}: a {head.config.head} head of width {head.config.width}; the training config asks "
+                         f"for {config.head} of width {config.width}")
+    channel = head.channel()
+    if head.calibration is not None:
+        unfold(channel, head.calibration)
+    return channel
+
+
 def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Path, out: Path, config: TrainConfig,
-          cache_dir: Path | None = None, backbone=None) -> dict:
-    """Trains a head and writes it with its report into `out`; returns the report."""
+          cache_dir: Path | None = None, backbone=None, init: Path | None = None) -> dict:
+    """Trains a head (from scratch, or on from the head in `init`) and writes it with its report into `out`;
+    returns the report."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     t_start = time.perf_counter()
@@ -146,8 +164,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     del backbone
     features_s = time.perf_counter() - t_features
 
-    hidden, layers = model_dims(model_path)
-    channel = RewardChannel(ChannelConfig(hidden, layers, config.width, config.head))
+    channel = initial_channel(model_path, config, init)
     optimizer = torch.optim.AdamW(channel.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -189,7 +206,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     head = RewardHead.from_channel(channel, base_model, model_path, calibration)
     head.save(out, getattr(torch, config.save_dtype))
     report = {
-        "config": asdict(config), "base_model": base_model, "train_file": str(train_file),
+        "config": asdict(config), "base_model": base_model, "init": str(init) if init else None, "train_file": str(train_file),
         "heldout_file": str(heldout_file), "pairs": {"train": len(train_enc), "heldout": len(heldout_enc)},
         "pairs_by_source": {split: _by_source(ps) for split, ps in (("train", train_pairs), ("heldout", heldout_pairs))},
         "skipped_lines": [str(b) for b in bad], "final": history.epochs[-1], "history": asdict(history),
