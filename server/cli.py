@@ -229,7 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
     if args.reward_head:  # refuse a wrong or corrupt head now, not after the engine has started
-        RewardHead.load(Path(args.reward_head)).check_base(model.path)
+        RewardHead.load_for(Path(args.reward_head), model.path)
     search = args.search or PlainConfig()
     if search.needs_reward and not args.reward_head:
         raise ValueError(f"--search strategy '{search.strategy}' needs --reward-head")
@@ -371,7 +371,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.reward_head:
-            RewardHead.load(args.reward_head).check_base(model.path)
+            RewardHead.load_for(args.reward_head, model.path)
         head = args.reward_head or RewardHead.random(model.path, model.name).save(Path(tmp) / "head")
         result = asyncio.run(main(head))
     result["head"] = str(args.reward_head) if args.reward_head else "random (costs only)"

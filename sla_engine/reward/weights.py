@@ -126,6 +126,13 @@ class RewardHead:
             raise RewardHeadError(f"reward head {weights_path} holds non-finite weights")
         return cls(config, base, base_sha, state, calibration)
 
+    @classmethod
+    def load_for(cls, path: Path, model_path: Path) -> "RewardHead":
+        """`load`, refusing a head made for another base model than the one at `model_path`."""
+        head = cls.load(path)
+        head.check_base(model_path)
+        return head
+
     def check_base(self, model_path: Path) -> None:
         """Refuses a head made for another base model (clear message, before any engine starts)."""
         hidden, layers = model_dims(model_path)

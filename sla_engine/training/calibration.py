@@ -55,10 +55,9 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
                    max_response_tokens: int) -> Calibration:
     """`sla calibrate`: rewrites the head in `head_dir` (same dtype) calibrated on `train_file`'s policy answers.
     Recalibrating a calibrated head composes the two maps, so the file always records raw → served."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    head = RewardHead.load(head_dir)
-    head.check_base(model_path)
+    head = RewardHead.load_for(head_dir, model_path)
     bad: list[BadLine] = []
     pairs = read_pairs(train_file, bad)
     for b in bad:
@@ -66,9 +65,7 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
     seqs = own_answers(AutoTokenizer.from_pretrained(model_path), pairs, max_response_tokens)
     if len(seqs) < 2:
         raise ValueError(f"{train_file}: fewer than 2 policy answers (sources {', '.join(POLICY_SOURCES)}) to calibrate on")
-    cache = FeatureCache(cache_dir)
-    if any(s.key not in cache for s in seqs):
-        cache.fill(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval(), seqs)
+    cache = FeatureCache(cache_dir).complete(model_path, seqs)
     channel = head.channel()
     measured = calibrate(channel, cache, seqs, POLICY_SOURCES)
     before = head.calibration

@@ -68,6 +68,14 @@ class FeatureCache:
             self._open[shard] = safe_open(str(self.folder / shard), framework="pt")
         return self._open[shard].get_tensor(key)
 
+    def complete(self, model_path: Path, sequences: Sequence[TokenizedResponse]) -> "FeatureCache":
+        """Fills in whichever of `sequences` are missing, loading the backbone only if any are."""
+        if any(s.key not in self for s in sequences):
+            from transformers import AutoModelForCausalLM
+
+            self.fill(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval(), sequences)
+        return self
+
     @torch.no_grad()
     def fill(self, backbone, sequences: Iterable[TokenizedResponse], batch_tokens: int = 2048) -> None:
         """Computes and stores the features of every sequence not in the cache yet. Responses to the same

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import read_pairs
 from sla_engine.eval.stats import bootstrap_ci
@@ -28,10 +26,9 @@ log = logging.getLogger(__name__)
 def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: Path,
                 max_response_tokens: int = 256) -> dict[str, dict]:
     """{source: {"pairs", "pair_accuracy", "ci95", "curve", "autrc"}} with "all" for every pair together."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    head = RewardHead.load(head_dir)
-    head.check_base(model_path)
+    head = RewardHead.load_for(head_dir, model_path)
     bad: list[BadLine] = []
     pairs = read_pairs(pairs_file, bad)
     for b in bad:
@@ -43,10 +40,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     encoded = [(s, e) for s, e in encoded if e.chosen.response_ids and e.rejected.response_ids]
     if not encoded:
         raise ValueError(f"{pairs_file}: no pairs to score")
-    cache = FeatureCache(cache_dir)
-    needed = [s for _, e in encoded for s in (e.chosen, e.rejected)]
-    if any(s.key not in cache for s in needed):
-        cache.fill(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval(), needed)
+    cache = FeatureCache(cache_dir).complete(model_path, [s for _, e in encoded for s in (e.chosen, e.rejected)])
     channel = head.channel()
     config = TrainConfig(max_response_tokens=max_response_tokens)
     result = {}

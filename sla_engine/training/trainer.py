@@ -119,8 +119,7 @@ def initial_channel(model_path: Path, config: TrainConfig, init: Path | None) ->
     if init is None:
         hidden, layers = model_dims(model_path)
         return RewardChannel(ChannelConfig(hidden, layers, config.width, config.head))
-    head = RewardHead.load(init)
-    head.check_base(model_path)
+    head = RewardHead.load_for(init, model_path)
     if (head.config.head, head.config.width) != (config.head, config.width):
         raise ValueError(f"{init}: a {head.config.head} head of width {head.config.width}; the training config asks "
                          f"for {config.head} of width {config.width}")
