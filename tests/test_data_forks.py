@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_pairs, fork_points
+from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_outcomes, fork_pairs, fork_points
 from sla_engine.data.pairs import Pair
 from sla_engine.data.sources import Item
 
@@ -78,6 +78,13 @@ def test_a_right_trunk_is_chosen_over_its_wrong_forks_and_an_unfinished_trunk_ma
                                                                          ("\\boxed{5}", "\\boxed{3}", "trunk")]
     cut = ForkedProblem(ITEM.id, Answer("\\boxed{4}", "length", 512), problem("x", (10, "\\boxed{5}", "stop")).forks)
     assert fork_pairs(ITEM, cut) == []
+
+
+def test_fork_outcomes_count_each_fork_by_what_it_did_to_the_trunk_verdict():
+    wrong_trunk = problem("so \\boxed{6}", (10, "\\boxed{5}", "stop"), (20, "\\boxed{7}", "stop"), (30, "cut", "length"))
+    assert fork_outcomes(ITEM, wrong_trunk) == {"trunk wrong": 1, "wrong->right": 1, "wrong->wrong": 1, "unjudged": 1}
+    right_trunk = problem("\\boxed{5}", (10, "\\boxed{4}", "stop"), (20, "\\boxed{5}.", "stop"))
+    assert fork_outcomes(ITEM, right_trunk) == {"trunk right": 1, "right->wrong": 1, "right->right": 1}
 
 
 def test_forked_problem_round_trips_through_json():

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sla_engine.data import gsm
-from sla_engine.data.forks import ForkSettings, fork_items, fork_pairs, read_forks
+from sla_engine.data.forks import ForkSettings, fork_items, fork_outcomes, fork_pairs, read_forks
 from sla_engine.data.judge import Judgement, PairwiseJudge, judge_all
 from sla_engine.data.jsonl import JsonlWriter, read_jsonl
 from sla_engine.data.pairs import Pair
@@ -177,9 +177,11 @@ def assemble_pairs(plan: DataPlan) -> dict:
         accuracy["right"] += sum(gsm.is_correct(s.text, it.answer) for s in got)
         pairs += math_pairs(it, got, plan.pairs_per_prompt)
     forked = read_forks(plan.path("forks", "gsm.jsonl"))
+    outcomes = Counter()
     for it in plan.math_items():
         if it.id in forked:
             pairs += fork_pairs(it, forked[it.id])
+            outcomes += fork_outcomes(it, forked[it.id])
     general = read_samples(plan.path("samples", "alpaca.jsonl"))
     verdicts = {j.key: j for j in read_jsonl(plan.path("judgements", "alpaca.jsonl"), Judgement.from_json)}
     for it in plan.general_items():
@@ -190,8 +192,8 @@ def assemble_pairs(plan: DataPlan) -> dict:
     pairs += [Pair(d.id, "dpo_demo", d.id, d.split, d.messages, d.chosen, d.rejected, {"method": "source_label"})
               for d in dpo_demo_pairs()]
 
-    stats: dict = {"pairs": {}, "gsm_sample_accuracy": accuracy["right"] / max(accuracy["samples"], 1),
-                   "judge": dict(Counter(v.verdict for v in verdicts.values()))}
+    stats: dict = {"pairs": {}, "gsm_sample_accuracy": accuracy["right"] / accuracy["samples"] if accuracy["samples"] else None,
+                   "forks": dict(sorted(outcomes.items())), "judge": dict(Counter(v.verdict for v in verdicts.values()))}
     for split in ("train", "heldout"):
         path = plan.path("pairs", f"{split}.jsonl")
         path.unlink(missing_ok=True)

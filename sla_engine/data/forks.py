@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,20 @@ def _right(a: Answer, answer: float) -> bool | None:
     if a.finish_reason != "stop" or gsm.extract_answer(a.text) is None:
         return None
     return gsm.is_correct(a.text, answer)
+
+
+def fork_outcomes(item: Item, problem: ForkedProblem) -> Counter:
+    """What the forks of one problem did: "trunk right|wrong|unjudged", "right->wrong" (a right trunk's fork
+    got it wrong), "wrong->right", "right->right", "wrong->wrong", and "unjudged" forks."""
+    def name(right: bool | None) -> str:
+        return "unjudged" if right is None else "right" if right else "wrong"
+
+    trunk = _right(problem.trunk, item.answer)
+    counts = Counter({f"trunk {name(trunk)}": 1})
+    for _, fork in problem.forks:
+        after = _right(fork, item.answer)
+        counts["unjudged" if trunk is None or after is None else f"{name(trunk)}->{name(after)}"] += 1
+    return counts
 
 
 def fork_pairs(item: Item, problem: ForkedProblem) -> list[Pair]:
