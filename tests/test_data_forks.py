@@ -3,11 +3,13 @@ side is in test_data_engine.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from types import SimpleNamespace
 
 import pytest
 
-from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_outcomes, fork_pairs, fork_points
+from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_outcomes, fork_pairs, fork_points, fork_problem
 from sla_engine.data.pairs import Pair
 from sla_engine.data.sources import Item
 
@@ -50,7 +52,7 @@ def test_fork_settings_are_validated():
     with pytest.raises(ValueError, match="min_ratio"):
         ForkSettings(min_ratio=0.0)
     with pytest.raises(ValueError, match="max_fork_at"):
-        ForkSettings(max_fork_at=600, max_tokens=512)
+        ForkSettings(max_fork_at=511, max_tokens=512)
     with pytest.raises(ValueError, match="positive"):
         ForkSettings(per_problem=0)
 
@@ -90,3 +92,37 @@ def test_fork_outcomes_count_each_fork_by_what_it_did_to_the_trunk_verdict():
 def test_forked_problem_round_trips_through_json():
     p = problem("\\boxed{5}", (10, "\\boxed{4}", "stop"), (20, "x", None))
     assert ForkedProblem.from_json(p.to_json()) == p
+
+
+class ScriptedEngine:
+    """Stands in for the engine where a random tiny model cannot be made to rank EOS second: the trunk is
+    `trunk` with `runner_up` as each position's second token, and every rollout is `rest`."""
+
+    eos_token_ids = frozenset({0})
+
+    def __init__(self, trunk: list[int], runner_up: dict[int, int], rest: list[int]):
+        self.trunk, self.runner_up, self.rest, self.prompts = trunk, runner_up, rest, []
+        self.tokenizer = SimpleNamespace(decode=lambda ids, skip_special_tokens: " ".join(map(str, ids)))
+
+    def chat_prompt_ids(self, messages) -> list[int]:
+        return [7, 7]
+
+    async def generate(self, prompt: list[int], params):
+        self.prompts.append(prompt)
+        if params.logprobs:
+            first, second = SimpleNamespace(logprob=math.log(0.6)), SimpleNamespace(logprob=math.log(0.3))
+            top = [{t: first, self.runner_up.get(i, 5): second} for i, t in enumerate(self.trunk)]
+            yield SimpleNamespace(outputs=[SimpleNamespace(token_ids=self.trunk, logprobs=top, finish_reason="stop")])
+        else:
+            yield SimpleNamespace(outputs=[SimpleNamespace(token_ids=self.rest, logprobs=None, finish_reason="stop")])
+
+
+def test_a_fork_into_end_of_sequence_ends_the_answer_without_a_rollout():
+    trunk = list(range(100, 130)) + [0]
+    engine = ScriptedEngine(trunk, runner_up={10: 0, 20: 99}, rest=[5, 6, 0])
+    got = asyncio.run(fork_problem(engine, ITEM, ForkSettings(chunk=10, per_problem=2, max_fork_at=20, max_tokens=64)))
+    (at10, eos_fork), (at20, rolled) = got.forks
+    assert (at10.at, at10.token, at20.at, at20.token) == (10, 0, 20, 99)
+    assert eos_fork == Answer(" ".join(map(str, trunk[:10] + [0])), "stop", 11)
+    assert rolled == Answer(" ".join(map(str, trunk[:20] + [99, 5, 6, 0])), "stop", 24)
+    assert engine.prompts == [[7, 7], [7, 7] + trunk[:20] + [99]]  # the trunk, then one rollout only

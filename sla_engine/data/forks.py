@@ -48,8 +48,8 @@ class ForkSettings:
             raise ValueError("chunk, per_problem and concurrency must be positive")
         if not 0.0 < self.min_ratio <= 1.0:
             raise ValueError(f"min_ratio must be in (0, 1], got {self.min_ratio}")
-        if not self.chunk <= self.max_fork_at < self.max_tokens:
-            raise ValueError("max_fork_at must be at least chunk and below max_tokens")
+        if not self.chunk <= self.max_fork_at < self.max_tokens - 1:
+            raise ValueError("max_fork_at must be at least chunk and leave a fork at least one token to generate")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,8 @@ async def fork_problem(engine: Engine, item: Item, settings: ForkSettings) -> Fo
 
     async def roll(p: ForkPoint) -> Answer:
         head = ids[: p.at] + [p.token]
+        if p.token in engine.eos_token_ids:  # the runner-up ends the answer here, as an SLA branch would
+            return answer(head, "stop")
         params = SamplingParams(temperature=0.0, max_tokens=settings.max_tokens - len(head), detokenize=False,
                                 output_kind=RequestOutputKind.FINAL_ONLY)
         async for rest in engine.generate(prompt + head, params):
@@ -181,7 +183,8 @@ def fork_pairs(item: Item, problem: ForkedProblem) -> list[Pair]:
         if trunk_right is None or fork_right is None or trunk_right == fork_right:
             continue
         chosen, rejected = (problem.trunk, fork) if trunk_right else (fork, problem.trunk)
+        label = {"method": "fork_rollout", "answer": item.answer, "fork_at": point.at,
+                 "log_ratio": round(point.log_ratio, 4), "chosen": "trunk" if trunk_right else "fork"}
         pairs.append(Pair(f"{item.id}@{point.at}", "gsm_fork", item.id, item.split, item.messages, chosen.text,
-                          rejected.text, {"method": "fork_rollout", "answer": item.answer, "fork_at": point.at,
-                                          "log_ratio": round(point.log_ratio, 4), "chosen": "trunk" if trunk_right else "fork"}))
+                          rejected.text, label))
     return pairs
