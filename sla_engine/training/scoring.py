@@ -16,15 +16,15 @@ from sla_engine.data.pairs import read_pairs
 from sla_engine.eval.stats import bootstrap_ci
 from sla_engine.reward import RewardHead
 from sla_engine.training.config import TrainConfig
-from sla_engine.training.features import FeatureCache, tokenize
+from sla_engine.training.features import FeatureCache
 from sla_engine.training.metrics import autrc, prefix_outcomes, trc_curve
-from sla_engine.training.trainer import EncodedPair, pair_rewards
+from sla_engine.training.trainer import encode_pairs, pair_rewards
 
 log = logging.getLogger(__name__)
 
 
 def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: Path,
-                max_response_tokens: int = 256) -> dict[str, dict]:
+                max_response_tokens: int) -> dict[str, dict]:
     """{source: {"pairs", "pair_accuracy", "ci95", "curve", "autrc"}} with "all" for every pair together."""
     from transformers import AutoTokenizer
 
@@ -34,20 +34,19 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     for b in bad:
         log.warning("skipped %s", b)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    encoded = [(p.source, EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, max_response_tokens),
-                                      tokenize(tokenizer, p.prompt, p.rejected, max_response_tokens)))
-               for p in pairs]
-    encoded = [(s, e) for s, e in encoded if e.chosen.response_ids and e.rejected.response_ids]
+    kept = [(p.source, e) for p in pairs for e in encode_pairs(tokenizer, [p], max_response_tokens)]
+    sources, encoded = [s for s, _ in kept], [e for _, e in kept]
     if not encoded:
         raise ValueError(f"{pairs_file}: no pairs to score")
-    cache = FeatureCache(cache_dir).complete(model_path, [s for _, e in encoded for s in (e.chosen, e.rejected)])
-    channel = head.channel()
+    cache = FeatureCache(cache_dir).complete(model_path, [s for e in encoded for s in (e.chosen, e.rejected)])
     config = TrainConfig(max_response_tokens=max_response_tokens)
+    chosen, rejected, _ = pair_rewards(head.channel(), cache, encoded, config)
     result = {}
-    for source in ["all"] + sorted({s for s, _ in encoded}):
-        chosen, rejected, _ = pair_rewards(channel, cache, [e for s, e in encoded if source in ("all", s)], config)
-        curve = trc_curve(chosen, rejected)
-        result[source] = {"pairs": len(chosen), "pair_accuracy": curve[1.0],
-                          "ci95": bootstrap_ci(prefix_outcomes(chosen, rejected, 1.0)),
+    for source in ["all"] + sorted(set(sources)):
+        picked = [i for i, s in enumerate(sources) if source in ("all", s)]
+        c, r = [chosen[i] for i in picked], [rejected[i] for i in picked]
+        curve = trc_curve(c, r)
+        result[source] = {"pairs": len(picked), "pair_accuracy": curve[1.0],
+                          "ci95": bootstrap_ci(prefix_outcomes(c, r, 1.0)),
                           "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
     return result

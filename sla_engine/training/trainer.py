@@ -25,8 +25,8 @@ from tqdm import tqdm
 from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import Pair, read_pairs
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
-from sla_engine.reward.weights import model_dims
 from sla_engine.reward.calibration import unfold
+from sla_engine.reward.weights import model_dims
 from sla_engine.training.calibration import POLICY_SOURCES, calibrate, own_answers
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
@@ -54,6 +54,13 @@ def check_split(train: list[Pair], heldout: list[Pair]) -> None:
 class EncodedPair:
     chosen: TokenizedResponse
     rejected: TokenizedResponse
+
+
+def encode_pairs(tokenizer, pairs: list[Pair], max_response_tokens: int) -> list[EncodedPair]:
+    """Both responses of each pair tokenized as the server renders them; pairs with an empty side are left out."""
+    encoded = [EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, max_response_tokens),
+                           tokenize(tokenizer, p.prompt, p.rejected, max_response_tokens)) for p in pairs]
+    return [e for e in encoded if e.chosen.response_ids and e.rejected.response_ids]
 
 
 @dataclass
@@ -147,12 +154,8 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
-    def enc(p: Pair) -> EncodedPair:
-        return EncodedPair(tokenize(tokenizer, p.prompt, p.chosen, config.max_response_tokens),
-                           tokenize(tokenizer, p.prompt, p.rejected, config.max_response_tokens))
-
-    train_enc = [e for e in map(enc, train_pairs) if e.chosen.response_ids and e.rejected.response_ids]
-    heldout_enc = [e for e in map(enc, heldout_pairs) if e.chosen.response_ids and e.rejected.response_ids]
+    train_enc = encode_pairs(tokenizer, train_pairs, config.max_response_tokens)
+    heldout_enc = encode_pairs(tokenizer, heldout_pairs, config.max_response_tokens)
     cache = FeatureCache(cache_dir or out / "features")
     t_features = time.perf_counter()
     own = own_answers(tokenizer, train_pairs, config.max_response_tokens)
