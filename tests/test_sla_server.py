@@ -14,6 +14,7 @@ from tests.test_disconnect import wait_for
 pytestmark = pytest.mark.engine
 
 QUESTION = [{"role": "user", "content": "Name three rivers in Europe and say one thing about each."}]
+STORY = [{"role": "user", "content": "Tell me a very long story about a dragon."}]
 
 
 def stream_text(client, **kwargs) -> tuple[str, list, dict]:
@@ -117,7 +118,8 @@ def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
     clients, streams, responses = open_streams(sla_server, bodies)
     readers = [r.iter_lines() for r in responses]  # keep references: dropping one closes its connection
     assert all(r.status_code == 200 for r in responses)
-    assert sla_server.metric("sla:live_branches_reserved") == n * 4
+    # the long half is running (the short half may be done already on a slow machine): 4 branches each
+    assert n // 2 * 4 <= sla_server.metric("sla:live_branches_reserved") <= n * 4
     for lines in readers[: n // 2]:  # these have committed text; then their clients go away
         next(line for line in lines if '"content":"' in line and '"role"' not in line)
     for s in streams[: n // 2]:
@@ -135,7 +137,8 @@ def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
 
 def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
     deep = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 4}  # 32 live branches each
-    body = {"model": sla_server.model, "stream": True, "max_tokens": 400, "messages": QUESTION, "search": deep}
+    # a long answer, so that no tree ends (and frees its branches) while the others are still being opened
+    body = {"model": sla_server.model, "stream": True, "max_tokens": 1500, "messages": STORY, "search": deep}
     clients, streams, responses = open_streams(sla_server, [body] * (CAP // 32))
     try:
         assert all(r.status_code == 200 for r in responses)
@@ -158,7 +161,9 @@ def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
 
 def test_the_concurrent_request_cap_answers_429_with_retry_after_and_recovers(sla_server):
     greedy = {"strategy": "greedy"}  # one branch each: only the request cap can refuse
-    body = {"model": sla_server.model, "stream": True, "max_tokens": 400, "messages": QUESTION, "search": greedy}
+    # ignore_eos: none of the streams may end (and free its slot) while the others are still being opened
+    body = {"model": sla_server.model, "stream": True, "max_tokens": 1500, "ignore_eos": True, "messages": QUESTION,
+            "search": greedy}
     clients, streams, responses = open_streams(sla_server, [body] * MAX_REQUESTS)
     try:
         assert all(r.status_code == 200 for r in responses)
