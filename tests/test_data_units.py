@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sla_engine.data.build import interleave, judged_pair, math_pairs
-from sla_engine.data.gsm import extract_answer, is_correct
+from sla_engine.data.gsm import extract_answer, is_correct, reference_answer
 from sla_engine.data.judge import Judgement, combine
 from sla_engine.data.jsonl import BadLine, JsonlWriter, read_jsonl
 from sla_engine.data.pairs import Pair, read_pairs
@@ -33,9 +33,18 @@ from sla_engine.training.metrics import autrc, prefix_accuracy, trc_curve
     ("It costs 12.5%.", 12.5),
     (r"earlier \boxed{5}, corrected: \boxed{6} and then 99 more words 100", 6),
     ("no number at all", None),
+    ("#### 19/2", 9.5),
+    (r"\boxed{3 / 4}", 0.75),
 ])
 def test_gsm_final_number_on_tricky_formats(text, value):
     assert extract_answer(text) == value
+
+
+def test_gsm_reference_answers_read_commas_and_fractions_and_refuse_a_missing_one():
+    assert reference_answer("3 + 4 = 7\n#### 1,007") == 1007
+    assert reference_answer("half of 19\n#### 19/2") == 9.5  # GSM-symbolic has such answers
+    with pytest.raises(ValueError, match="####"):
+        reference_answer("7 apples")
 
 
 def test_gsm_correctness_tolerates_float_formatting_only():

@@ -3,7 +3,8 @@
 Models answer in many shapes: "\\boxed{1,234}", "#### 42", "The answer is $18.50.", "= 7 apples". The rule,
 in order: the last \\boxed{...}; else the number after the last "####"; else the number after the last
 "answer is" / "answer:"; else the last number in the text. Thousands separators, currency signs, percent
-signs and trailing units or full stops are ignored.
+signs and trailing units or full stops are ignored; a final answer written as a fraction ("#### 19/2",
+"\\boxed{\\frac{3}{4}}") is its value. GSM-symbolic's own reference answers are read with the same rule.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 _NUMBER_RE = re.compile(NUMBER)
+_FRACTION_RE = re.compile(rf"({NUMBER})(?:\s*/\s*({NUMBER}))?")
 _BOXED_RE = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _HASHES_RE = re.compile(r"####\s*([^\n]*)")
 _ANSWER_IS_RE = re.compile(r"answer\s*(?:is|:)\s*([^\n]*)", re.IGNORECASE)
@@ -24,8 +26,11 @@ def _first_number(text: str) -> float | None:
     if frac:
         num, den = (float(g.replace(",", "")) for g in frac.groups())
         return num / den if den else None
-    m = _NUMBER_RE.search(text)
-    return _to_float(m.group(0)) if m else None
+    m = _FRACTION_RE.search(text)  # a number, or a plain fraction such as "19/2"
+    if not m:
+        return None
+    num, den = _to_float(m.group(1)), _to_float(m.group(2)) if m.group(2) else 1.0
+    return num / den if num is not None and den else None
 
 
 def _to_float(token: str) -> float | None:
@@ -46,6 +51,14 @@ def extract_answer(text: str) -> float | None:
                 return value
     numbers = _NUMBER_RE.findall(text)
     return _to_float(numbers[-1]) if numbers else None
+
+
+def reference_answer(solution: str) -> float:
+    """The final answer of a reference solution: the number (or fraction) after its last "####"."""
+    value = _first_number(solution.rsplit("####", 1)[1]) if "####" in solution else None
+    if value is None:
+        raise ValueError(f"reference solution without a final '#### <number>': {solution[-80:]!r}")
+    return value
 
 
 def is_correct(text: str, answer: float) -> bool:

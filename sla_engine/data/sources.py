@@ -12,6 +12,7 @@ import random
 import sys
 from dataclasses import dataclass, field
 
+from sla_engine.data.gsm import reference_answer
 from sla_engine.data.packages import ALPACA_EVAL, GSM_SYMBOLIC, LLAMAFACTORY, MTBENCH, read_member, unpacked_wheel
 from sla_engine.data.split import Split, split_of
 
@@ -148,7 +149,7 @@ def gsm_items(split: Split, count: int, seed: int = 0) -> list[Item]:
     for t in templates:
         for n, (question, answer) in enumerate(gsm_variants(t, per_template, f"{seed}:{t.id_orig}")):
             items.append(Item(f"gsm/t{t.id_orig}-s{seed}-{n}", "gsm", split, (user(f"{instruction}\n\n{question}"),),
-                              answer=float(answer.rsplit("####", 1)[1].strip().replace(",", "")),
+                              answer=reference_answer(answer),
                               meta={"template": t.id_orig}))
     # round-robin order, then cut: every template contributes before any contributes twice
     items.sort(key=lambda it: (int(it.id.rsplit("-", 1)[1]), it.meta["template"]))
