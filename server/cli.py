@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--features", type=Path, required=True, help="backbone feature cache, e.g. DATA/features/MODEL")
     score.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                        help="responses are cut here, as in training [default %(default)s]")
+    score.add_argument("--lookahead", type=int, metavar="N",
+                       help="also score each pair as SLA sees it: both responses cut N tokens past where they part "
+                            "(SLA's depth x chunk, 20 for its defaults)")
     score.add_argument("--json", type=Path, help="also write the result here")
 
     bench = sub.add_parser("bench", help="what each strategy costs against greedy, on one engine, in one run",
@@ -321,10 +324,12 @@ def cmd_score_pairs(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
-    result = score_pairs(model.path, args.head, args.pairs, args.features, args.max_response_tokens)
+    result = score_pairs(model.path, args.head, args.pairs, args.features, args.max_response_tokens, args.lookahead)
     for source, r in result.items():
+        seen = (f", {args.lookahead} tokens past the parting {r['lookahead_accuracy']:.3f} "
+                f"[{r['lookahead_ci95'][0]:.3f}, {r['lookahead_ci95'][1]:.3f}]" if args.lookahead else "")
         print(f"{source:>10}: {r['pairs']:4d} pairs, accuracy {r['pair_accuracy']:.3f} "
-              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}")
+              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}{seen}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -138,7 +138,8 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
             w.write(p.to_json())
     out = tmp_path / "scores.json"
     assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model),
-                 "--features", str(head / "features"), "--max-response-tokens", "32", "--json", str(out)]) == 0
+                 "--features", str(head / "features"), "--max-response-tokens", "32", "--lookahead", "40",
+                 "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert {k: v["pairs"] for k, v in scores.items()} == {"all": 128, "alpaca": 64, "gsm_fork": 64}
     accuracy = scores["alpaca"]["pair_accuracy"]
@@ -147,7 +148,17 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
     assert scores["all"]["pair_accuracy"] == pytest.approx(0.5)
     low, high = scores["alpaca"]["ci95"]
     assert low <= accuracy <= high and high - low < 0.2
+    # 40 tokens past the parting sees all of every (≤ 32-token) response: the full-length accuracy
+    assert all(v["lookahead_accuracy"] == v["pair_accuracy"] for v in scores.values())
     assert "gsm_fork:   64 pairs" in capsys.readouterr().out
+    assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model),
+                 "--features", str(head / "features"), "--max-response-tokens", "32", "--lookahead", "1",
+                 "--json", str(out)]) == 0
+    first = json.loads(out.read_text())  # one token past the parting: another ranking, each pair still reversible
+    assert first["gsm_fork"]["lookahead_accuracy"] == pytest.approx(1 - first["alpaca"]["lookahead_accuracy"])
+    assert first["alpaca"]["lookahead_accuracy"] != first["alpaca"]["pair_accuracy"]
+    assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model),
+                 "--features", str(head / "features"), "--lookahead", "0"]) == 2
 
 
 def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):

@@ -4,6 +4,10 @@ The question it answers for search: does the head prefer the better of two answe
 compares? (`gsm_fork` pairs are siblings that share a prefix, the choice SLA makes; `gsm` pairs are
 independent answers, best-of-N's.) Pair accuracy comes with a bootstrap 95 % interval over pairs; AuTRC as in
 training (metrics.py). Rankings do not depend on the head's calibration, so any served head can be scored.
+
+With `lookahead` n, each pair is also scored as SLA sees it: both responses cut n tokens past the point where
+they part ("lookahead_accuracy"). For siblings that is SLA's decision at a fork with look-ahead d · k = n; the
+full-length accuracy instead tells whether the head can read the finished answers.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ from sla_engine.eval.stats import bootstrap_ci
 from sla_engine.reward import RewardHead
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache
-from sla_engine.training.metrics import autrc, prefix_outcomes, trc_curve
+from sla_engine.training.metrics import autrc, lookahead_outcomes, parting, prefix_outcomes, trc_curve
 from sla_engine.training.trainer import encode_pairs, pair_rewards
 
 log = logging.getLogger(__name__)
 
 
 def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: Path,
-                max_response_tokens: int) -> dict[str, dict]:
-    """{source: {"pairs", "pair_accuracy", "ci95", "curve", "autrc"}} with "all" for every pair together."""
+                max_response_tokens: int, lookahead: int | None = None) -> dict[str, dict]:
+    """{source: {"pairs", "pair_accuracy", "ci95", "curve", "autrc"}} with "all" for every pair together; with
+    `lookahead`, also "lookahead_accuracy" and "lookahead_ci95"."""
     from transformers import AutoTokenizer
 
+    if lookahead is not None and lookahead < 1:
+        raise ValueError(f"lookahead must be at least 1, got {lookahead}")
     head = RewardHead.load_for(head_dir, model_path)
     bad: list[BadLine] = []
     pairs = read_pairs(pairs_file, bad)
@@ -41,6 +48,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     cache = FeatureCache(cache_dir).complete(model_path, [s for e in encoded for s in (e.chosen, e.rejected)])
     config = TrainConfig(max_response_tokens=max_response_tokens)
     chosen, rejected, _ = pair_rewards(head.channel(), cache, encoded, config)
+    parted_at = [parting(e.chosen.response_ids, e.rejected.response_ids) for e in encoded]
     result = {}
     for source in ["all"] + sorted(set(sources)):
         picked = [i for i, s in enumerate(sources) if source in ("all", s)]
@@ -49,4 +57,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
         result[source] = {"pairs": len(picked), "pair_accuracy": curve[1.0],
                           "ci95": bootstrap_ci(prefix_outcomes(c, r, 1.0)),
                           "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
+        if lookahead is not None:
+            seen = lookahead_outcomes(c, r, [parted_at[i] for i in picked], lookahead)
+            result[source] |= {"lookahead_accuracy": sum(seen) / len(seen), "lookahead_ci95": bootstrap_ci(seen)}
     return result
