@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("max_response_tokens", int), ("seed", int), ("save_dtype", str)):
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
                            help="[default %(default)s]")
+    train.add_argument("--lookahead", type=int, metavar="N",
+                       help="the loss and held-out metrics see each pair only N tokens past where its responses part "
+                            "(SLA's view of siblings at depth x chunk) [default: whole responses]")
 
     cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
                          description="Measures the head's per-token reward on the policy's answers among the "
@@ -297,7 +300,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
-                         max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype)
+                         max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
+                         lookahead=args.lookahead)
     model = ModelStore().resolve(args.model)
     report = train(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
                    args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)

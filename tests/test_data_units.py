@@ -18,7 +18,7 @@ from sla_engine.data.sources import Item
 from sla_engine.data.split import split_of
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.losses import pair_loss
-from sla_engine.training.metrics import autrc, lookahead_outcomes, parting, prefix_accuracy, trc_curve
+from sla_engine.training.metrics import autrc, parting, prefix_accuracy, trc_curve
 
 
 @pytest.mark.parametrize("text, value", [
@@ -138,18 +138,8 @@ def test_token_reward_curve_and_autrc():
     assert prefix_accuracy([[1.0]], [[1.0]], 1.0) == 0.5  # a tie counts one half
 
 
-def test_lookahead_scores_siblings_only_as_far_as_sla_has_seen_them():
+def test_siblings_part_where_their_tokens_first_differ():
     assert parting([5, 6, 7, 8], [5, 6, 9]) == 2 and parting([1], [2]) == 0 and parting([1, 2], [1, 2, 3]) == 2
-    shared = [0.0, 0.0]  # the prefix both siblings carry
-    chosen = shared + [1.0, -5.0, -5.0]  # better just past the fork, worse later
-    rejected = shared + [0.0, 0.0, 0.0, 0.0]
-    assert prefix_accuracy([chosen], [rejected], 1.0) == 0.0  # the finished answers
-    assert lookahead_outcomes([chosen], [rejected], [2], 1) == [1.0]  # one token past the fork
-    assert lookahead_outcomes([chosen], [rejected], [2], 2) == [0.0]  # two: 1 - 5 < 0
-    assert lookahead_outcomes([chosen], [rejected], [2], 100) == [0.0]  # past the end: the whole responses
-    assert lookahead_outcomes([[1.0, 2.0]], [[1.0, 2.0]], [2], 3) == [0.5]
-    with pytest.raises(ValueError):
-        lookahead_outcomes([chosen], [rejected], [2], 0)
 
 
 @pytest.mark.parametrize("kind", ["seqwise_bt", "tokenwise_bt", "cross_entropy"])
@@ -170,6 +160,8 @@ def test_configs_refuse_bad_values():
         TrainConfig(loss="hinge")
     with pytest.raises(ValueError, match="warmup"):
         TrainConfig(warmup=1.0)
+    with pytest.raises(ValueError, match="lookahead"):
+        TrainConfig(lookahead=0)
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):

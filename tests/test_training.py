@@ -19,6 +19,7 @@ from sla_engine.reward.reference import layer_inputs_and_final, reference_reward
 from sla_engine.training.calibration import calibrate_head, measure, own_answers
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
+from sla_engine.training.scoring import score_pairs
 from sla_engine.training.trainer import EncodedPair, evaluate, train
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
@@ -122,6 +123,40 @@ def test_training_on_from_a_head_starts_where_it_ended(trained, tmp_path):
     with pytest.raises(ValueError, match="width 32"):
         train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl", tmp_path / "x",
               TrainConfig(width=64, max_response_tokens=32), cache_dir=head / "features", init=head)
+
+
+def late_marker_siblings(n: int, split: str, seed: int) -> list[Pair]:
+    """Sibling pairs: a shared start, then 4 random words each, and only after those the chosen side's marker."""
+    rng = random.Random(seed)
+    words = lambda k: " ".join(rng.choice(WORDS) for _ in range(k))  # noqa: E731
+    pairs = []
+    for i in range(n):
+        start, item = words(4), f"gsm/{split}-{i}"
+        chosen, rejected = f"{start} {words(4)}{MARKER} {words(3)}", f"{start} {words(4)} {words(4)}"
+        pairs.append(Pair(f"{item}#fork", "gsm_fork", item, split, ({"role": "user", "content": words(5) + "?"},),
+                          chosen, rejected, {"method": "synthetic_late_marker"}))
+    return pairs
+
+
+def test_a_lookahead_head_learns_only_from_what_sla_would_have_seen(trained, tmp_path):
+    """With --lookahead 2 the loss sees two tokens past the fork, never the marker (past the fourth word), so
+    nothing is learnt; the same data with whole responses is learnt. Held-out accuracy is measured the same way."""
+    model, _, _ = trained
+    data = tmp_path / "pairs"
+    for split, n, seed in (("train", 160, 3), ("heldout", 64, 4)):
+        with JsonlWriter(data / f"{split}.jsonl") as w:
+            for p in late_marker_siblings(n, split, seed):
+                w.write(p.to_json())
+    runs = {}
+    for lookahead in (None, 2):
+        config = TrainConfig(width=32, lr=3e-3, epochs=4, batch_size=16, max_response_tokens=32, lookahead=lookahead)
+        runs[lookahead] = train(model, "tiny-qwen2", data / "train.jsonl", data / "heldout.jsonl",
+                                tmp_path / f"head-{lookahead}", config, cache_dir=tmp_path / "features")
+    assert runs[None]["final"]["pair_accuracy"] >= 0.9
+    assert runs[2]["config"]["lookahead"] == 2 and runs[2]["final"]["pair_accuracy"] < 0.75
+    # score-pairs' SLA view of the lookahead head agrees with its training report
+    scores = score_pairs(model, tmp_path / "head-2", data / "heldout.jsonl", tmp_path / "features", 32, lookahead=2)
+    assert scores["gsm_fork"]["lookahead_accuracy"] == pytest.approx(runs[2]["final"]["pair_accuracy"], abs=2 / 64)
 
 
 def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, capsys):

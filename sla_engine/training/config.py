@@ -22,6 +22,9 @@ class TrainConfig:
     warmup: float = 0.1  # fraction of the steps
     weight_decay: float = 0.0
     max_response_tokens: int = 256  # longer responses are cut (features and rewards alike)
+    # the loss and held-out metrics see each pair only up to this many tokens past where its two responses part:
+    # SLA's view of two siblings at look-ahead depth x chunk. None: whole responses
+    lookahead: int | None = None
     seed: int = 0
     save_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
 
@@ -32,6 +35,8 @@ class TrainConfig:
             raise ValueError(f"head must be channel or final_hidden, got {self.head!r}")
         if self.width < 1 or self.epochs < 1 or self.batch_size < 1 or self.max_response_tokens < 1:
             raise ValueError("width, epochs, batch_size and max_response_tokens must be positive")
+        if self.lookahead is not None and self.lookahead < 1:
+            raise ValueError(f"lookahead must be at least 1 (or None for whole responses), got {self.lookahead}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

@@ -5,9 +5,6 @@ first ceil(f · length) tokens of each response are seen (ties count one half).
 AuTRC: the trapezoid area under accuracy against f over [0, 1], through the points f = 0.25, 0.5, 0.75, 1
 and (0, 0.5): with no response token seen, both sides score the same prompt, which is chance. A perfect
 token-level reward scores 1 − 0.25·0.5/2 = 0.9375 (it cannot beat chance at f = 0); chance scores 0.5.
-
-`lookahead_outcomes(n)`: the choice SLA makes between two siblings, which it scores after seeing only n tokens
-past the point where they part (its look-ahead d · k): each response's mean reward up to that point.
 """
 
 from __future__ import annotations
@@ -35,24 +32,11 @@ def prefix_outcomes(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequen
 
 
 def parting(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens two responses share."""
+    """How many leading tokens two responses share (siblings: where SLA forked them)."""
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
-
-
-def lookahead_outcomes(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]],
-                       parted_at: Sequence[int], lookahead: int) -> list[float]:
-    """Per pair: 1 if the chosen response's mean reward over its first parted_at + lookahead tokens is higher,
-    0.5 on a tie, else 0."""
-    if not len(chosen) == len(rejected) == len(parted_at) or not chosen or lookahead < 1:
-        raise ValueError("need as many chosen, rejected and parting points, at least one, and lookahead >= 1")
-    outcomes = []
-    for c, r, p in zip(chosen, rejected, parted_at):
-        mc, mr = (sum(x[: p + lookahead]) / len(x[: p + lookahead]) for x in (c, r))
-        outcomes.append(1.0 if mc > mr else 0.5 if mc == mr else 0.0)
-    return outcomes
 
 
 def prefix_accuracy(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> float:

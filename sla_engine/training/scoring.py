@@ -21,7 +21,7 @@ from sla_engine.eval.stats import bootstrap_ci
 from sla_engine.reward import RewardHead
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache
-from sla_engine.training.metrics import autrc, lookahead_outcomes, parting, prefix_outcomes, trc_curve
+from sla_engine.training.metrics import autrc, prefix_outcomes, trc_curve
 from sla_engine.training.trainer import encode_pairs, pair_rewards
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     `lookahead`, also "lookahead_accuracy" and "lookahead_ci95"."""
     from transformers import AutoTokenizer
 
-    if lookahead is not None and lookahead < 1:
-        raise ValueError(f"lookahead must be at least 1, got {lookahead}")
+    whole = TrainConfig(max_response_tokens=max_response_tokens)
+    sla_view = TrainConfig(max_response_tokens=max_response_tokens, lookahead=lookahead) if lookahead is not None else None
     head = RewardHead.load_for(head_dir, model_path)
     bad: list[BadLine] = []
     pairs = read_pairs(pairs_file, bad)
@@ -46,9 +46,10 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     if not encoded:
         raise ValueError(f"{pairs_file}: no pairs to score")
     cache = FeatureCache(cache_dir).complete(model_path, [s for e in encoded for s in (e.chosen, e.rejected)])
-    config = TrainConfig(max_response_tokens=max_response_tokens)
-    chosen, rejected, _ = pair_rewards(head.channel(), cache, encoded, config)
-    parted_at = [parting(e.chosen.response_ids, e.rejected.response_ids) for e in encoded]
+    channel = head.channel()
+    chosen, rejected, _ = pair_rewards(channel, cache, encoded, whole)
+    if sla_view:  # the same pairs as far as SLA sees them
+        seen_c, seen_r, _ = pair_rewards(channel, cache, encoded, sla_view)
     result = {}
     for source in ["all"] + sorted(set(sources)):
         picked = [i for i, s in enumerate(sources) if source in ("all", s)]
@@ -57,7 +58,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
         result[source] = {"pairs": len(picked), "pair_accuracy": curve[1.0],
                           "ci95": bootstrap_ci(prefix_outcomes(c, r, 1.0)),
                           "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
-        if lookahead is not None:
-            seen = lookahead_outcomes(c, r, [parted_at[i] for i in picked], lookahead)
+        if sla_view:
+            seen = prefix_outcomes([seen_c[i] for i in picked], [seen_r[i] for i in picked], 1.0)
             result[source] |= {"lookahead_accuracy": sum(seen) / len(seen), "lookahead_ci95": bootstrap_ci(seen)}
     return result

@@ -31,7 +31,7 @@ from sla_engine.training.calibration import POLICY_SOURCES, calibrate, own_answe
 from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
 from sla_engine.training.losses import pair_loss
-from sla_engine.training.metrics import FRACTIONS, autrc, trc_curve
+from sla_engine.training.metrics import FRACTIONS, autrc, parting, trc_curve
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ class EncodedPair:
     chosen: TokenizedResponse
     rejected: TokenizedResponse
 
+    def seen(self, lookahead: int | None) -> int | None:
+        """How many response tokens of each side the loss sees: `lookahead` past where the two part, or all."""
+        if lookahead is None:
+            return None
+        return parting(self.chosen.response_ids, self.rejected.response_ids) + lookahead
+
 
 def encode_pairs(tokenizer, pairs: list[Pair], max_response_tokens: int) -> list[EncodedPair]:
     """Both responses of each pair tokenized as the server renders them; pairs with an empty side are left out."""
@@ -69,33 +75,44 @@ class History:
     epochs: list[dict] = field(default_factory=list)  # {"epoch", "heldout_loss", "pair_accuracy", "curve", "autrc"}
 
 
-def _stack(cache: FeatureCache, seqs: list[TokenizedResponse]) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Layer inputs [B, T, H] per layer, final normed [B, T, H] and mask [B, T] for a padded batch."""
+def _stack(cache: FeatureCache, seqs: list[TokenizedResponse],
+           seen: list[int | None]) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Layer inputs [B, T, H] per layer, final normed [B, T, H] and mask [B, T] for a padded batch; the mask
+    covers each response's first `seen` tokens (all where None)."""
     feats = [cache.get(s.key).float() for s in seqs]
     width = max(f.shape[1] for f in feats)
     depth, hidden = feats[0].shape[0], feats[0].shape[2]
     x = torch.zeros(depth, len(seqs), width, hidden)
     mask = torch.zeros(len(seqs), width)
-    for i, f in enumerate(feats):
+    for i, (f, n) in enumerate(zip(feats, seen)):
         x[:, i, : f.shape[1]] = f
-        mask[i, : f.shape[1]] = 1
+        mask[i, : f.shape[1] if n is None else min(n, f.shape[1])] = 1
     return list(x[:-1]), x[-1], mask
 
 
-def rewards(channel: RewardChannel, cache: FeatureCache, seqs: list[TokenizedResponse]) -> tuple[torch.Tensor, torch.Tensor]:
-    layers, final, mask = _stack(cache, seqs)
+def rewards(channel: RewardChannel, cache: FeatureCache, seqs: list[TokenizedResponse],
+            seen: list[int | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    layers, final, mask = _stack(cache, seqs, seen)
     return channel(layers, final) * mask, mask
+
+
+def pair_batch_rewards(channel: RewardChannel, cache: FeatureCache, part: list[EncodedPair],
+                       config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rewards and masks of a batch of pairs' chosen and rejected sides, as far as `config.lookahead` sees."""
+    seen = [p.seen(config.lookahead) for p in part]
+    return (*rewards(channel, cache, [p.chosen for p in part], seen),
+            *rewards(channel, cache, [p.rejected for p in part], seen))
 
 
 @torch.no_grad()
 def pair_rewards(channel: RewardChannel, cache: FeatureCache, pairs: list[EncodedPair], config: TrainConfig,
                  batch: int = 16) -> tuple[list[list[float]], list[list[float]], float]:
-    """Per-token rewards of every pair's chosen and rejected response, and the mean loss."""
+    """Per-token rewards of every pair's chosen and rejected response (as far as `config.lookahead` sees), and
+    the mean loss."""
     chosen, rejected, loss = [], [], 0.0
     for i in range(0, len(pairs), batch):
         part = pairs[i:i + batch]
-        rc, mc = rewards(channel, cache, [p.chosen for p in part])
-        rr, mr = rewards(channel, cache, [p.rejected for p in part])
+        rc, mc, rr, mr = pair_batch_rewards(channel, cache, part, config)
         loss += pair_loss(config.loss, rc, mc, rr, mr).item() * len(part)
         chosen += [r[: int(m.sum())].tolist() for r, m in zip(rc, mc)]
         rejected += [r[: int(m.sum())].tolist() for r, m in zip(rr, mr)]
@@ -183,8 +200,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
                    unit="step", dynamic_ncols=True)
         for i in bar:
             part = order[i:i + config.batch_size]
-            rc, mc = rewards(channel, cache, [p.chosen for p in part])
-            rr, mr = rewards(channel, cache, [p.rejected for p in part])
+            rc, mc, rr, mr = pair_batch_rewards(channel, cache, part, config)
             loss = pair_loss(config.loss, rc, mc, rr, mr)
             optimizer.zero_grad()
             loss.backward()
