@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -13,6 +14,7 @@ from sla_engine.data.gsm import extract_answer, is_correct, reference_answer
 from sla_engine.data.judge import Judgement, combine
 from sla_engine.data.jsonl import BadLine, JsonlWriter, read_jsonl
 from sla_engine.data.pairs import Pair, read_pairs
+from sla_engine.data.resumable import run_resumable
 from sla_engine.data.sampling import Sample, SamplingSettings
 from sla_engine.data.sources import Item
 from sla_engine.data.split import split_of
@@ -166,3 +168,25 @@ def test_configs_refuse_bad_values():
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):
         Pair("p", "gsm", "i", "train", ({"role": "user", "content": "q"},), "", "x")
+
+
+def test_resumable_runs_keep_to_their_concurrency_and_write_each_result_as_it_returns(tmp_path):
+    out, running, most = tmp_path / "done.jsonl", set(), [0]
+
+    async def work(n: int) -> list[dict]:
+        running.add(n)
+        most[0] = max(most[0], len(running))
+        await asyncio.sleep(0.01 * (n % 3))
+        running.discard(n)
+        if n == 7:
+            raise RuntimeError("boom")
+        return [{"n": n, "part": p} for p in range(n % 2 + 1)]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(run_resumable(range(10), work, out, total=12, concurrency=3, desc="t", unit="item"))
+    assert most[0] == 3
+    written = list(read_jsonl(out, lambda r: (r["n"], r["part"])))
+    # what finished before the failure is on disk, whole (both parts of odd items); the failed item is not
+    assert 7 not in {n for n, _ in written} and len(written) == len(set(written))
+    assert len({n for n, _ in written}) >= 5  # item 7 starts only once five others have finished
+    assert all((n, 1) in written for n, p in written if n % 2)

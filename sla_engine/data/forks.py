@@ -23,13 +23,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.data import gsm
-from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.data.jsonl import read_jsonl
 from sla_engine.data.pairs import Pair
+from sla_engine.data.resumable import run_resumable
 from sla_engine.data.sources import Item
 from sla_engine.engine import Engine
 
@@ -137,19 +137,13 @@ def read_forks(path: Path) -> dict[str, ForkedProblem]:
 async def fork_items(engine: Engine, items: list[Item], settings: ForkSettings, out: Path) -> dict[str, ForkedProblem]:
     """Trunk and forks for every item, from `out` where already there, else from the engine."""
     done = read_forks(out)
-    todo = [it for it in items if it.id not in done]
-    limit = asyncio.Semaphore(settings.concurrency)
-    with JsonlWriter(out) as writer, tqdm(total=len(items), initial=len(items) - len(todo), desc="forks",
-                                          unit="problem", dynamic_ncols=True) as bar:
-        async def one(item: Item) -> None:
-            async with limit:
-                problem = await fork_problem(engine, item, settings)
-            writer.write(problem.to_json())
-            done[item.id] = problem
-            bar.set_postfix(forks=len(problem.forks))
-            bar.update()
 
-        await asyncio.gather(*(one(it) for it in todo))
+    async def one(item: Item) -> list[dict]:
+        done[item.id] = await fork_problem(engine, item, settings)
+        return [done[item.id].to_json()]
+
+    await run_resumable([it for it in items if it.id not in done], one, out, total=len(items),
+                        concurrency=settings.concurrency, desc="forks", unit="problem")
     return {it.id: done[it.id] for it in items}
 
 

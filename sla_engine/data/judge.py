@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tqdm import tqdm
 from vllm import SamplingParams
 
-from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.resumable import run_resumable
 from sla_engine.engine import Engine
 
 Verdict = Literal["first", "second", "tie"]
@@ -94,16 +94,11 @@ async def judge_all(judge: PairwiseJudge, tasks: list[tuple[str, str, str, str]]
                     concurrency: int = 8, desc: str = "judge") -> dict[str, Judgement]:
     """Verdicts for (key, instruction, first, second) tasks, resuming from `out`."""
     done = {j.key: j for j in read_jsonl(out, Judgement.from_json)}
-    todo = [t for t in tasks if t[0] not in done]
-    limit = asyncio.Semaphore(concurrency)
-    with JsonlWriter(out) as writer, tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc,
-                                          unit="pair", dynamic_ncols=True) as bar:
-        async def one(task) -> None:
-            async with limit:
-                j = await judge.compare(*task)
-                writer.write(j.__dict__)
-                done[j.key] = j
-                bar.update()
 
-        await asyncio.gather(*(one(t) for t in todo))
+    async def one(task: tuple[str, str, str, str]) -> list[dict]:
+        done[task[0]] = await judge.compare(*task)
+        return [done[task[0]].__dict__]
+
+    await run_resumable([t for t in tasks if t[0] not in done], one, out, total=len(tasks), concurrency=concurrency,
+                        desc=desc, unit="pair")
     return {t[0]: done[t[0]] for t in tasks}

@@ -11,16 +11,15 @@ asks for the samples that are not there yet, so a crash loses nothing but the re
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.resumable import run_resumable
 from sla_engine.data.sources import Item
 from sla_engine.engine import Engine
 
@@ -78,26 +77,19 @@ async def sample_items(engine: Engine, items: list[Item], settings: SamplingSett
     the missing ones: raising `samples` on a rerun adds to what is there)."""
     done = read_samples(out)
     todo = [it for it in items if len(done.get(it.id, ())) < settings.samples]
-    limit = asyncio.Semaphore(settings.concurrency)
-    with JsonlWriter(out) as writer, tqdm(total=len(items), initial=len(items) - len(todo), desc=desc,
-                                          unit="prompt", dynamic_ncols=True) as bar:
-        async def one(item: Item) -> None:
-            async with limit:
-                have = done.get(item.id, [])
-                prompt = engine.chat_prompt_ids(item.messages)
-                params = SamplingParams(n=settings.samples - len(have), temperature=settings.temperature,
-                                        top_k=settings.top_k, max_tokens=settings.max_tokens,
-                                        seed=item_seed(item.id, settings.seed, start=len(have)),
-                                        output_kind=RequestOutputKind.FINAL_ONLY)
-                async for out in engine.generate(prompt, params):
-                    pass
-                samples = [Sample(item.id, len(have) + c.index, c.text, c.finish_reason, len(c.token_ids))
-                           for c in out.outputs]
-                for s in samples:
-                    writer.write(s.__dict__)
-                done[item.id] = have + samples
-                bar.set_postfix(tokens=sum(s.tokens for s in samples))
-                bar.update()
 
-        await asyncio.gather(*(one(it) for it in todo))
+    async def one(item: Item) -> list[dict]:
+        have = done.get(item.id, [])
+        params = SamplingParams(n=settings.samples - len(have), temperature=settings.temperature,
+                                top_k=settings.top_k, max_tokens=settings.max_tokens,
+                                seed=item_seed(item.id, settings.seed, start=len(have)),
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        async for result in engine.generate(engine.chat_prompt_ids(item.messages), params):
+            pass
+        samples = [Sample(item.id, len(have) + c.index, c.text, c.finish_reason, len(c.token_ids))
+                   for c in result.outputs]
+        done[item.id] = have + samples
+        return [s.__dict__ for s in samples]
+
+    await run_resumable(todo, one, out, total=len(items), concurrency=settings.concurrency, desc=desc, unit="prompt")
     return {it.id: done[it.id] for it in items}

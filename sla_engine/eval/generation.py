@@ -3,7 +3,6 @@ evaluation measures what users get), streamed to time the first token; cached in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -11,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openai
-from tqdm import tqdm
 
-from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.resumable import run_resumable
 from sla_engine.data.sampling import item_seed
 from sla_engine.data.sources import Item
 
@@ -108,16 +107,11 @@ async def generate_all(client: openai.AsyncOpenAI, model: str, strategy: Strateg
     so that the engine batches them)."""
     check_settings(out.parent / SETTINGS_FILE, {"search": strategy.search, "max_tokens": max_tokens})
     done = {g.item: g for g in read_jsonl(out, Generation.from_json)}
-    todo = [it for it in items if it.id not in done]
-    limit = asyncio.Semaphore(concurrency)
-    with JsonlWriter(out) as writer, tqdm(total=len(items), initial=len(items) - len(todo), desc=desc,
-                                          unit="answer", dynamic_ncols=True) as bar:
-        async def one(item: Item) -> None:
-            async with limit:
-                g = await generate(client, model, item, strategy, max_tokens)
-            writer.write(g.__dict__)
-            done[item.id] = g
-            bar.update()
 
-        await asyncio.gather(*(one(it) for it in todo))
+    async def one(item: Item) -> list[dict]:
+        done[item.id] = await generate(client, model, item, strategy, max_tokens)
+        return [done[item.id].__dict__]
+
+    await run_resumable([it for it in items if it.id not in done], one, out, total=len(items),
+                        concurrency=concurrency, desc=desc, unit="answer")
     return {it.id: done[it.id] for it in items}
