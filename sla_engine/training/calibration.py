@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import Pair, read_pairs
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_engine.reward.calibration import Calibration, fold
@@ -58,11 +57,7 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
     from transformers import AutoTokenizer
 
     head = RewardHead.load_for(head_dir, model_path)
-    bad: list[BadLine] = []
-    pairs = read_pairs(train_file, bad)
-    for b in bad:
-        log.warning("skipped %s", b)
-    seqs = own_answers(AutoTokenizer.from_pretrained(model_path), pairs, max_response_tokens)
+    seqs = own_answers(AutoTokenizer.from_pretrained(model_path), read_pairs(train_file), max_response_tokens)
     if len(seqs) < 2:
         raise ValueError(f"{train_file}: fewer than 2 policy answers (sources {', '.join(POLICY_SOURCES)}) to calibrate on")
     cache = FeatureCache(cache_dir).complete(model_path, seqs)

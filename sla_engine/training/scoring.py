@@ -12,10 +12,8 @@ full-length accuracy instead tells whether the head can read the finished answer
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from sla_engine.data.jsonl import BadLine
 from sla_engine.data.pairs import read_pairs
 from sla_engine.eval.stats import bootstrap_ci
 from sla_engine.reward import RewardHead
@@ -23,8 +21,6 @@ from sla_engine.training.config import TrainConfig
 from sla_engine.training.features import FeatureCache
 from sla_engine.training.metrics import autrc, prefix_outcomes, trc_curve
 from sla_engine.training.trainer import encode_pairs, pair_rewards
-
-log = logging.getLogger(__name__)
 
 
 def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: Path,
@@ -36,10 +32,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     whole = TrainConfig(max_response_tokens=max_response_tokens)
     sla_view = TrainConfig(max_response_tokens=max_response_tokens, lookahead=lookahead) if lookahead is not None else None
     head = RewardHead.load_for(head_dir, model_path)
-    bad: list[BadLine] = []
-    pairs = read_pairs(pairs_file, bad)
-    for b in bad:
-        log.warning("skipped %s", b)
+    pairs = read_pairs(pairs_file)  # malformed lines are logged and skipped
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     kept = [(p.source, e) for p in pairs for e in encode_pairs(tokenizer, [p], max_response_tokens)]
     sources, encoded = [s for s, _ in kept], [e for _, e in kept]

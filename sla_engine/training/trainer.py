@@ -161,9 +161,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
 
     t_start = time.perf_counter()
     bad: list[BadLine] = []
-    train_pairs, heldout_pairs = read_pairs(train_file, bad), read_pairs(heldout_file, bad)
-    for b in bad:
-        log.warning("skipped %s", b)
+    train_pairs, heldout_pairs = read_pairs(train_file, bad), read_pairs(heldout_file, bad)  # bad ones logged
     check_split(train_pairs, heldout_pairs)
     if not train_pairs or not heldout_pairs:
         raise ValueError(f"need training and held-out pairs, got {len(train_pairs)} and {len(heldout_pairs)}")
