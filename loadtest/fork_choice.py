@@ -30,7 +30,8 @@ from sla_engine.training.trainer import rewards
 
 def choice_counts(problems: list[list[tuple[bool, float | None]]]) -> dict[str, int]:
     """Per problem its candidates (right, head score), the greedy trunk first; scores only where they disagree."""
-    counts = {"problems": len(problems), "disagree": 0, "greedy": 0, "head": 0, "perfect": 0}
+    counts = {"problems": len(problems), "disagree": 0, "greedy": 0, "head": 0, "perfect": 0,
+              "head_fixed": 0, "head_broke": 0}  # the head's pick right where the trunk is wrong, and the reverse
     for candidates in problems:
         right = [r for r, _ in candidates]
         counts["greedy"] += right[0]
@@ -41,6 +42,8 @@ def choice_counts(problems: list[list[tuple[bool, float | None]]]) -> dict[str, 
         counts["disagree"] += 1
         best = max(range(len(candidates)), key=lambda i: (candidates[i][1], -i))  # ties: the earlier, greedy first
         counts["head"] += right[best]
+        counts["head_fixed"] += right[best] and not right[0]
+        counts["head_broke"] += right[0] and not right[best]
     return counts
 
 

@@ -17,5 +17,6 @@ def test_the_head_decides_only_where_answers_disagree_and_ties_go_to_greedy():
         [(True, 0.2), (False, 0.7)],  # the head overrules a right trunk
         [(True, 0.3), (False, 0.3)],  # a tie keeps the trunk
     ]
-    assert choice_counts(problems) == {"problems": 5, "disagree": 3, "greedy": 3, "head": 3, "perfect": 4}
-    assert choice_counts([]) == {"problems": 0, "disagree": 0, "greedy": 0, "head": 0, "perfect": 0}
+    assert choice_counts(problems) == {"problems": 5, "disagree": 3, "greedy": 3, "head": 3, "perfect": 4,
+                                       "head_fixed": 1, "head_broke": 1}
+    assert choice_counts([])["problems"] == 0
