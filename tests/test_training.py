@@ -223,6 +223,25 @@ def test_cached_features_equal_a_full_forward_when_responses_share_a_prompt(tmp_
         torch.testing.assert_close(got.float(), full.to(torch.bfloat16).float(), atol=2e-2, rtol=2e-2)
 
 
+def test_filling_a_cache_never_replaces_a_shard_another_run_wrote(trained, tmp_path):
+    """Two runs filling one cache at once each saw the same shard count and named their shards alike, so one
+    replaced the other's and its index pointed at tensors that were gone. Here the other run's shard is the
+    only one, named as the first would have been had a shard before it been removed."""
+    from safetensors.torch import save_file
+
+    model, _, _ = trained
+    backbone = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    folder = tmp_path / "features"
+    folder.mkdir()
+    theirs = torch.ones(2, 3)
+    save_file({"theirs": theirs}, str(folder / "shard-00001.safetensors"))
+    (folder / "index.jsonl").write_text(json.dumps({"key": "theirs", "shard": "shard-00001.safetensors"}) + "\n")
+    FeatureCache(folder).fill(backbone, [TokenizedResponse("mine", (5, 6, 7), (20, 21))])
+    again = FeatureCache(folder)
+    torch.testing.assert_close(again.get("theirs"), theirs)
+    assert again.get("mine").shape[1] == 2
+
+
 def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(trained):
     model, head, _ = trained
     loaded = RewardHead.load(head)

@@ -6,9 +6,10 @@ stored in bf16 (the channel computes in fp32). Computing them costs one backbone
 prompt plus one per response on top of the prompt's KV cache; training then reads them back each epoch instead of running the backbone again (README, "Training":
 measured on the default model, the forward is ~150 tok/s here, the cached epoch an order of magnitude faster).
 
-Layout: `<dir>/shard-00000.safetensors` ... plus `index.jsonl` mapping a sequence key to its shard; a shard
+Layout: `<dir>/shard-<random>.safetensors` ... plus `index.jsonl` mapping a sequence key to its shard; a shard
 is renamed into place only when complete, and its index lines are written after, so an interrupted run
-recomputes at most one shard.
+recomputes at most one shard. Shard names are random, never counted, so runs that fill one cache at the same
+time (train beside score-pairs) cannot replace each other's shards.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import copy
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -87,21 +89,18 @@ class FeatureCache:
         groups: dict[tuple[int, ...], list[TokenizedResponse]] = {}
         for s in todo:
             groups.setdefault(s.prompt_ids, []).append(s)
-        shards = len(list(self.folder.glob("shard-*.safetensors")))
         total = sum(len(p) + sum(len(s.response_ids) for s in g) for p, g in groups.items())
         tensors: dict[str, torch.Tensor] = {}
         with JsonlWriter(self.folder / "index.jsonl") as index, \
                 tqdm(total=total, desc="backbone features", unit="tok", unit_scale=True, dynamic_ncols=True) as bar:
             def flush() -> None:
-                nonlocal shards
-                name = f"shard-{shards:05d}.safetensors"
+                name = f"shard-{uuid.uuid4().hex}.safetensors"
                 save_file(tensors, str(self.folder / f"{name}.tmp"))
                 os.replace(self.folder / f"{name}.tmp", self.folder / name)
                 for key in tensors:
                     index.write({"key": key, "shard": name})
                     self.index[key] = name
                 tensors.clear()
-                shards += 1
 
             for prompt, group in groups.items():
                 for key, feats in _forward_group(backbone, prompt, group, batch_tokens):
