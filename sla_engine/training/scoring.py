@@ -29,8 +29,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     `lookahead`, also "lookahead_accuracy" and "lookahead_ci95"."""
     from transformers import AutoTokenizer
 
-    whole = TrainConfig(max_response_tokens=max_response_tokens)
-    sla_view = TrainConfig(max_response_tokens=max_response_tokens, lookahead=lookahead) if lookahead is not None else None
+    TrainConfig(max_response_tokens=max_response_tokens, lookahead=lookahead)  # refuses bad values before any work
     head = RewardHead.load_for(head_dir, model_path)
     pairs = read_pairs(pairs_file)  # malformed lines are logged and skipped
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -40,9 +39,10 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
         raise ValueError(f"{pairs_file}: no pairs to score")
     cache = FeatureCache(cache_dir).complete(model_path, [s for e in encoded for s in (e.chosen, e.rejected)])
     channel = head.channel()
-    chosen, rejected, _ = pair_rewards(channel, cache, encoded, whole)
-    if sla_view:  # the same pairs as far as SLA sees them
-        seen_c, seen_r, _ = pair_rewards(channel, cache, encoded, sla_view)
+    chosen, rejected, _ = pair_rewards(channel, cache, encoded, TrainConfig(max_response_tokens=max_response_tokens))
+    if lookahead is not None:  # as far as SLA sees them: a token's reward depends on nothing after it
+        seen = [e.seen(lookahead) for e in encoded]
+        seen_c, seen_r = [c[:n] for c, n in zip(chosen, seen)], [r[:n] for r, n in zip(rejected, seen)]
     result = {}
     for source in ["all"] + sorted(set(sources)):
         picked = [i for i, s in enumerate(sources) if source in ("all", s)]
@@ -51,7 +51,8 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
         result[source] = {"pairs": len(picked), "pair_accuracy": curve[1.0],
                           "ci95": bootstrap_ci(prefix_outcomes(c, r, 1.0)),
                           "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
-        if sla_view:
-            seen = prefix_outcomes([seen_c[i] for i in picked], [seen_r[i] for i in picked], 1.0)
-            result[source] |= {"lookahead_accuracy": sum(seen) / len(seen), "lookahead_ci95": bootstrap_ci(seen)}
+        if lookahead is not None:
+            outcomes = prefix_outcomes([seen_c[i] for i in picked], [seen_r[i] for i in picked], 1.0)
+            result[source] |= {"lookahead_accuracy": sum(outcomes) / len(outcomes),
+                               "lookahead_ci95": bootstrap_ci(outcomes)}
     return result
