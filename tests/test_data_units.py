@@ -37,6 +37,8 @@ from sla_engine.training.metrics import autrc, parting, prefix_accuracy, trc_cur
     ("no number at all", None),
     ("#### 19/2", 9.5),
     (r"\boxed{3 / 4}", 0.75),
+    ("Half of 19 is 19/2.", 9.5),  # the last-number fallback reads a trailing fraction, not its denominator
+    ("24/2 = 12 each, 3 friends", 3),
 ])
 def test_gsm_final_number_on_tricky_formats(text, value):
     assert extract_answer(text) == value

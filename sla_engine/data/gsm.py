@@ -4,7 +4,7 @@ Models answer in many shapes: "\\boxed{1,234}", "#### 42", "The answer is $18.50
 in order: the last \\boxed{...}; else the number after the last "####"; else the number after the last
 "answer is" / "answer:"; else the last number in the text. Thousands separators, currency signs, percent
 signs and trailing units or full stops are ignored; a final answer written as a fraction ("#### 19/2",
-"\\boxed{\\frac{3}{4}}") is its value. GSM-symbolic's own reference answers are read with the same rule.
+"\\boxed{\\frac{3}{4}}", "so each gets 19/2.") is its value. GSM-symbolic's own reference answers are read with the same rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import math
 import re
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
-_NUMBER_RE = re.compile(NUMBER)
 _FRACTION_RE = re.compile(rf"({NUMBER})(?:\s*/\s*({NUMBER}))?")
 _BOXED_RE = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _HASHES_RE = re.compile(r"####\s*([^\n]*)")
@@ -27,9 +26,11 @@ def _first_number(text: str) -> float | None:
         num, den = (float(g.replace(",", "")) for g in frac.groups())
         return num / den if den else None
     m = _FRACTION_RE.search(text)  # a number, or a plain fraction such as "19/2"
-    if not m:
-        return None
-    num, den = _to_float(m.group(1)), _to_float(m.group(2)) if m.group(2) else 1.0
+    return _fraction_value(m) if m else None
+
+
+def _fraction_value(match: re.Match[str]) -> float | None:
+    num, den = _to_float(match.group(1)), _to_float(match.group(2)) if match.group(2) else 1.0
     return num / den if num is not None and den else None
 
 
@@ -49,8 +50,8 @@ def extract_answer(text: str) -> float | None:
             value = _first_number(matches[-1])
             if value is not None:
                 return value
-    numbers = _NUMBER_RE.findall(text)
-    return _to_float(numbers[-1]) if numbers else None
+    fractions = list(_FRACTION_RE.finditer(text))  # "... so each gets 19/2" is 9.5, not 2
+    return _fraction_value(fractions[-1]) if fractions else None
 
 
 def reference_answer(solution: str) -> float:
