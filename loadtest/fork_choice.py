@@ -5,7 +5,8 @@ the head scores each whole answer by its mean token reward (best-of-N's score) a
     python loadtest/fork_choice.py --data runs/forks --head heads/qwen2.5-0.5b-instruct [--split heldout]
 
 Prints JSON: problems, how many the head had to decide ("disagree": some answers right, some wrong; only
-those are scored), and right answers for greedy (the trunk), the head's pick and a perfect chooser. An
+those are scored), right answers for greedy (the trunk), the head's pick and a perfect chooser, the problems
+the pick fixed and broke against the trunk, and the sign test's p on those two counts. An
 answer cut at the token limit gives no final number and counts as wrong. Where SLA scores siblings d x k
 tokens past the fork (`sla score-pairs --lookahead`), this scores them at the end.
 """
@@ -22,6 +23,7 @@ import torch
 from sla_engine.data.build import DataPlan
 from sla_engine.data.forks import read_forks
 from sla_engine.data.gsm import is_correct
+from sla_engine.eval.stats import sign_test_p
 from sla_engine.reward import RewardHead
 from sla_engine.store import ModelStore
 from sla_engine.training.features import FeatureCache, tokenize
@@ -82,7 +84,9 @@ def main() -> None:
             r, mask = rewards(channel, cache, group, [None] * len(group))
         means = (r.sum(-1) / mask.sum(-1)).tolist()
         problems[index] = [(right, m) for (right, _), m in zip(problems[index], means)]
-    json.dump({"split": args.split, "head_dir": str(args.head), **choice_counts(problems)}, sys.stdout, indent=2)
+    counts = choice_counts(problems)
+    json.dump({"split": args.split, "head_dir": str(args.head), **counts,
+               "sign_test_p": sign_test_p(counts["head_fixed"], counts["head_broke"])}, sys.stdout, indent=2)
     print()
 
 

@@ -49,6 +49,9 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
         e = sla["equity"][name]
         assert e["win"] + e["tie"] + e["loss"] == 3 and e["ci95"][0] <= e["equity"] <= e["ci95"][1]
     assert sla["accuracy"]["gsm"]["total"] == greedy["accuracy"]["gsm"]["total"] == 3
+    gain = sla["gain"]["gsm"]  # paired with greedy's answers to the same problems
+    assert greedy["gain"] == {} and gain["fixed"] - gain["broke"] == sla["accuracy"]["gsm"]["correct"] - \
+        greedy["accuracy"]["gsm"]["correct"]
     assert greedy["cost"]["generated_per_emitted"] == 1.0  # greedy generates exactly what it emits
     assert sla["cost"]["generated_per_emitted"] > 1.5  # look-ahead: 2 candidates, 1 chunk deep
     assert sla["cost"]["answers"] == 9 and sla["cost"]["mean_ttft_s"] > 0

@@ -15,7 +15,7 @@ from sla_engine.eval.judging import comparisons, uncached, verdicts_against_base
 from sla_engine.eval.report import markdown, plot
 from sla_engine.eval.run import EvalPlan
 from sla_engine.eval.sets import EvalSet
-from sla_engine.eval.stats import Accuracy, Equity, bootstrap_ci
+from sla_engine.eval.stats import Accuracy, Equity, PairedGain, bootstrap_ci, sign_test_p
 
 
 def test_equity_counts_ties_half_and_its_interval_brackets_it():
@@ -39,6 +39,30 @@ def test_bootstrap_interval_narrows_with_more_items_and_is_reproducible():
 def test_accuracy_and_its_interval():
     a = Accuracy.of([True, False, False, True, True])
     assert (a.correct, a.total, a.accuracy) == (3, 5, 0.6) and a.ci95[0] <= 0.6 <= a.ci95[1]
+
+
+def test_sign_test_is_exact_and_two_sided():
+    assert sign_test_p(7, 3) == pytest.approx(2 * (1 + 10 + 45 + 120) / 2 ** 10)  # 0.344
+    assert sign_test_p(3, 7) == sign_test_p(7, 3)
+    assert sign_test_p(10, 0) == pytest.approx(2 / 2 ** 10)
+    assert sign_test_p(5, 5) == 1.0 and sign_test_p(0, 0) == 1.0
+
+
+def test_paired_gain_counts_fixed_and_broken_items_against_the_baseline():
+    mine = [True, True, False, True, False, True]
+    base = [False, True, True, False, False, False]
+    g = PairedGain.of(mine, base)
+    assert (g.fixed, g.broke) == (3, 1) and g.gain == pytest.approx(2 / 6)
+    assert g.ci95[0] <= g.gain <= g.ci95[1] and g.p_value == pytest.approx(sign_test_p(3, 1))
+    # right wherever the baseline is, and on 6 more of 40: the two accuracies' intervals overlap, the pairing
+    # shows the gain
+    mine, base = [True] * 20 + [False] * 20, [True] * 14 + [False] * 26
+    assert Accuracy.of(mine).ci95[0] < Accuracy.of(base).ci95[1]
+    g = PairedGain.of(mine, base)
+    assert (g.fixed, g.broke) == (6, 0) and g.ci95[0] > 0 and g.p_value == pytest.approx(2 / 2 ** 6)
+    assert PairedGain.of(mine, mine).ci95 == (0.0, 0.0)
+    with pytest.raises(ValueError, match="lengths"):
+        PairedGain.of([True], [True, False])
 
 
 def test_strategies_parse_from_name_and_search_body():
@@ -121,17 +145,20 @@ def test_report_table_and_plot(tmp_path):
         "model": "m", "base_url": "http://x", "judge": "j", "baseline": "greedy", "max_tokens": 64, "limit": None,
         "sets": {"alpaca": {"kind": "judged", "items": 4}, "gsm": {"kind": "math", "items": 5}},
         "strategies": {
-            "greedy": {"search": {}, "equity": {},
+            "greedy": {"search": {}, "equity": {}, "gain": {},
                        "accuracy": {"gsm": {"correct": 1, "total": 5, "accuracy": 0.2, "ci95": [0.0, 0.6]}},
                        "cost": {"generated_per_emitted": 1.0, "mean_ttft_s": 0.1, "mean_wall_s": 1.0}},
             "sla": {"search": {}, "equity": {"alpaca": {"win": 2, "tie": 1, "loss": 1, "equity": 0.625,
                                                         "ci95": [0.25, 1.0]}},
                     "accuracy": {"gsm": {"correct": 3, "total": 5, "accuracy": 0.6, "ci95": [0.2, 1.0]}},
+                    "gain": {"gsm": {"fixed": 2, "broke": 0, "gain": 0.4, "ci95": [0.0, 0.8], "p_value": 0.5}},
                     "cost": {"generated_per_emitted": 7.5, "mean_ttft_s": 2.0, "mean_wall_s": 9.0}},
         },
     }
     table = markdown(report)
-    assert "| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) | 7.50 | 2.00 | 9.00 |" in table
-    assert "| `greedy` | baseline | 20.0 % [0.0, 60.0] (1/5) |" in table
+    assert ("| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) | +40.0 pts [+0.0, +80.0] (2/0, p 0.50)"
+            " | 7.50 | 2.00 | 9.00 |") in table
+    assert "| `greedy` | baseline | 20.0 % [0.0, 60.0] (1/5) | baseline |" in table
+    assert "gsm gain vs greedy (fixed/broke, p)" in table
     plot(report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sla_engine.eval.generation import Generation
-from sla_engine.eval.stats import Accuracy, Equity
+from sla_engine.eval.stats import Accuracy, Equity, PairedGain
 
 
 def cost(generations: list[Generation]) -> dict:
@@ -27,10 +27,12 @@ def cost(generations: list[Generation]) -> dict:
 
 
 def strategy_entry(search: dict, generations: list[Generation], equities: dict[str, Equity],
-                   accuracies: dict[str, Accuracy]) -> dict:
+                   accuracies: dict[str, Accuracy], gains: dict[str, PairedGain]) -> dict:
+    """`gains` (math sets, against the baseline on the same items) is empty for the baseline itself."""
     return {"search": search, "cost": cost(generations),
             "equity": {name: asdict(e) for name, e in equities.items()},
-            "accuracy": {name: asdict(a) for name, a in accuracies.items()}}
+            "accuracy": {name: asdict(a) for name, a in accuracies.items()},
+            "gain": {name: asdict(g) for name, g in gains.items()}}
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -42,7 +44,8 @@ def markdown(report: dict) -> str:
     judged = [name for name, s in report["sets"].items() if s["kind"] == "judged"]
     math = [name for name, s in report["sets"].items() if s["kind"] == "math"]
     head = (["strategy"] + [f"{n} equity vs {report['baseline']} (W/T/L)" for n in judged]
-            + [f"{n} accuracy" for n in math] + ["generated / emitted tokens", "mean TTFT s", "mean wall s"])
+            + [c for n in math for c in (f"{n} accuracy", f"{n} gain vs {report['baseline']} (fixed/broke, p)")]
+            + ["generated / emitted tokens", "mean TTFT s", "mean wall s"])
     rows = []
     for name, s in strategies.items():
         cells = [f"`{name}`"]
@@ -55,6 +58,10 @@ def markdown(report: dict) -> str:
             a = s["accuracy"][n]
             cells.append(f"{100 * a['accuracy']:.1f} % [{100 * a['ci95'][0]:.1f}, {100 * a['ci95'][1]:.1f}] "
                          f"({a['correct']}/{a['total']})")
+            g = s["gain"].get(n)
+            cells.append("baseline" if g is None else
+                         f"{100 * g['gain']:+.1f} pts [{100 * g['ci95'][0]:+.1f}, {100 * g['ci95'][1]:+.1f}] "
+                         f"({g['fixed']}/{g['broke']}, p {g['p_value']:.2f})")
         c = s["cost"]
         cells += [_fmt(c["generated_per_emitted"]), _fmt(c["mean_ttft_s"]), _fmt(c["mean_wall_s"])]
         rows.append(cells)

@@ -15,7 +15,7 @@ from sla_engine.eval import report as reports
 from sla_engine.eval.generation import Generation, Strategy, generate_all
 from sla_engine.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_engine.eval.sets import SETS, EvalSet, load_set
-from sla_engine.eval.stats import Accuracy, Equity
+from sla_engine.eval.stats import Accuracy, Equity, PairedGain
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
 SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
@@ -115,12 +115,16 @@ def run(plan: EvalPlan) -> dict:
     report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge, "baseline": plan.baseline.name,
               "max_tokens": plan.max_tokens, "limit": plan.limit,
               "sets": {s.name: {"kind": s.kind, "items": len(s.items)} for s in sets}, "strategies": {}}
+    math = [s for s in sets if s.kind == "math"]
+    correct = {(st.name, s.name): [gsm.is_correct(answers[st.name, s.name][it.id].text, it.answer) for it in s.items]
+               for st in plan.strategies for s in math}
     for st in plan.strategies:
         gens = [g for s in sets for g in answers[st.name, s.name].values()]
         equities = {s.name: Equity.of(list(verdicts[st.name, s.name].values()))
                     for s in sets if (st.name, s.name) in verdicts}
-        accuracies = {s.name: Accuracy.of([gsm.is_correct(answers[st.name, s.name][it.id].text, it.answer)
-                                           for it in s.items]) for s in sets if s.kind == "math"}
-        report["strategies"][st.name] = reports.strategy_entry(st.search, gens, equities, accuracies)
+        accuracies = {s.name: Accuracy.of(correct[st.name, s.name]) for s in math}
+        gains = {s.name: PairedGain.of(correct[st.name, s.name], correct[plan.baseline.name, s.name])
+                 for s in math if st != plan.baseline}
+        report["strategies"][st.name] = reports.strategy_entry(st.search, gens, equities, accuracies, gains)
     reports.write(report, plan.out)
     return report
