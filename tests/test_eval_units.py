@@ -156,8 +156,8 @@ def test_report_table_and_plot(tmp_path):
         },
     }
     table = markdown(report)
-    assert ("| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) | +40.0 pts [+0.0, +80.0] (2/0, p 0.50)"
-            " | 7.50 | 2.00 | 9.00 |") in table
+    assert ("| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) "
+            "| +40.0 pts [+0.0, +80.0] (2/0, p 0.50) | 7.50 | 2.00 | 9.00 |") in table
     assert "| `greedy` | baseline | 20.0 % [0.0, 60.0] (1/5) | baseline |" in table
     assert "gsm gain vs greedy (fixed/broke, p)" in table
     plot(report, tmp_path / "r.png")

@@ -4,7 +4,8 @@ Models answer in many shapes: "\\boxed{1,234}", "#### 42", "The answer is $18.50
 in order: the last \\boxed{...}; else the number after the last "####"; else the number after the last
 "answer is" / "answer:"; else the last number in the text. Thousands separators, currency signs, percent
 signs and trailing units or full stops are ignored; a final answer written as a fraction ("#### 19/2",
-"\\boxed{\\frac{3}{4}}", "so each gets 19/2.") is its value. GSM-symbolic's own reference answers are read with the same rule.
+"\\boxed{\\frac{3}{4}}", "so each gets 19/2.") is its value. GSM-symbolic's own reference answers are read
+with the same rule.
 """
 
 from __future__ import annotations
