@@ -27,6 +27,7 @@ from sla_engine.eval.stats import sign_test_p
 from sla_engine.reward import RewardHead
 from sla_engine.store import ModelStore
 from sla_engine.training.features import FeatureCache, tokenize
+from sla_engine.training.losses import masked_mean
 from sla_engine.training.trainer import rewards
 
 
@@ -82,7 +83,7 @@ def main() -> None:
     for index, group in to_score:
         with torch.no_grad():
             r, mask = rewards(channel, cache, group, [None] * len(group))
-        means = (r.sum(-1) / mask.sum(-1)).tolist()
+        means = masked_mean(r, mask).tolist()
         problems[index] = [(right, m) for (right, _), m in zip(problems[index], means)]
     counts = choice_counts(problems)
     json.dump({"split": args.split, "head_dir": str(args.head), **counts,
