@@ -68,6 +68,15 @@ def test_best_of_n_answers_with_the_sample_the_reference_scores_best(setup):
     assert stats.tokens_generated == sum(len(s.tokens) + 1 for s in search.samples)  # + each look-ahead token
 
 
+def test_best_of_n_samples_only_from_the_top_k_tokens(setup):
+    runner, ref, _ = setup
+    search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=3, temperature=2.0, top_k=1, prune_at=0), 12, seed=5)
+    run(runner, search)
+    greedy = ref.chunk(PROMPT, [], None, 12)
+    for s in search.samples:  # top-1 at any temperature is the argmax (a sample stops early only at EOS)
+        assert s.tokens and s.tokens == greedy[: len(s.tokens)]
+
+
 def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(setup):
     runner, ref, _ = setup
     search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, temperature=1.0, prune_at=4, keep=0.5), 12, seed=3)

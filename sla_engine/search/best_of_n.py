@@ -90,10 +90,12 @@ class BestOfN(Search):
 
     async def _grow(self, samples: list[Sample], size: int) -> None:
         """Extend every sample by up to `size` sampled tokens (one request each, run together)."""
+        config = self.config
         tasks = [
             self.branches.start(extend(
                 self.engine, self.prompt_ids + s.tokens, None, min(size, self.max_tokens - len(s.tokens)), 1,
-                f"{self.request_id}-s{s.index}-{len(s.tokens)}", Sampling(self.config.temperature, self.seeds.next()),
+                f"{self.request_id}-s{s.index}-{len(s.tokens)}",
+                Sampling(config.temperature, self.seeds.next(), config.top_k),
             ))
             for s in samples
         ]

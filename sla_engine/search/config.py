@@ -113,7 +113,7 @@ class SlaConfig(Settings):
 @dataclass(frozen=True)
 class BestOfNConfig(Settings):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
-    `temperature`, drawn `batch` at a time (default: all at once). Once every sample of a batch has
+    `temperature` from the `top_k` most likely tokens (0: the whole vocabulary), drawn `batch` at a time (default: all at once). Once every sample of a batch has
     `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on. Adaptive N:
     after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`. The answer
     is the finished sample with the highest mean token reward; it is not known before the end, so a stream
@@ -121,6 +121,7 @@ class BestOfNConfig(Settings):
 
     n: int = 4
     temperature: float = 0.7
+    top_k: int = 0
     prune_at: int = 32
     keep: float = 0.5
     batch: int | None = None
@@ -131,6 +132,7 @@ class BestOfNConfig(Settings):
     def __post_init__(self) -> None:
         check_int(self, "n", 1, MAX_SAMPLES)
         check_float(self, "temperature", 0.0, 2.0, low_open=True)
+        check_int(self, "top_k", 0, 1000)
         check_int(self, "prune_at", 0, 1 << 16)
         check_float(self, "keep", 0.0, 1.0, low_open=True)
         if self.batch is not None:
