@@ -1,0 +1,176 @@
+"""Are best-of-N's samples any good, and does the head pick the right one? On held-out GSM-symbolic problems
+(`sla eval`'s set, same prompts and seeds), the server's best-of-N search runs on the engine without pruning
+and *every* sample it drew is kept, with its mean token reward and whether its final number is right.
+
+    python loadtest/sample_choice.py --head heads/qwen2.5-0.5b-instruct --out runs/sample-choice/k0.jsonl \
+        [--n 4 --temperature 0.7 --top-k 0] [--gsm 200 --limit 100] [--concurrency 8] [--max-tokens 512] \
+        [--greedy runs/eval/answers/greedy/gsm.jsonl]
+
+Resumable: one line per problem in --out (settings in OUT.settings.json; a run asking other settings of
+the same file is refused). Prints JSON: the accuracy of a random sample (`sample`), of the head's pick
+(best-of-N's answer), of a majority vote over the final numbers and of a perfect chooser (`oracle`,
+pass@n); on problems whose samples disagree, how often the head ranks a right sample above a wrong one
+(`pairs`); samples cut at the token limit and how often the head picked one; and, with --greedy (an
+`sla eval` answers file), each against greedy problem by problem (fixed, broken, sign test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sla_engine.data.gsm import extract_answer, is_correct
+from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.resumable import run_resumable
+from sla_engine.data.sampling import item_seed
+from sla_engine.data.sources import Item
+from sla_engine.engine import Engine, EngineConfig
+from sla_engine.eval.generation import Generation, check_settings
+from sla_engine.eval.sets import load_set
+from sla_engine.eval.stats import Accuracy, PairedGain
+from sla_engine.search import BestOfNConfig
+from sla_engine.search.best_of_n import BestOfN, best
+from sla_engine.store import ModelStore
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """One sample as the analysis sees it."""
+
+    right: bool
+    value: float | None  # its final number
+    reward: float  # mean token reward, best-of-N's score
+    cut: bool  # stopped by the token limit
+
+
+def pick(samples: list[Drawn]) -> int:
+    """Best-of-N's choice: the highest mean reward, the first drawn among equals."""
+    return min(range(len(samples)), key=lambda i: (-samples[i].reward, i))
+
+
+def vote(samples: list[Drawn]) -> int:
+    """Majority vote over final numbers (samples without one do not vote); a tie goes to the value whose best
+    sample the head scores higher. Returns the index of that best sample (the head's pick if nobody votes)."""
+    counts = Counter(s.value for s in samples if s.value is not None)
+    if not counts:
+        return pick(samples)
+    top = max(counts.values())
+    voters = [i for i, s in enumerate(samples) if s.value is not None and counts[s.value] == top]
+    return min(voters, key=lambda i: (-samples[i].reward, i))
+
+
+def choice_report(problems: list[list[Drawn]], greedy: list[bool] | None = None) -> dict:
+    """Per problem its samples in draw order; `greedy`: greedy's verdict on the same problems."""
+    if not problems:
+        raise ValueError("no problems")
+    head = [p[pick(p)].right for p in problems]
+    voted = [p[vote(p)].right for p in problems]
+    mixed = [p for p in problems if any(s.right for s in p) and not all(s.right for s in p)]
+    above = ties = total = 0
+    for p in mixed:
+        for r in (s for s in p if s.right):
+            for w in (s for s in p if not s.right):
+                total += 1
+                above += r.reward > w.reward
+                ties += r.reward == w.reward
+    samples = [s for p in problems for s in p]
+    report = {
+        "problems": len(problems), "samples": len(samples),
+        "sample": sum(s.right for s in samples) / len(samples),  # a random pick's expected accuracy
+        "head": asdict(Accuracy.of(head)),
+        "vote": asdict(Accuracy.of(voted)),
+        "oracle": asdict(Accuracy.of([any(s.right for s in p) for p in problems])),
+        "mixed_problems": len(mixed),
+        "head_on_mixed": sum(p[pick(p)].right for p in mixed),
+        "sample_on_mixed": sum(sum(s.right for s in p) / len(p) for p in mixed),
+        "pairs": {"right_vs_wrong": total, "right_above": above, "tied": ties,
+                  "accuracy": (above + ties / 2) / total if total else None},
+        "cut": sum(s.cut for s in samples), "head_picked_cut": sum(p[pick(p)].cut for p in problems),
+    }
+    if greedy is not None:
+        report["greedy"] = asdict(Accuracy.of(greedy))
+        report["head_vs_greedy"] = asdict(PairedGain.of(head, greedy))
+        report["vote_vs_greedy"] = asdict(PairedGain.of(voted, greedy))
+        report["oracle_vs_greedy"] = asdict(PairedGain.of([any(s.right for s in p) for p in problems], greedy))
+    return report
+
+
+async def draw(engine: Engine, item: Item, config: BestOfNConfig, max_tokens: int) -> list[dict]:
+    prompt = engine.chat_prompt_ids(list(item.messages))
+    search = BestOfN(engine, prompt, config, max_tokens, request_id=f"choice-{item.id}",
+                     seed=item_seed(item.id, 0) % (1 << 31))  # the seed `sla eval` sends
+    async for _ in search.commits():
+        pass
+    samples = []
+    for s in search.samples:
+        text = engine.tokenizer.decode(s.tokens, skip_special_tokens=True)
+        samples.append({"text": text, "finish_reason": s.finish_reason, "tokens": len(s.tokens),
+                        "mean_reward": s.mean_reward, "right": is_correct(text, item.answer),
+                        "value": extract_answer(text)})
+    assert search.samples.index(best(search.samples)) == pick([as_drawn(s) for s in samples])
+    return [{"item": item.id, "samples": samples}]
+
+
+def as_drawn(s: dict) -> Drawn:
+    return Drawn(bool(s["right"]), s["value"], float(s["mean_reward"]), s["finish_reason"] == "length")
+
+
+async def sample_all(args: argparse.Namespace, items: list[Item], config: BestOfNConfig) -> None:
+    done = {r["item"] for r in read_jsonl(args.out, lambda r: r)}
+    todo = [it for it in items if it.id not in done]
+    if not todo:
+        return
+    model = ModelStore().resolve(args.model)
+    engine = await Engine.start(EngineConfig(model_path=str(model.path), served_name=model.name,
+                                             reward_head=str(args.head), max_model_len=args.max_model_len))
+    try:
+        await run_resumable(todo, lambda it: draw(engine, it, config, args.max_tokens), args.out,
+                            total=len(items), concurrency=args.concurrency, desc="problems", unit="problem")
+    finally:
+        engine.shutdown()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--head", type=Path, required=True, help="the reward head the engine serves")
+    ap.add_argument("--out", type=Path, required=True, help="JSONL of every problem's samples (resumable)")
+    ap.add_argument("--model", default="qwen2.5-0.5b-instruct")
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--top-k", type=int, default=0, help="0: the whole vocabulary [default]")
+    ap.add_argument("--gsm", type=int, default=200, help="the held-out set's size, as `sla eval --gsm`")
+    ap.add_argument("--limit", type=int, help="only its first N problems")
+    ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--max-model-len", type=int, default=2048)
+    ap.add_argument("--concurrency", type=int, default=8, help="problems in flight, n samples each")
+    ap.add_argument("--greedy", type=Path, help="an `sla eval` answers file (answers/greedy/gsm.jsonl)")
+    args = ap.parse_args()
+
+    config = BestOfNConfig(n=args.n, temperature=args.temperature, top_k=args.top_k, prune_at=0)
+    items = list(load_set("gsm", args.gsm).items[: args.limit])
+    check_settings(args.out.with_name(args.out.name + ".settings.json"),
+                   {"head": str(args.head), "model": args.model, "search": config.as_dict(),
+                    "max_tokens": args.max_tokens, "gsm": args.gsm})
+    asyncio.run(sample_all(args, items, config))
+
+    drawn = {r["item"]: [as_drawn(s) for s in r["samples"]] for r in read_jsonl(args.out, lambda r: r)}
+    problems = [drawn[it.id] for it in items]
+    greedy = None
+    if args.greedy:
+        answers = {g.item: g for g in read_jsonl(args.greedy, Generation.from_json)}
+        missing = [it.id for it in items if it.id not in answers]
+        if missing:
+            sys.exit(f"{args.greedy} has no greedy answer for {len(missing)} of these problems (e.g. {missing[0]})")
+        greedy = [is_correct(answers[it.id].text, it.answer) for it in items]  # as `sla eval` counts it
+    json.dump({"search": config.as_dict(), "head_dir": str(args.head), **choice_report(problems, greedy)},
+              sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

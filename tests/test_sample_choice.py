@@ -1,0 +1,50 @@
+"""loadtest/sample_choice.py: the head's pick, the vote, a perfect chooser and the pair ranking per problem."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
+from sample_choice import Drawn, choice_report, pick, vote  # noqa: E402  (loadtest/ is a folder of scripts)
+
+
+def d(right: bool, value: float | None, reward: float, cut: bool = False) -> Drawn:
+    return Drawn(right, value, reward, cut)
+
+
+def test_the_head_picks_the_best_mean_reward_and_the_first_drawn_among_equals():
+    assert pick([d(False, 1, 0.1), d(True, 2, 0.9), d(False, 3, 0.9)]) == 1
+
+
+def test_the_vote_takes_the_most_common_number_and_breaks_ties_by_reward():
+    three = [d(False, 5, 0.9), d(True, 7, 0.1), d(True, 7, 0.2), d(False, None, 1.0)]
+    assert vote(three) == 2  # 7 twice beats 5 once; of the 7s the better scored; no number does not vote
+    tied = [d(False, 5, 0.3), d(True, 7, 0.1), d(False, 5, 0.2), d(True, 7, 0.4)]
+    assert vote(tied) == 3  # 5 and 7 twice each: the value whose best sample scores higher
+    assert vote([d(False, None, 0.1), d(False, None, 0.2)]) == 1  # nobody votes: the head's pick
+
+
+def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
+    problems = [
+        [d(True, 1, 0.5), d(True, 1, 0.4)],  # all right
+        [d(False, 2, 0.9), d(True, 3, 0.1), d(True, 3, 0.2)],  # the head picks the wrong one, the vote is right
+        [d(False, 4, 0.3), d(True, 5, 0.6), d(False, None, 0.8, cut=True)],  # the head picks a cut answer,
+        # the vote (4 and 5 once each) the better scored of the two
+        [d(False, 6, 0.1), d(False, 7, 0.2)],  # all wrong
+    ]
+    r = choice_report(problems, greedy=[True, False, True, False])
+    assert r["problems"] == 4 and r["samples"] == 10 and r["sample"] == pytest.approx(5 / 10)
+    assert (r["head"]["correct"], r["vote"]["correct"], r["oracle"]["correct"]) == (1, 3, 3)
+    assert r["mixed_problems"] == 2 and r["head_on_mixed"] == 0
+    assert r["sample_on_mixed"] == pytest.approx(2 / 3 + 1 / 3)
+    # right-vs-wrong pairs: problem 2 has 2 (both ranked below), problem 3 has 2 (above 0.3, below 0.8)
+    assert r["pairs"] == {"right_vs_wrong": 4, "right_above": 1, "tied": 0, "accuracy": 0.25}
+    assert (r["cut"], r["head_picked_cut"]) == (1, 1)
+    assert r["greedy"]["correct"] == 2
+    assert (r["head_vs_greedy"]["fixed"], r["head_vs_greedy"]["broke"]) == (0, 1)
+    assert (r["vote_vs_greedy"]["fixed"], r["vote_vs_greedy"]["broke"]) == (1, 0)  # problem 3: 4 vs 5 by reward
+    assert (r["oracle_vs_greedy"]["fixed"], r["oracle_vs_greedy"]["broke"]) == (1, 0)
+    assert "greedy" not in choice_report(problems)
