@@ -8,9 +8,9 @@ and *every* sample it drew is kept, with its mean token reward and whether its f
 
 Resumable: one line per problem in --out (settings in OUT.settings.json; a run asking other settings of
 the same file is refused). Prints JSON: the accuracy of a random sample (`sample`), of the head's pick
-(best-of-N's answer), of a majority vote over the final numbers and of a perfect chooser (`oracle`,
-pass@n); on problems whose samples disagree, how often the head ranks a right sample above a wrong one
-(`pairs`); samples cut at the token limit and how often the head picked one; and, with --greedy (an
+(`head`: best-of-N's answer; `head_last`: the pick by the reward at the last token instead of the mean),
+of a majority vote over the final numbers and of a perfect chooser (`oracle`, pass@n); on problems whose
+samples disagree, how often the head ranks a right sample above a wrong one (`pairs`, `pairs_last`); samples cut at the token limit and how often the head picked one; and, with --greedy (an
 `sla eval` answers file), each against greedy problem by problem (fixed, broken, sign test).
 """
 
@@ -45,12 +45,13 @@ class Drawn:
     right: bool
     value: float | None  # its final number
     reward: float  # mean token reward, best-of-N's score
+    last: float  # the reward at its last token (of the whole answer)
     cut: bool  # stopped by the token limit
 
 
-def pick(samples: list[Drawn]) -> int:
-    """Best-of-N's choice: the highest mean reward, the first drawn among equals."""
-    return min(range(len(samples)), key=lambda i: (-samples[i].reward, i))
+def pick(samples: list[Drawn], score: str = "reward") -> int:
+    """The highest `score` ("reward": best-of-N's choice; "last"), the first drawn among equals."""
+    return min(range(len(samples)), key=lambda i: (-getattr(samples[i], score), i))
 
 
 def vote(samples: list[Drawn]) -> int:
@@ -64,39 +65,40 @@ def vote(samples: list[Drawn]) -> int:
     return min(voters, key=lambda i: (-samples[i].reward, i))
 
 
+def pair_ranking(mixed: list[list[Drawn]], score: str) -> dict:
+    """Over every (right, wrong) pair of samples of the same problem: how often the right one scores higher."""
+    above = ties = total = 0
+    for p in mixed:
+        for r in (getattr(s, score) for s in p if s.right):
+            for w in (getattr(s, score) for s in p if not s.right):
+                total += 1
+                above += r > w
+                ties += r == w
+    return {"right_vs_wrong": total, "right_above": above, "tied": ties,
+            "accuracy": (above + ties / 2) / total if total else None}
+
+
 def choice_report(problems: list[list[Drawn]], greedy: list[bool] | None = None) -> dict:
     """Per problem its samples in draw order; `greedy`: greedy's verdict on the same problems."""
     if not problems:
         raise ValueError("no problems")
-    head = [p[pick(p)].right for p in problems]
-    voted = [p[vote(p)].right for p in problems]
+    picks = {"head": [p[pick(p)].right for p in problems], "head_last": [p[pick(p, "last")].right for p in problems],
+             "vote": [p[vote(p)].right for p in problems], "oracle": [any(s.right for s in p) for p in problems]}
     mixed = [p for p in problems if any(s.right for s in p) and not all(s.right for s in p)]
-    above = ties = total = 0
-    for p in mixed:
-        for r in (s for s in p if s.right):
-            for w in (s for s in p if not s.right):
-                total += 1
-                above += r.reward > w.reward
-                ties += r.reward == w.reward
     samples = [s for p in problems for s in p]
     report = {
         "problems": len(problems), "samples": len(samples),
         "sample": sum(s.right for s in samples) / len(samples),  # a random pick's expected accuracy
-        "head": asdict(Accuracy.of(head)),
-        "vote": asdict(Accuracy.of(voted)),
-        "oracle": asdict(Accuracy.of([any(s.right for s in p) for p in problems])),
+        **{name: asdict(Accuracy.of(right)) for name, right in picks.items()},
         "mixed_problems": len(mixed),
         "head_on_mixed": sum(p[pick(p)].right for p in mixed),
         "sample_on_mixed": sum(sum(s.right for s in p) / len(p) for p in mixed),
-        "pairs": {"right_vs_wrong": total, "right_above": above, "tied": ties,
-                  "accuracy": (above + ties / 2) / total if total else None},
+        "pairs": pair_ranking(mixed, "reward"), "pairs_last": pair_ranking(mixed, "last"),
         "cut": sum(s.cut for s in samples), "head_picked_cut": sum(p[pick(p)].cut for p in problems),
     }
     if greedy is not None:
         report["greedy"] = asdict(Accuracy.of(greedy))
-        report["head_vs_greedy"] = asdict(PairedGain.of(head, greedy))
-        report["vote_vs_greedy"] = asdict(PairedGain.of(voted, greedy))
-        report["oracle_vs_greedy"] = asdict(PairedGain.of([any(s.right for s in p) for p in problems], greedy))
+        report.update({f"{name}_vs_greedy": asdict(PairedGain.of(right, greedy)) for name, right in picks.items()})
     return report
 
 
@@ -110,14 +112,16 @@ async def draw(engine: Engine, item: Item, config: BestOfNConfig, max_tokens: in
     for s in search.samples:
         text = engine.tokenizer.decode(s.tokens, skip_special_tokens=True)
         samples.append({"text": text, "finish_reason": s.finish_reason, "tokens": len(s.tokens),
-                        "mean_reward": s.mean_reward, "right": is_correct(text, item.answer),
+                        "mean_reward": s.mean_reward, "rewards": [round(r, 4) for r in s.rewards],
+                        "right": is_correct(text, item.answer),
                         "value": extract_answer(text)})
     assert search.samples.index(best(search.samples)) == pick([as_drawn(s) for s in samples])
     return [{"item": item.id, "samples": samples}]
 
 
 def as_drawn(s: dict) -> Drawn:
-    return Drawn(bool(s["right"]), s["value"], float(s["mean_reward"]), s["finish_reason"] == "length")
+    last = s["rewards"][-1] if s["rewards"] else float("-inf")
+    return Drawn(bool(s["right"]), s["value"], float(s["mean_reward"]), last, s["finish_reason"] == "length")
 
 
 async def sample_all(args: argparse.Namespace, items: list[Item], config: BestOfNConfig) -> None:

@@ -11,12 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
 from sample_choice import Drawn, choice_report, pick, vote  # noqa: E402  (loadtest/ is a folder of scripts)
 
 
-def d(right: bool, value: float | None, reward: float, cut: bool = False) -> Drawn:
-    return Drawn(right, value, reward, cut)
+def d(right: bool, value: float | None, reward: float, cut: bool = False, last: float = 0.0) -> Drawn:
+    return Drawn(right, value, reward, last, cut)
 
 
 def test_the_head_picks_the_best_mean_reward_and_the_first_drawn_among_equals():
-    assert pick([d(False, 1, 0.1), d(True, 2, 0.9), d(False, 3, 0.9)]) == 1
+    samples = [d(False, 1, 0.1, last=0.7), d(True, 2, 0.9), d(False, 3, 0.9)]
+    assert pick(samples) == 1 and pick(samples, "last") == 0
 
 
 def test_the_vote_takes_the_most_common_number_and_breaks_ties_by_reward():
@@ -30,7 +31,8 @@ def test_the_vote_takes_the_most_common_number_and_breaks_ties_by_reward():
 def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
     problems = [
         [d(True, 1, 0.5), d(True, 1, 0.4)],  # all right
-        [d(False, 2, 0.9), d(True, 3, 0.1), d(True, 3, 0.2)],  # the head picks the wrong one, the vote is right
+        [d(False, 2, 0.9), d(True, 3, 0.1, last=1.0), d(True, 3, 0.2)],  # the head picks the wrong one, the vote
+        # and the last-token reward the right one
         [d(False, 4, 0.3), d(True, 5, 0.6), d(False, None, 0.8, cut=True)],  # the head picks a cut answer,
         # the vote (4 and 5 once each) the better scored of the two
         [d(False, 6, 0.1), d(False, 7, 0.2)],  # all wrong
@@ -42,6 +44,9 @@ def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
     assert r["sample_on_mixed"] == pytest.approx(2 / 3 + 1 / 3)
     # right-vs-wrong pairs: problem 2 has 2 (both ranked below), problem 3 has 2 (above 0.3, below 0.8)
     assert r["pairs"] == {"right_vs_wrong": 4, "right_above": 1, "tied": 0, "accuracy": 0.25}
+    # by last-token reward: problem 2 one above and one tied (0 vs 0), problem 3 all tied at 0
+    assert r["pairs_last"] == {"right_vs_wrong": 4, "right_above": 1, "tied": 3, "accuracy": 0.625}
+    assert r["head_last"]["correct"] == 2 and r["head_last_vs_greedy"]["fixed"] == 1
     assert (r["cut"], r["head_picked_cut"]) == (1, 1)
     assert r["greedy"]["correct"] == 2
     assert (r["head_vs_greedy"]["fixed"], r["head_vs_greedy"]["broke"]) == (0, 1)
