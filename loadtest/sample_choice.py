@@ -10,8 +10,9 @@ Resumable: one line per problem in --out (settings in OUT.settings.json; a run a
 the same file is refused). Prints JSON: the accuracy of a random sample (`sample`), of the head's pick
 (`head`: best-of-N's answer; `head_last`: the pick by the reward at the last token instead of the mean),
 of a majority vote over the final numbers and of a perfect chooser (`oracle`, pass@n); on problems whose
-samples disagree, how often the head ranks a right sample above a wrong one (`pairs`, `pairs_last`); samples cut at the token limit and how often the head picked one; and, with --greedy (an
-`sla eval` answers file), each against greedy problem by problem (fixed, broken, sign test).
+samples disagree, how often the head ranks a right sample above a wrong one (`pairs`, `pairs_last`);
+samples cut at the token limit and how often the head picked one; and, with --greedy (an `sla eval`
+answers file), each pick against greedy problem by problem (fixed, broken, sign test).
 """
 
 from __future__ import annotations
