@@ -4,7 +4,11 @@ and *every* sample it drew is kept, with its mean token reward and whether its f
 
     python loadtest/sample_choice.py --head heads/qwen2.5-0.5b-instruct --out runs/sample-choice/k0.jsonl \
         [--n 4 --temperature 0.7 --top-k 0] [--gsm 200 --limit 100] [--concurrency 8] [--max-tokens 512] \
-        [--greedy runs/eval/answers/greedy/gsm.jsonl]
+        [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl]
+
+The greedy answers with their rewards: `--n 1 --greedy-first --out runs/sample-choice/greedy.jsonl`. The
+greedy answer takes no seed, so `--first` that file with `--out` a run of n samples gives exactly the
+candidates best-of-N draws with `greedy_first` and n + 1 samples.
 
 Resumable: one line per problem in --out (settings in OUT.settings.json; a run asking other settings of
 the same file is refused). Prints JSON: the accuracy of a random sample (`sample`), of the head's pick
@@ -125,6 +129,15 @@ def as_drawn(s: dict) -> Drawn:
     return Drawn(bool(s["right"]), s["value"], float(s["mean_reward"]), last, s["finish_reason"] == "length")
 
 
+def read_drawn(path: Path, items: list[Item]) -> list[list[Drawn]]:
+    """The samples of each of `items` in a --out file."""
+    drawn = {r["item"]: [as_drawn(s) for s in r["samples"]] for r in read_jsonl(path, lambda r: r)}
+    missing = [it.id for it in items if it.id not in drawn]
+    if missing:
+        sys.exit(f"{path} has no samples for {len(missing)} of these problems (e.g. {missing[0]})")
+    return [drawn[it.id] for it in items]
+
+
 async def sample_all(args: argparse.Namespace, items: list[Item], config: BestOfNConfig) -> None:
     done = {r["item"] for r in read_jsonl(args.out, lambda r: r)}
     todo = [it for it in items if it.id not in done]
@@ -148,23 +161,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-k", type=int, default=0, help="0: the whole vocabulary [default]")
+    ap.add_argument("--greedy-first", action="store_true", help="the first sample is the greedy answer")
     ap.add_argument("--gsm", type=int, default=200, help="the held-out set's size, as `sla eval --gsm`")
     ap.add_argument("--limit", type=int, help="only its first N problems")
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--max-model-len", type=int, default=2048)
     ap.add_argument("--concurrency", type=int, default=8, help="problems in flight, n samples each")
     ap.add_argument("--greedy", type=Path, help="an `sla eval` answers file (answers/greedy/gsm.jsonl)")
+    ap.add_argument("--first", type=Path, help="another --out file of the same problems (e.g. drawn with --n 1 "
+                    "--greedy-first): its samples go first among each problem's candidates")
     args = ap.parse_args()
 
-    config = BestOfNConfig(n=args.n, temperature=args.temperature, top_k=args.top_k, prune_at=0)
+    config = BestOfNConfig(n=args.n, temperature=args.temperature, top_k=args.top_k,
+                           greedy_first=args.greedy_first, prune_at=0)
     items = list(load_set("gsm", args.gsm).items[: args.limit])
     check_settings(args.out.with_name(args.out.name + ".settings.json"),
                    {"head": str(args.head), "model": args.model, "search": config.as_dict(),
                     "max_tokens": args.max_tokens, "gsm": args.gsm})
     asyncio.run(sample_all(args, items, config))
 
-    drawn = {r["item"]: [as_drawn(s) for s in r["samples"]] for r in read_jsonl(args.out, lambda r: r)}
-    problems = [drawn[it.id] for it in items]
+    problems = read_drawn(args.out, items)
+    if args.first:
+        problems = [first + drawn for first, drawn in zip(read_drawn(args.first, items), problems)]
     greedy = None
     if args.greedy:
         answers = {g.item: g for g in read_jsonl(args.greedy, Generation.from_json)}
@@ -172,7 +190,8 @@ def main() -> None:
         if missing:
             sys.exit(f"{args.greedy} has no greedy answer for {len(missing)} of these problems (e.g. {missing[0]})")
         greedy = [is_correct(answers[it.id].text, it.answer) for it in items]  # as `sla eval` counts it
-    json.dump({"search": config.as_dict(), "head_dir": str(args.head), **choice_report(problems, greedy)},
+    json.dump({"search": config.as_dict(), "first": args.first and str(args.first), "head_dir": str(args.head),
+               **choice_report(problems, greedy)},
               sys.stdout, indent=2)
     print()
 

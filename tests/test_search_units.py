@@ -19,6 +19,7 @@ from sla_engine.search.tree import Node
     (dict(strategy="best_of_n", n=17), "n"), (dict(strategy="best_of_n", n=4, batch=5), "batch"),
     (dict(strategy="best_of_n", keep=0.0), "keep"), (dict(strategy="best_of_n", temperature=0), "temperature"),
     (dict(strategy="best_of_n", top_k=-1), "top_k"), (dict(strategy="best_of_n", top_k=1001), "top_k"),
+    (dict(strategy="best_of_n", greedy_first=1), "greedy_first"),
     (dict(strategy="best_of_n", threshold=float("nan")), "threshold"), (dict(strategy="best_of_n", chunk=4), "chunk"),
     (dict(strategy="cards", min_segment=8, max_segment=4), "max_segment"), (dict(strategy="cards", beta=3), "beta"),
     (dict(strategy="cards", entropy=-1.0), "entropy"), (dict(strategy="cards", max_rejections=101), "max_rejections"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 
 import pytest
 from vllm import SamplingParams
@@ -75,6 +76,18 @@ def test_best_of_n_samples_only_from_the_top_k_tokens(setup):
     greedy = ref.chunk(PROMPT, [], None, 12)
     for s in search.samples:  # top-1 at any temperature is the argmax (a sample stops early only at EOS)
         assert s.tokens and s.tokens == greedy[: len(s.tokens)]
+
+
+def test_best_of_n_greedy_first_draws_the_greedy_answer_then_the_samples_it_would_have_drawn(setup):
+    runner, ref, _ = setup
+    config = BestOfNConfig(n=3, temperature=2.0, prune_at=0)
+    plain = BestOfN(runner.engine, PROMPT, config, 12, seed=9)
+    first = BestOfN(runner.engine, PROMPT, replace(config, greedy_first=True), 12, seed=9)
+    run(runner, plain), run(runner, first)
+    greedy = ref.chunk(PROMPT, [], None, 12)
+    assert first.samples[0].tokens == greedy[: len(first.samples[0].tokens)]
+    assert [s.tokens for s in first.samples[1:]] == [s.tokens for s in plain.samples[:2]]  # same seeds, in order
+    assert all(s.tokens != first.samples[0].tokens for s in first.samples[1:])
 
 
 def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(setup):

@@ -38,6 +38,12 @@ def check_int(config, name: str, low: int, high: int) -> None:
         raise SearchConfigError(name, f"{name} must be an integer in {low}..{high}; got {value!r}")
 
 
+def check_bool(config, name: str) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, bool):
+        raise SearchConfigError(name, f"{name} must be true or false; got {value!r}")
+
+
 def check_float(config, name: str, low: float, high: float, low_open: bool = False) -> None:
     value = getattr(config, name)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -113,8 +119,9 @@ class SlaConfig(Settings):
 @dataclass(frozen=True)
 class BestOfNConfig(Settings):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
-    `temperature` from the `top_k` most likely tokens (0: the whole vocabulary), drawn `batch` at a time (default: all at once). Once every sample of a batch has
-    `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on. Adaptive N:
+    `temperature` from the `top_k` most likely tokens (0: the whole vocabulary; with `greedy_first`, the
+    first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
+    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on. Adaptive N:
     after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`. The answer
     is the finished sample with the highest mean token reward; it is not known before the end, so a stream
     gets it in one piece."""
@@ -122,6 +129,7 @@ class BestOfNConfig(Settings):
     n: int = 4
     temperature: float = 0.7
     top_k: int = 0
+    greedy_first: bool = False
     prune_at: int = 32
     keep: float = 0.5
     batch: int | None = None
@@ -133,6 +141,7 @@ class BestOfNConfig(Settings):
         check_int(self, "n", 1, MAX_SAMPLES)
         check_float(self, "temperature", 0.0, 2.0, low_open=True)
         check_int(self, "top_k", 0, 1000)
+        check_bool(self, "greedy_first")
         check_int(self, "prune_at", 0, 1 << 16)
         check_float(self, "keep", 0.0, 1.0, low_open=True)
         if self.batch is not None:
