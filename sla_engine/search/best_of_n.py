@@ -1,10 +1,11 @@
 """Self-reward best-of-N with early pruning and adaptive N (REFERENCE §5), on the chunk primitive.
 
-Samples are drawn `batch` at a time, each its own seeded engine request; with `greedy_first` the first one is
-the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples are
-right less often than its greedy answer: README, "Results"). With pruning, a sample first runs to `prune_at`
-tokens (one request, whose look-ahead position gives the reward at that point); the best `keep` fraction of the batch by prefix mean reward then continues from where it stopped (a second
-request over the same path, its prefix served by the prefix cache) and the rest are dropped. After each
+Samples are drawn `batch` at a time, each its own seeded engine request; with `greedy_first` the first one
+is the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples
+are right less often than its greedy answer: README, "Results"). With pruning, a sample first runs to
+`prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the best `keep`
+fraction of the batch by prefix mean reward then continues from where it stopped (a second request over
+the same path, its prefix served by the prefix cache) and the rest are dropped. After each
 batch, adaptive N stops when the best finished sample's mean reward reaches `threshold`. The answer is the
 finished sample with the highest mean token reward (first drawn among equals).
 """
@@ -98,7 +99,6 @@ class BestOfN(Search):
 
     async def _grow(self, samples: list[Sample], size: int) -> None:
         """Extend every sample by up to `size` sampled tokens (one request each, run together)."""
-        config = self.config
         tasks = [
             self.branches.start(extend(
                 self.engine, self.prompt_ids + s.tokens, None, min(size, self.max_tokens - len(s.tokens)), 1,

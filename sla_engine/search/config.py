@@ -121,10 +121,10 @@ class BestOfNConfig(Settings):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
     `temperature` from the `top_k` most likely tokens (0: the whole vocabulary; with `greedy_first`, the
     first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
-    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on. Adaptive N:
-    after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`. The answer
-    is the finished sample with the highest mean token reward; it is not known before the end, so a stream
-    gets it in one piece."""
+    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on.
+    Adaptive N: after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`.
+    The answer is the finished sample with the highest mean token reward; it is not known before the end, so
+    a stream gets it in one piece."""
 
     n: int = 4
     temperature: float = 0.7
