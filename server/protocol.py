@@ -56,9 +56,11 @@ class SearchSettings(Strict):
     chunk: int | None = None
     depth: int | None = None
     fork_min_p: float | None = None
-    # best_of_n (and tree: temperature; rsd: threshold)
+    # best_of_n (and tree: temperature; cards: top_k; rsd: threshold)
     n: int | None = None
     temperature: float | None = None
+    top_k: int | None = None
+    greedy_first: bool | None = None
     prune_at: int | None = None
     keep: float | None = None
     batch: int | None = None
@@ -68,7 +70,6 @@ class SearchSettings(Strict):
     min_segment: int | None = None
     max_segment: int | None = None
     beta: float | None = None
-    top_k: int | None = None
     reward_start: float | None = None
     reward_end: float | None = None
     max_rejections: int | None = None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from server.cli import build_parser, main
 from server.errors import APIError, parse_body
-from server.protocol import ChatCompletionRequest
+from server.protocol import ChatCompletionRequest, SearchSettings
 from server.settings import ServerSettings
 from sla_engine.engine import EngineConfig
+from sla_engine.search.config import CONFIGS
 from sla_engine.store.store import default_cache_dir
 
 
@@ -71,6 +74,13 @@ def test_request_parsing():
     with pytest.raises(APIError) as e:
         parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}')
     assert e.value.param == "max_tokens"
+
+
+def test_the_search_field_takes_every_setting_of_every_strategy():
+    settings = {f.name for cls in CONFIGS.values() for f in dataclasses.fields(cls)}
+    assert settings == set(SearchSettings.model_fields)  # a setting missing here would be a 400 "extra field"
+    assert SearchSettings(strategy="best_of_n", greedy_first=True, top_k=20).given() == {
+        "strategy": "best_of_n", "greedy_first": True, "top_k": 20}
 
 
 def test_compile_flag_selects_compiled_mode():
