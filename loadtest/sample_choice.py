@@ -4,7 +4,7 @@ and *every* sample it drew is kept, with its mean token reward and whether its f
 
     python loadtest/sample_choice.py --head heads/qwen2.5-0.5b-instruct --out runs/sample-choice/k0.jsonl \
         [--n 4 --temperature 0.7 --top-k 0] [--gsm 200 --limit 100] [--concurrency 8] [--max-tokens 512] \
-        [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl]
+        [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl] [--report R.json]
 
 The greedy answers with their rewards: `--n 1 --greedy-first --out runs/sample-choice/greedy.jsonl`. The
 greedy answer takes no seed, so `--first` that file with `--out` a run of n samples gives exactly the
@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument("--max-model-len", type=int, default=2048)
     ap.add_argument("--concurrency", type=int, default=8, help="problems in flight, n samples each")
     ap.add_argument("--greedy", type=Path, help="an `sla eval` answers file (answers/greedy/gsm.jsonl)")
+    ap.add_argument("--report", type=Path, help="also write the JSON here (vLLM logs to stdout too)")
     ap.add_argument("--first", type=Path, help="another --out file of the same problems (e.g. drawn with --n 1 "
                     "--greedy-first): its samples go first among each problem's candidates")
     args = ap.parse_args()
@@ -190,10 +191,12 @@ def main() -> None:
         if missing:
             sys.exit(f"{args.greedy} has no greedy answer for {len(missing)} of these problems (e.g. {missing[0]})")
         greedy = [is_correct(answers[it.id].text, it.answer) for it in items]  # as `sla eval` counts it
-    json.dump({"search": config.as_dict(), "first": args.first and str(args.first), "head_dir": str(args.head),
-               **choice_report(problems, greedy)},
-              sys.stdout, indent=2)
-    print()
+    report = json.dumps({"search": config.as_dict(), "first": args.first and str(args.first),
+                         "head_dir": str(args.head), **choice_report(problems, greedy)}, indent=2)
+    print(report)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report + "\n")
 
 
 if __name__ == "__main__":
