@@ -97,7 +97,7 @@ def choice_report(problems: list[list[Drawn]], greedy: list[bool] | None = None)
         **{name: asdict(Accuracy.of(right)) for name, right in picks.items()},
         "mixed_problems": len(mixed),
         "head_on_mixed": sum(p[pick(p)].right for p in mixed),
-        "sample_on_mixed": sum(sum(s.right for s in p) / len(p) for p in mixed),
+        "sample_on_mixed": round(sum(sum(s.right for s in p) / len(p) for p in mixed), 6),  # expected count
         "pairs": pair_ranking(mixed, "reward"), "pairs_last": pair_ranking(mixed, "last"),
         "cut": sum(s.cut for s in samples), "head_picked_cut": sum(p[pick(p)].cut for p in problems),
     }
