@@ -67,7 +67,7 @@ def vote(samples: list[Drawn]) -> int:
         return pick(samples)
     top = max(counts.values())
     voters = [i for i, s in enumerate(samples) if s.value is not None and counts[s.value] == top]
-    return min(voters, key=lambda i: (-samples[i].reward, i))
+    return voters[pick([samples[i] for i in voters])]
 
 
 def pair_ranking(mixed: list[list[Drawn]], score: str) -> dict:
@@ -87,19 +87,21 @@ def choice_report(problems: list[list[Drawn]], greedy: list[bool] | None = None)
     """Per problem its samples in draw order; `greedy`: greedy's verdict on the same problems."""
     if not problems:
         raise ValueError("no problems")
-    picks = {"head": [p[pick(p)].right for p in problems], "head_last": [p[pick(p, "last")].right for p in problems],
+    chosen = [p[pick(p)] for p in problems]  # best-of-N's answer
+    picks = {"head": [s.right for s in chosen], "head_last": [p[pick(p, "last")].right for p in problems],
              "vote": [p[vote(p)].right for p in problems], "oracle": [any(s.right for s in p) for p in problems]}
-    mixed = [p for p in problems if any(s.right for s in p) and not all(s.right for s in p)]
+    mixed = [i for i, p in enumerate(problems) if any(s.right for s in p) and not all(s.right for s in p)]
     samples = [s for p in problems for s in p]
     report = {
         "problems": len(problems), "samples": len(samples),
         "sample": sum(s.right for s in samples) / len(samples),  # a random pick's expected accuracy
         **{name: asdict(Accuracy.of(right)) for name, right in picks.items()},
         "mixed_problems": len(mixed),
-        "head_on_mixed": sum(p[pick(p)].right for p in mixed),
-        "sample_on_mixed": round(sum(sum(s.right for s in p) / len(p) for p in mixed), 6),  # expected count
-        "pairs": pair_ranking(mixed, "reward"), "pairs_last": pair_ranking(mixed, "last"),
-        "cut": sum(s.cut for s in samples), "head_picked_cut": sum(p[pick(p)].cut for p in problems),
+        "head_on_mixed": sum(chosen[i].right for i in mixed),
+        "sample_on_mixed": round(sum(sum(s.right for s in problems[i]) / len(problems[i]) for i in mixed), 6),
+        "pairs": pair_ranking([problems[i] for i in mixed], "reward"),
+        "pairs_last": pair_ranking([problems[i] for i in mixed], "last"),
+        "cut": sum(s.cut for s in samples), "head_picked_cut": sum(s.cut for s in chosen),
     }
     if greedy is not None:
         report["greedy"] = asdict(Accuracy.of(greedy))
@@ -129,13 +131,18 @@ def as_drawn(s: dict) -> Drawn:
     return Drawn(bool(s["right"]), s["value"], float(s["mean_reward"]), last, s["finish_reason"] == "length")
 
 
+def in_order(found: dict, items: list[Item], path: Path, what: str) -> list:
+    """`found[item id]` for each of `items`; exits naming `path` if any is missing."""
+    missing = [it.id for it in items if it.id not in found]
+    if missing:
+        sys.exit(f"{path} has no {what} for {len(missing)} of these problems (e.g. {missing[0]})")
+    return [found[it.id] for it in items]
+
+
 def read_drawn(path: Path, items: list[Item]) -> list[list[Drawn]]:
     """The samples of each of `items` in a --out file."""
     drawn = {r["item"]: [as_drawn(s) for s in r["samples"]] for r in read_jsonl(path, lambda r: r)}
-    missing = [it.id for it in items if it.id not in drawn]
-    if missing:
-        sys.exit(f"{path} has no samples for {len(missing)} of these problems (e.g. {missing[0]})")
-    return [drawn[it.id] for it in items]
+    return in_order(drawn, items, path, "samples")
 
 
 async def sample_all(args: argparse.Namespace, items: list[Item], config: BestOfNConfig) -> None:
@@ -186,11 +193,9 @@ def main() -> None:
         problems = [first + drawn for first, drawn in zip(read_drawn(args.first, items), problems)]
     greedy = None
     if args.greedy:
-        answers = {g.item: g for g in read_jsonl(args.greedy, Generation.from_json)}
-        missing = [it.id for it in items if it.id not in answers]
-        if missing:
-            sys.exit(f"{args.greedy} has no greedy answer for {len(missing)} of these problems (e.g. {missing[0]})")
-        greedy = [is_correct(answers[it.id].text, it.answer) for it in items]  # as `sla eval` counts it
+        answers = in_order({g.item: g for g in read_jsonl(args.greedy, Generation.from_json)}, items, args.greedy,
+                           "greedy answer")
+        greedy = [is_correct(a.text, it.answer) for a, it in zip(answers, items)]  # as `sla eval` counts it
     report = json.dumps({"search": config.as_dict(), "first": args.first and str(args.first),
                          "head_dir": str(args.head), **choice_report(problems, greedy)}, indent=2)
     print(report)
