@@ -6,7 +6,8 @@ Scenarios (`--scenario`, repeatable):
   sweep     greedy vs SLA at each concurrency of --concurrency (the same prompts for both)
   overload  4x the server's admission cap at once: every request must end 200 or 429 (with Retry-After)
   storm     --storm-streams streams, each dropped by its client at a random point; then the engine must hold
-            no request or branch, and the server's memory must be back near its baseline
+            no request or branch, and the server's memory must be back near its baseline. The client retries
+            a 429 and (twice, as the openai client does) a request that got no response at all; both counted
 
     .venv/bin/python loadtest/load.py --base-url http://127.0.0.1:8000 --out load.json --plot load.png
 
@@ -225,17 +226,26 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
     shallow = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 1}
     drops = [rng.randint(0, 3 if i % 2 else 6) for i in range(streams)]
     retries = 0
+    connection_errors: list[str] = []
 
     async def one(i: int) -> StreamResult:
         nonlocal retries
+        failed_connections = 0
         async with gate:
-            while True:  # a polite client: a 429 is retried after its Retry-After
+            # a polite client: a 429 is retried after its Retry-After, and a request that got no response at all
+            # (a transport error before the status line) is retried twice, as the official openai client does
+            while True:
                 res = await server.stream(shallow if i % 2 else GREEDY, PROMPTS[i % len(PROMPTS)], max_tokens,
                                           drop_after=drops[i])
-                if res.status != 429:
+                if res.status == 429:
+                    retries += 1
+                    await asyncio.sleep(float(res.retry_after or 1))
+                elif res.status == 0 and failed_connections < 2:
+                    failed_connections += 1
+                    connection_errors.append(res.error or "")
+                    await asyncio.sleep(0.5)
+                else:
                     return res
-                retries += 1
-                await asyncio.sleep(float(res.retry_after or 1))
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(streams)))
@@ -244,19 +254,22 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
     await asyncio.sleep(2)
     after = await server.metrics()
     rss = "process_resident_memory_bytes"
+    summary = summarize(list(results), duration)
     out = {
         "streams": streams, "concurrency": concurrency, "duration_s": round(duration, 2),
         "dropped": sum(r.dropped for r in results), "finished_before_drop": sum(r.ok for r in results),
-        "statuses": summarize(list(results), duration)["statuses"],
+        "statuses": summary["statuses"], "errors": summary["errors"],
         "server_errors_5xx": sum(1 for r in results if r.status >= 500),
         "retried_429": retries,
+        "retried_connection_errors": len(connection_errors), "connection_errors": sorted(set(connection_errors))[:5],
         "client_disconnects_counted": after.get("sla:client_disconnects_total", 0)
         - before.get("sla:client_disconnects_total", 0),
         "leaked": leaked,
         "server_rss_mib": {"before": round(before.get(rss, 0) / 2**20, 1), "after": round(after.get(rss, 0) / 2**20, 1)},
     }
     print(f"storm: {out['dropped']} of {streams} streams dropped in {out['duration_s']} s; leaked {leaked}; "
-          f"server RSS {out['server_rss_mib']['before']} → {out['server_rss_mib']['after']} MiB")
+          f"server RSS {out['server_rss_mib']['before']} → {out['server_rss_mib']['after']} MiB; retried "
+          f"{retries} 429s and {len(connection_errors)} requests without a response {out['connection_errors']}")
     return out
 
 

@@ -55,7 +55,9 @@ def test_overload_at_four_times_the_cap_gets_only_200_and_429_with_retry_after(s
 def test_a_storm_of_1000_dropped_streams_leaves_nothing_running_and_memory_near_baseline(sla_server):
     out = run(sla_server, "--scenario", "storm", "--storm-streams", "1000", "--storm-concurrency", "32",
               "--max-tokens", "64")["storm"]
-    assert out["server_errors_5xx"] == 0 and set(out["statuses"]) == {"200"}  # 429s were retried
+    assert out["server_errors_5xx"] == 0 and set(out["statuses"]) == {"200"}, out  # 429s were retried
+    # so were requests that got no response at all (seen 3 times in 1,000 on a loaded CI machine); they stay rare
+    assert out["retried_connection_errors"] <= 10, out
     assert out["dropped"] + out["finished_before_drop"] == 1000
     assert out["dropped"] > 900, out
     assert not any(out["leaked"].values()), out["leaked"]
