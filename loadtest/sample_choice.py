@@ -4,7 +4,8 @@ and *every* sample it drew is kept, with its mean token reward and whether its f
 
     python loadtest/sample_choice.py --head heads/qwen2.5-0.5b-instruct --out runs/sample-choice/k0.jsonl \
         [--n 4 --temperature 0.7 --top-k 0] [--gsm 200 --limit 100] [--concurrency 8] [--max-tokens 512] \
-        [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl] [--report R.json]
+        [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl] [--report R.json] \
+        [--pairs runs/sample-choice/pairs.jsonl]
 
 The greedy answers with their rewards: `--n 1 --greedy-first --out runs/sample-choice/greedy.jsonl`. The
 greedy answer takes no seed, so `--first` that file with `--out` a run of n samples gives exactly the
@@ -17,6 +18,10 @@ of a majority vote over the final numbers and of a perfect chooser (`oracle`, pa
 samples disagree, how often the head ranks a right sample above a wrong one (`pairs`, `pairs_last`);
 samples cut at the token limit and how often the head picked one; and, with --greedy (an `sla eval`
 answers file), each pick against greedy problem by problem (fixed, broken, sign test).
+
+--pairs writes those right-vs-wrong pairs with their texts as a pairs file: `sla score-pairs --pairs FILE
+--max-response-tokens 512` then scores any other head on exactly the choices best-of-N faced, without
+drawing the samples again (the policy is frozen, so a new head changes the scores, never the samples).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sla_engine.data.gsm import extract_answer, is_correct
-from sla_engine.data.jsonl import read_jsonl
+from sla_engine.data.jsonl import JsonlWriter, read_jsonl
+from sla_engine.data.pairs import Pair
 from sla_engine.data.resumable import run_resumable
 from sla_engine.data.sampling import item_seed
 from sla_engine.data.sources import Item
@@ -139,10 +145,17 @@ def in_order(found: dict, items: list[Item], path: Path, what: str) -> list:
     return [found[it.id] for it in items]
 
 
-def read_drawn(path: Path, items: list[Item]) -> list[list[Drawn]]:
-    """The samples of each of `items` in a --out file."""
-    drawn = {r["item"]: [as_drawn(s) for s in r["samples"]] for r in read_jsonl(path, lambda r: r)}
-    return in_order(drawn, items, path, "samples")
+def read_samples(path: Path, items: list[Item]) -> list[list[dict]]:
+    """The samples (as `draw` wrote them) of each of `items` in a --out file."""
+    return in_order({r["item"]: r["samples"] for r in read_jsonl(path, lambda r: r)}, items, path, "samples")
+
+
+def sample_pairs(item: Item, samples: list[dict]) -> list[Pair]:
+    """Every (right, wrong) pair among one problem's samples (ids name their places among the candidates): the
+    pairs `pairs` counts, in the training pairs' format, so `sla score-pairs` can score any head on them."""
+    return [Pair(f"{item.id}#{i}>{j}", "gsm", item.id, item.split, item.messages, r["text"], w["text"],
+                 {"method": "gsm_answer", "answer": item.answer, "rejected_answer": w["value"]})
+            for i, r in enumerate(samples) if r["right"] for j, w in enumerate(samples) if not w["right"]]
 
 
 async def sample_all(args: argparse.Namespace, items: list[Item], config: BestOfNConfig) -> None:
@@ -178,6 +191,8 @@ def main() -> None:
     ap.add_argument("--report", type=Path, help="also write the JSON here (vLLM logs to stdout too)")
     ap.add_argument("--first", type=Path, help="another --out file of the same problems (e.g. drawn with --n 1 "
                     "--greedy-first): its samples go first among each problem's candidates")
+    ap.add_argument("--pairs", type=Path, help="also write every (right, wrong) pair of candidates here, a pairs "
+                    "file for `sla score-pairs`")
     args = ap.parse_args()
 
     config = BestOfNConfig(n=args.n, temperature=args.temperature, top_k=args.top_k,
@@ -188,9 +203,16 @@ def main() -> None:
                     "max_tokens": args.max_tokens, "gsm": args.gsm})
     asyncio.run(sample_all(args, items, config))
 
-    problems = read_drawn(args.out, items)
+    candidates = read_samples(args.out, items)
     if args.first:
-        problems = [first + drawn for first, drawn in zip(read_drawn(args.first, items), problems)]
+        candidates = [first + drawn for first, drawn in zip(read_samples(args.first, items), candidates)]
+    problems = [[as_drawn(s) for s in p] for p in candidates]
+    if args.pairs:
+        args.pairs.unlink(missing_ok=True)
+        with JsonlWriter(args.pairs) as w:
+            for item, samples in zip(items, candidates):
+                for pair in sample_pairs(item, samples):
+                    w.write(pair.to_json())
     greedy = None
     if args.greedy:
         answers = in_order({g.item: g for g in read_jsonl(args.greedy, Generation.from_json)}, items, args.greedy,

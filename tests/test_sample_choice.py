@@ -53,3 +53,28 @@ def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
     assert (r["vote_vs_greedy"]["fixed"], r["vote_vs_greedy"]["broke"]) == (1, 0)  # problem 3: 4 vs 5 by reward
     assert (r["oracle_vs_greedy"]["fixed"], r["oracle_vs_greedy"]["broke"]) == (1, 0)
     assert "greedy" not in choice_report(problems)
+
+
+def test_the_pairs_file_holds_every_right_over_wrong_pair_of_a_problem_with_its_texts(tmp_path):
+    from sample_choice import sample_pairs
+
+    from sla_engine.data.jsonl import JsonlWriter
+    from sla_engine.data.pairs import read_pairs
+    from sla_engine.data.sources import Item, user
+
+    item = Item("gsm/h1", "gsm", "heldout", (user("2 + 3?"),), answer=5.0)
+    samples = [{"text": "It is 5.", "right": True, "value": 5.0}, {"text": "It is 6.", "right": False, "value": 6.0},
+               {"text": "Five: 5", "right": True, "value": 5.0}, {"text": "cut", "right": False, "value": None}]
+    pairs = sample_pairs(item, samples)
+    assert [(p.id, p.chosen, p.rejected) for p in pairs] == [
+        ("gsm/h1#0>1", "It is 5.", "It is 6."), ("gsm/h1#0>3", "It is 5.", "cut"),
+        ("gsm/h1#2>1", "Five: 5", "It is 6."), ("gsm/h1#2>3", "Five: 5", "cut")]
+    # as many as the report's pair ranking counts
+    drawn = [d(s["right"], s["value"], 0.0) for s in samples]
+    assert len(pairs) == choice_report([drawn])["pairs"]["right_vs_wrong"]
+    assert sample_pairs(item, [samples[0]]) == [] and sample_pairs(item, [samples[1], samples[3]]) == []
+    with JsonlWriter(tmp_path / "pairs.jsonl") as w:  # what `sla score-pairs` reads
+        for p in pairs:
+            w.write(p.to_json())
+    back = read_pairs(tmp_path / "pairs.jsonl")
+    assert back == pairs and all((p.split, p.source, p.prompt) == ("heldout", "gsm", item.messages) for p in back)
