@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--lookahead", type=int, metavar="N",
                        help="also score each pair as SLA sees it: both responses cut N tokens past where they part "
                             "(SLA's depth x chunk, 20 for its defaults)")
+    score.add_argument("--compare", type=Path, metavar="HEAD",
+                       help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
+                            "accuracy gain with a 95%% interval bootstrapped over items")
     score.add_argument("--json", type=Path, help="also write the result here")
 
     bench = sub.add_parser("bench", help="what each strategy costs against greedy, on one engine, in one run",
@@ -328,12 +331,19 @@ def cmd_score_pairs(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
-    result = score_pairs(model.path, args.head, args.pairs, args.features, args.max_response_tokens, args.lookahead)
+    result = score_pairs(model.path, args.head, args.pairs, args.features, args.max_response_tokens, args.lookahead,
+                         args.compare)
     for source, r in result.items():
         seen = (f", {args.lookahead} tokens past the parting {r['lookahead_accuracy']:.3f} "
                 f"[{r['lookahead_ci95'][0]:.3f}, {r['lookahead_ci95'][1]:.3f}]" if args.lookahead else "")
         print(f"{source:>10}: {r['pairs']:4d} pairs, accuracy {r['pair_accuracy']:.3f} "
-              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}{seen}")
+              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}{seen}; "
+              f"top mean reward is a chosen answer on {r['pick']['right']} of {r['pick']['items']} items")
+        if args.compare:
+            c = r["compare"]
+            print(f"{'':>10}  {args.compare}: accuracy {c['pair_accuracy']:.3f}, picks {c['pick']['right']}; "
+                  f"only {args.head} right on {c['only_head']} pairs, only {args.compare} on {c['only_other']}, "
+                  f"gain {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, {c['gain_ci95'][1]:+.3f}] over items")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -36,6 +36,22 @@ def test_bootstrap_interval_narrows_with_more_items_and_is_reproducible():
         bootstrap_ci([])
 
 
+def test_grouped_bootstrap_resamples_whole_groups():
+    """40 scores from 4 groups whose scores agree within the group are 4 observations, not 40: the interval
+    widens; groups of one score give the same spread as the plain bootstrap."""
+    scores = [1.0] * 10 + [0.0] * 10 + [1.0] * 10 + [0.0] * 10
+    plain = bootstrap_ci(scores)
+    grouped = bootstrap_ci(scores, groups=[str(i // 10) for i in range(40)])
+    assert grouped[1] - grouped[0] > 2 * (plain[1] - plain[0])
+    assert grouped[0] < 0.5 < grouped[1]
+    singles = bootstrap_ci(scores, groups=[str(i) for i in range(40)])
+    assert abs((singles[1] - singles[0]) - (plain[1] - plain[0])) < 0.1
+    low, high = bootstrap_ci([1.0, 0.0, 1.0], groups=["a", "a", "b"])  # group means 0.5 and 1: never below 0.5
+    assert 0.5 <= low < high <= 1.0
+    with pytest.raises(ValueError, match="group labels"):
+        bootstrap_ci([1.0, 0.0], groups=["a"])
+
+
 def test_accuracy_and_its_interval():
     a = Accuracy.of([True, False, False, True, True])
     assert (a.correct, a.total, a.accuracy) == (3, 5, 0.6) and a.ci95[0] <= 0.6 <= a.ci95[1]

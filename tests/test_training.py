@@ -196,6 +196,48 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
                  "--features", str(head / "features"), "--lookahead", "0"]) == 2
 
 
+def test_score_pairs_replays_best_of_n_and_compares_two_heads(trained, tmp_path, capsys):
+    """The same head with its output negated ranks every pair the other way round: `--compare` counts the pairs
+    each gets right and their difference; the pick (top mean reward per item) follows the ranking."""
+    from server.cli import main
+
+    model, head, report = trained
+    flipped = RewardHead.load(head)
+    flipped = RewardHead(flipped.config, flipped.base_model, flipped.base_model_sha256,
+                         {k: -v if k.startswith("head.") else v for k, v in flipped.state_dict.items()})
+    flipped.save(tmp_path / "flipped")
+    pairs = head.parent / "data" / "pairs" / "heldout.jsonl"  # one pair per item
+    out = tmp_path / "scores.json"
+    assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model), "--features",
+                 str(head / "features"), "--max-response-tokens", "32", "--compare", str(tmp_path / "flipped"),
+                 "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())["alpaca"]
+    right = round(scores["pair_accuracy"] * 64)
+    assert right >= 58 and scores["pick"] == {"items": 64, "right": right}
+    compared = scores["compare"]
+    assert compared["pair_accuracy"] == pytest.approx(1 - scores["pair_accuracy"])
+    assert compared["pick"] == {"items": 64, "right": 64 - right}
+    assert (compared["only_head"], compared["only_other"]) == (right, 64 - right)
+    assert compared["gain"] == pytest.approx((2 * right - 64) / 64)
+    low, high = compared["gain_ci95"]
+    assert 0 < low <= compared["gain"] <= high
+    assert f"only {head} right on {right} pairs" in capsys.readouterr().out
+
+
+def test_a_pick_is_right_only_when_no_pair_rejects_the_top_answer():
+    from sla_engine.training.scoring import picks
+
+    prompt = ({"role": "user", "content": "2+2?"},)
+    pair = lambda item, chosen, rejected: Pair(f"{item}-{chosen}-{rejected}", "gsm", item, "heldout", prompt,  # noqa: E731
+                                               chosen, rejected)
+    pairs = [pair("a", "4", "5"), pair("a", "4", "6"), pair("a", "four", "5"), pair("a", "four", "6"),
+             pair("b", "7", "8"), pair("c", "1", "2")]
+    # item a: "6" has the top mean (wrong); b: "7" (right); c: chosen and rejected tie, the first met wins
+    assert picks(pairs, [0.1, 0.1, 0.3, 0.3, 0.9, 0.5], [0.2, 0.8, 0.2, 0.8, -1.0, 0.5]) == \
+        {"a": False, "b": True, "c": True}
+    assert picks(pairs[:4], [0.1, 0.1, 0.9, 0.9], [0.2, 0.8, 0.2, 0.8]) == {"a": True}  # "four" on top
+
+
 def test_cached_features_are_reused_by_a_second_run(trained, tmp_path):
     model, head, report = trained
     data = head.parent / "data" / "pairs"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,13 +23,29 @@ SCORE = {"first": 1.0, "tie": 0.5, "second": 0.0}
 
 
 def bootstrap_ci(scores: Sequence[float], level: float = 0.95, rounds: int = BOOTSTRAP_ROUNDS,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-item scores (items resampled with replacement)."""
+                 seed: int = 0, groups: Sequence[str] | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-item scores (items resampled with replacement).
+
+    With `groups` (one label per score), whole groups are resampled instead: scores that are not independent
+    of each other — the pairs built from one problem's answers — then widen the interval as they should."""
     if not scores:
         raise ValueError("no scores to bootstrap")
     rng = random.Random(seed)
-    n = len(scores)
-    means = sorted(sum(rng.choices(scores, k=n)) / n for _ in range(rounds))
+    if groups is None:
+        n = len(scores)
+        means = sorted(sum(rng.choices(scores, k=n)) / n for _ in range(rounds))
+    else:
+        if len(groups) != len(scores):
+            raise ValueError(f"{len(scores)} scores but {len(groups)} group labels")
+        members: dict[str, list[float]] = defaultdict(list)
+        for score, group in zip(scores, groups):
+            members[group].append(score)
+        totals = [(sum(m), len(m)) for m in members.values()]
+        means = []
+        for _ in range(rounds):
+            drawn = rng.choices(totals, k=len(totals))
+            means.append(sum(t for t, _ in drawn) / sum(n for _, n in drawn))
+        means.sort()
     tail = (1.0 - level) / 2
     return means[int(tail * rounds)], means[min(rounds - 1, int((1.0 - tail) * rounds))]
 
