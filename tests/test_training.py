@@ -183,6 +183,8 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
     assert scores["all"]["pair_accuracy"] == pytest.approx(0.5)
     low, high = scores["alpaca"]["ci95"]
     assert low <= accuracy <= high and high - low < 0.2
+    # intervals resample items: each item's pair comes with its reversal, so every resample stays at 0.5
+    assert scores["all"]["ci95"] == scores["all"]["lookahead_ci95"] == [0.5, 0.5]
     # 40 tokens past the parting sees all of every (≤ 32-token) response: the full-length accuracy
     assert all(v["lookahead_accuracy"] == v["pair_accuracy"] for v in scores.values())
     assert "gsm_fork:   64 pairs" in capsys.readouterr().out
