@@ -79,7 +79,8 @@ class Engine:
         if config.warmup:
             await engine.warm_up()
         engine.ready_s = time.perf_counter() - t0
-        log.info("engine ready in %.1f s (%s, reward head %s)", engine.ready_s, config.served_name, config.reward_head or "none")
+        log.info("engine ready in %.1f s (%s, reward head %s)", engine.ready_s, config.served_name,
+                 config.reward_head or "none")
         return engine
 
     async def warm_up(self) -> None:

@@ -30,10 +30,8 @@ def bootstrap_ci(scores: Sequence[float], level: float = 0.95, rounds: int = BOO
     of each other — the pairs built from one problem's answers — then widen the interval as they should."""
     if not scores:
         raise ValueError("no scores to bootstrap")
-    rng = random.Random(seed)
-    if groups is None:
-        n = len(scores)
-        means = sorted(sum(rng.choices(scores, k=n)) / n for _ in range(rounds))
+    if groups is None:  # every score its own group
+        totals = [(score, 1) for score in scores]
     else:
         if len(groups) != len(scores):
             raise ValueError(f"{len(scores)} scores but {len(groups)} group labels")
@@ -41,11 +39,12 @@ def bootstrap_ci(scores: Sequence[float], level: float = 0.95, rounds: int = BOO
         for score, group in zip(scores, groups):
             members[group].append(score)
         totals = [(sum(m), len(m)) for m in members.values()]
-        means = []
-        for _ in range(rounds):
-            drawn = rng.choices(totals, k=len(totals))
-            means.append(sum(t for t, _ in drawn) / sum(n for _, n in drawn))
-        means.sort()
+    rng = random.Random(seed)
+    means = []
+    for _ in range(rounds):
+        drawn = rng.choices(totals, k=len(totals))
+        means.append(sum(t for t, _ in drawn) / sum(n for _, n in drawn))
+    means.sort()
     tail = (1.0 - level) / 2
     return means[int(tail * rounds)], means[min(rounds - 1, int((1.0 - tail) * rounds))]
 

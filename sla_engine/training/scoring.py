@@ -3,7 +3,8 @@
 The question it answers for search: does the head prefer the better of two answers of the kind a strategy
 compares? (`gsm_fork` pairs are siblings that share a prefix, the choice SLA makes; `gsm` pairs are
 independent answers, best-of-N's.) Pair accuracy comes with a bootstrap 95 % interval over items (whole
-problems are resampled: the pairs built from one problem are not independent); AuTRC as in training (metrics.py). Rankings do not depend on the head's calibration, so any served head can be scored.
+problems are resampled: the pairs built from one problem are not independent); AuTRC as in training
+(metrics.py). Rankings do not depend on the head's calibration, so any served head can be scored.
 
 With `lookahead` n, each pair is also scored as SLA sees it: both responses cut n tokens past the point where
 they part ("lookahead_accuracy"). For siblings that is SLA's decision at a fork with look-ahead d · k = n; the
@@ -75,9 +76,11 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
     result = {}
     for source in ["all"] + sorted({p.source for p in kept_pairs}):
         picked = [i for i, p in enumerate(kept_pairs) if source in ("all", p.source)]
-        items = [kept_pairs[i].item for i in picked]
-        ranked = _ranked([kept_pairs[i] for i in picked], [chosen[i] for i in picked], [rejected[i] for i in picked])
-        result[source] = {"pairs": len(picked), "pair_accuracy": ranked["curve"][1.0], "ci95": bootstrap_ci(ranked["outcomes"], groups=items),
+        these = [kept_pairs[i] for i in picked]
+        items = [p.item for p in these]
+        ranked = _ranked(these, [chosen[i] for i in picked], [rejected[i] for i in picked])
+        result[source] = {"pairs": len(picked), "pair_accuracy": ranked["curve"][1.0],
+                          "ci95": bootstrap_ci(ranked["outcomes"], groups=items),
                           "curve": {str(f): a for f, a in ranked["curve"].items()}, "autrc": autrc(ranked["curve"]),
                           "pick": ranked["pick"]}
         if lookahead is not None:
@@ -86,7 +89,7 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
                                "lookahead_ci95": bootstrap_ci(outcomes, groups=items)}
         if other:
             o_chosen, o_rejected, _ = other[0]
-            theirs = _ranked([kept_pairs[i] for i in picked], [o_chosen[i] for i in picked], [o_rejected[i] for i in picked])
+            theirs = _ranked(these, [o_chosen[i] for i in picked], [o_rejected[i] for i in picked])
             result[source]["compare"] = {"head": str(compare), "pair_accuracy": theirs["curve"][1.0], "pick": theirs["pick"]} | \
                 compare_outcomes(ranked["outcomes"], theirs["outcomes"], items)
     return result
