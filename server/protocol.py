@@ -65,6 +65,7 @@ class SearchSettings(Strict):
     keep: float | None = None
     batch: int | None = None
     threshold: float | None = None
+    prefer_finished: bool | None = None
     # cards
     entropy: float | None = None
     min_segment: int | None = None

@@ -30,6 +30,14 @@ def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mea
     assert best([sample(0, []), sample(1, [-5.0])]).index == 1  # no reward at all ranks last
 
 
+def test_best_of_n_prefer_finished_ranks_an_eos_sample_above_any_cut_one():
+    batch = [sample(0, [3.0], "length"), sample(1, [1.0]), sample(2, [2.0]), sample(3, [4.0], "length")]
+    assert best(batch).index == 3  # by reward alone: a cut answer wins
+    assert best(batch, prefer_finished=True).index == 2  # the best of those that ended at EOS
+    cut = [sample(0, [1.0], "length"), sample(1, [2.0], "length")]
+    assert best(cut, prefer_finished=True).index == 1  # none ended: the best cut one
+
+
 def test_a_sample_finishes_at_eos_at_its_budget_or_at_the_context_end():
     s = Sample(0, [], [])
     s.grow(Chunk([5, 6], [0.1, 0.2], [7], None, 3, 10, 0), budget=4)

@@ -7,7 +7,8 @@ are right less often than its greedy answer: README, "Results"). With pruning, a
 fraction of the batch by prefix mean reward then continues from where it stopped (a second request over
 the same path, its prefix served by the prefix cache) and the rest are dropped. After each
 batch, adaptive N stops when the best finished sample's mean reward reaches `threshold`. The answer is the
-finished sample with the highest mean token reward (first drawn among equals).
+finished sample with the highest mean token reward (first drawn among equals); with `prefer_finished`, a
+sample that ended on its own (EOS) outranks any sample cut at max_tokens, whatever their rewards.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def survivors(samples: list[Sample], keep: float) -> list[Sample]:
     return [s for s in samples if id(s) in kept]
 
 
-def best(samples: list[Sample]) -> Sample:
-    return min(samples, key=lambda s: (-s.mean_reward, s.index))
+def best(samples: list[Sample], prefer_finished: bool = False) -> Sample:
+    """The highest mean reward (first drawn among equals); with `prefer_finished`, among the samples that
+    ended at EOS if any did."""
+    return min(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.mean_reward, s.index))
 
 
 class BestOfN(Search):
@@ -66,9 +69,9 @@ class BestOfN(Search):
                 size = min(config.batch_size, config.n - drawn)
                 finished += await self._batch(drawn, size)
                 drawn += size
-                if config.threshold is not None and best(finished).mean_reward >= config.threshold:
+                winner = best(finished, config.prefer_finished)
+                if config.threshold is not None and winner.mean_reward >= config.threshold:
                     break
-            winner = best(finished)
             self.stats.committed(winner.tokens, winner.rewards)
             yield Commit(winner.tokens, winner.finish_reason)
         finally:

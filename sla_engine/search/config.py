@@ -123,8 +123,9 @@ class BestOfNConfig(Settings):
     first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
     a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on.
     Adaptive N: after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`.
-    The answer is the finished sample with the highest mean token reward; it is not known before the end, so
-    a stream gets it in one piece."""
+    The answer is the finished sample with the highest mean token reward; with `prefer_finished`, one that
+    ended at EOS outranks any cut at max_tokens. It is not known before the end, so a stream gets it in one
+    piece."""
 
     n: int = 4
     temperature: float = 0.7
@@ -134,6 +135,7 @@ class BestOfNConfig(Settings):
     keep: float = 0.5
     batch: int | None = None
     threshold: float | None = None
+    prefer_finished: bool = False
     strategy: ClassVar[str] = "best_of_n"
     streams_tokens: ClassVar[bool] = False
 
@@ -142,6 +144,7 @@ class BestOfNConfig(Settings):
         check_float(self, "temperature", 0.0, 2.0, low_open=True)
         check_int(self, "top_k", 0, 1000)
         check_bool(self, "greedy_first")
+        check_bool(self, "prefer_finished")
         check_int(self, "prune_at", 0, 1 << 16)
         check_float(self, "keep", 0.0, 1.0, low_open=True)
         if self.batch is not None:
