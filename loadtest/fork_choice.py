@@ -7,7 +7,7 @@ the head scores each whole answer by its mean token reward (best-of-N's score) a
 Prints JSON: problems, how many the head had to decide ("disagree": some answers right, some wrong; only
 those are scored), right answers for greedy (the trunk), the head's pick and a perfect chooser, the problems
 the pick fixed and broke against the trunk, and the sign test's p on those two counts. An
-answer cut at the token limit gives no final number and counts as wrong. Where SLA scores siblings d x k
+answer cut at the token limit gives no final number and counts as wrong. Where SLA scores siblings (d + 1) x k
 tokens past the fork (`sla score-pairs --lookahead`), this scores them at the end.
 """
 

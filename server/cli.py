@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="[default %(default)s]")
     train.add_argument("--lookahead", type=int, metavar="N",
                        help="the loss and held-out metrics see each pair only N tokens past where its responses part "
-                            "(SLA's view of siblings at depth x chunk) [default: whole responses]")
+                            "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses]")
 
     cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
                          description="Measures the head's per-token reward on the policy's answers among the "
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="responses are cut here, as in training [default %(default)s]")
     score.add_argument("--lookahead", type=int, metavar="N",
                        help="also score each pair as SLA sees it: both responses cut N tokens past where they part "
-                            "(SLA's depth x chunk, 20 for its defaults)")
+                            "(SLA's (depth + 1) x chunk, 30 for its defaults)")
     score.add_argument("--compare", type=Path, metavar="HEAD",
                        help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
                             "accuracy gain with a 95%% interval bootstrapped over items")

@@ -23,7 +23,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_response_tokens: int = 256  # longer responses are cut (features and rewards alike)
     # the loss and held-out metrics see each pair only up to this many tokens past where its two responses part:
-    # SLA's view of two siblings at look-ahead depth x chunk. None: whole responses
+    # SLA's view of two siblings is (depth + 1) x chunk. None: whole responses
     lookahead: int | None = None
     seed: int = 0
     save_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"

@@ -7,7 +7,8 @@ problems are resampled: the pairs built from one problem are not independent); A
 (metrics.py). Rankings do not depend on the head's calibration, so any served head can be scored.
 
 With `lookahead` n, each pair is also scored as SLA sees it: both responses cut n tokens past the point where
-they part ("lookahead_accuracy"). For siblings that is SLA's decision at a fork with look-ahead d · k = n; the
+they part ("lookahead_accuracy"). For siblings that is SLA's decision at a fork with n = (d + 1) · k (the
+candidate's chunk, which starts with the fork token, and d chunks below it); the
 full-length accuracy instead tells whether the head can read the finished answers.
 
 Best-of-N's choice is also replayed: per item, the response with the highest mean reward among all of the
