@@ -1,18 +1,17 @@
 # Two commands do the whole set-up on a fresh machine:
-#   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000
+#   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000 (PORT=..., HOST=...,
+#                MODEL=... to change; `sla serve` loads the model's shipped reward head from heads/MODEL)
 #   make test    same set-up, then the whole test suite
 # FLAVOUR=gpu installs the CUDA build of vLLM instead of the CPU one.
 
 FLAVOUR ?= cpu
-MODEL   ?= qwen2.5-0.5b-instruct
+MODEL   ?= qwen2.5-coder-0.5b-instruct
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 VENV    := .venv
 PY      := $(VENV)/bin/python
 SLA     := $(VENV)/bin/sla
 STAMP   := $(VENV)/.installed-$(FLAVOUR)
-# The model's shipped reward head, when the repository has one: requests may then ask for SLA search.
-HEAD    := $(if $(wildcard heads/$(MODEL)/reward_head.json),--reward-head heads/$(MODEL))
 
 .PHONY: install model serve test test-fast
 
@@ -30,7 +29,7 @@ model: $(STAMP)
 	$(SLA) models pull $(MODEL)
 
 serve: model
-	$(SLA) serve --model $(MODEL) $(HEAD) --host $(HOST) --port $(PORT)
+	$(SLA) serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
 test: model
 	$(PY) -m pytest

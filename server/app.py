@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import asynccontextmanager
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,15 +14,13 @@ from starlette.background import BackgroundTask
 
 from server import chat
 from server.admission import Admission, Overloaded
+from server.config import ServerConfig
 from server.errors import APIError, engine_dead, install_handlers, parse_body
 from server.metrics import ServerMetrics
 from server.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestCounterMiddleware
 from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
-from server.settings import ServerSettings
-from sla_engine.engine import Engine
-from sla_engine.search.rsd import check_pair, step_end_ids
+from sla_engine.engine import Engine, EngineConfig, start_engines
 
-EngineFactory = Callable[[], Awaitable[Engine]]
 T = TypeVar("T")
 
 
@@ -45,10 +43,8 @@ async def until_disconnect(request: Request, work: Awaitable[T], metrics: Server
         watcher.cancel()
 
 
-def create_app(
-    settings: ServerSettings, start_engine: EngineFactory, start_target: EngineFactory | None = None
-) -> FastAPI:
-    """`start_target`: the second engine of the `rsd` strategy (a larger model with the same tokenizer)."""
+def create_app(settings: ServerConfig, engine_config: EngineConfig, target_config: EngineConfig | None = None) -> FastAPI:
+    """`target_config`: the second engine of the `rsd` strategy (a larger model with the same tokenizer)."""
     metrics = ServerMetrics()
     admission = Admission(settings.max_concurrent_requests, settings.max_live_branches)
     metrics.live_branches.set_function(lambda: admission.branches)
@@ -58,13 +54,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = await start_engine()
-        target = None
+        engine, target = await start_engines(engine_config, target_config)
         try:
-            if start_target:
-                target = await start_target()
-                check_pair(engine, target)
-                await asyncio.to_thread(step_end_ids, engine)  # not at the first rsd request, on the event loop
             app.state.engine, app.state.target = engine, target
             app.state.started = int(time.time())
             metrics.bind(engine, target)
@@ -119,7 +110,7 @@ def create_app(
             # the background task also releases when the stream never started (a client gone at once)
             return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(ticket.release))
         try:
-            with metrics.track():
+            with metrics.timed():
                 return JSONResponse(await until_disconnect(request, chat.complete(engine, prepared, metrics), metrics))
         finally:
             ticket.release()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from contextlib import aclosing
@@ -23,15 +22,21 @@ from server.protocol import (
     Choice,
     ChunkChoice,
     Delta,
-    SearchStatsBody,
     Usage,
     completion_id,
     now,
 )
 from sla_engine.engine import Engine, PromptTooLongError
 from sla_engine.search import (
-    CommittedText, PlainConfig, RsdConfig, SearchConfig, SearchConfigError, SearchStats, make_config, make_search,
+    CommittedText,
+    PlainConfig,
+    SearchConfig,
+    SearchConfigError,
+    SearchStats,
+    choose_search,
+    make_search,
 )
+from sla_engine.store import canonical
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +66,10 @@ def search_config(
     req: ChatCompletionRequest, default: SearchConfig, engine: Engine, target: Engine | None
 ) -> SearchConfig:
     try:
-        config = make_config(req.search.given(), default) if req.search else default
+        config = choose_search(req.search.given() if req.search else None, default,
+                               has_reward=engine.reward is not None, has_target=target is not None)
     except SearchConfigError as e:
         raise bad_request(f"Invalid value for 'search.{e.field}': {e}.", param=f"search.{e.field}")
-    if config.needs_reward and engine.reward is None:
-        raise bad_request(
-            f"Search strategy '{config.strategy}' needs a reward head, and this server runs without one "
-            "(sla serve --reward-head PATH).", param="search.strategy",
-        )
-    if isinstance(config, RsdConfig) and target is None:
-        raise bad_request("Search strategy 'rsd' needs a target model, and this server runs without one "
-                          "(sla serve --target-model NAME).", param="search.strategy")
     searching = not isinstance(config, PlainConfig)
     if req.ignore_eos and searching:
         raise bad_request(f"'ignore_eos' cannot be combined with search strategy '{config.strategy}', whose "
@@ -105,7 +103,7 @@ def prepare(
     req: ChatCompletionRequest, engine: Engine, default_search: SearchConfig, max_tokens_cap: int | None = None,
     target: Engine | None = None,
 ) -> PreparedChat:
-    if req.model != engine.config.served_name:
+    if canonical(req.model) != engine.config.served_name:
         raise APIError(
             404, f"The model '{req.model}' does not exist; this server serves '{engine.config.served_name}'.",
             param="model", code="model_not_found",
@@ -136,9 +134,8 @@ def prepare(
         output_kind=RequestOutputKind.DELTA,
         **sampling,
     )
-    return PreparedChat(
-        completion_id(), now(), req.model, prompt_ids, params, search, SearchStats(settings=search.as_dict()), target
-    )
+    return PreparedChat(completion_id(), now(), engine.config.served_name, prompt_ids, params, search,
+                        SearchStats(settings=search.as_dict()), target)
 
 
 def compact(payload: dict) -> str:
@@ -195,8 +192,8 @@ async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str,
         raise GenerationFailed(APIError(500, "The engine failed while generating.", code="internal_error"))
 
 
-def stats_body(chat: PreparedChat) -> SearchStatsBody | None:
-    return SearchStatsBody(**chat.stats.as_dict()) if chat.reports_search else None
+def stats_body(chat: PreparedChat) -> dict | None:
+    return chat.stats.as_dict() if chat.reports_search else None
 
 
 async def complete(engine: Engine, chat: PreparedChat, metrics: ServerMetrics) -> dict:
@@ -227,7 +224,7 @@ async def stream(
     """SSE `data:` payloads as OpenAI sends them: role, content deltas, finish (+ search_stats), optional usage,
     [DONE]. `arrived` (perf_counter) is when the request came in: TTFT counts from there."""
 
-    def chunk(delta: Delta, finish: str | None = None, search_stats: SearchStatsBody | None = None) -> str:
+    def chunk(delta: Delta, finish: str | None = None, search_stats: dict | None = None) -> str:
         c = ChatCompletionChunk(
             id=chat.id, created=chat.created, model=chat.model,
             choices=[ChunkChoice(delta=delta, finish_reason=finish)], search_stats=search_stats,
@@ -241,7 +238,7 @@ async def stream(
 
     ended = False  # stays False when the client goes away and the server closes this generator
     clock = metrics.stream_clock(chat.search.strategy, arrived)
-    with metrics.track():
+    with metrics.timed():
         try:
             yield chunk(Delta(role="assistant", content=""))
             tokens, finish = 0, None

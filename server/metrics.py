@@ -20,7 +20,6 @@ class ServerMetrics:
         self.requests = Counter(
             "sla:http_requests", "HTTP requests answered, by route and status.", ["route", "status"], registry=r
         )
-        self.in_flight = Gauge("sla:requests_in_flight", "Chat completions being generated now.", registry=r)
         self.disconnects = Counter(
             "sla:client_disconnects", "Streams whose client went away before the end (their generation was aborted).", registry=r
         )
@@ -98,14 +97,12 @@ class ServerMetrics:
             self.search_reward.labels(strategy).observe(stats.mean_reward)
 
     @contextmanager
-    def track(self) -> Iterator[None]:
-        """Counts a chat completion in flight and observes its wall time."""
-        self.in_flight.inc()
+    def timed(self) -> Iterator[None]:
+        """Observes a chat completion's wall time (requests in progress: `sla:requests_admitted`)."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.in_flight.dec()
             self.e2e.observe(time.perf_counter() - t0)
 
     def stream_clock(self, strategy: str, arrived: float) -> "StreamClock":

@@ -6,11 +6,15 @@ feature a client relies on is never silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import typing
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer, field_validator, model_validator
+
+from sla_engine.search.config import CONFIG_CLASSES, STRATEGIES
 
 MAX_STOP_SEQUENCES = 4  # as OpenAI
 MAX_MESSAGES = 1024  # a chat longer than this is a client bug, not a conversation
@@ -30,6 +34,18 @@ class ChatMessage(Strict):
     content: str | list[TextPart]
     name: str | None = None
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, content):
+        """Say plainly that only text parts are served (an image part would otherwise fail as 'not a string')."""
+        if isinstance(content, list):
+            for i, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind != "text":
+                    raise ValueError(f"content part {i} has type {kind!r}; this server takes only text parts "
+                                     "({\"type\": \"text\", \"text\": ...}) or a string")
+        return content
+
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
@@ -44,44 +60,36 @@ class StreamOptions(Strict):
     include_usage: bool = False
 
 
-class SearchSettings(Strict):
-    """The `search` extension field (clients send it through the openai client's `extra_body`): a strategy
-    and its settings. Fields left out come from the server's default search when it runs the same strategy
-    (`sla serve --search`), else from the strategy's defaults; a field that is not a setting of the chosen
-    strategy, or out of its range, is a 400 (ranges are checked by sla_engine.search.config)."""
-
-    strategy: Literal["sample", "greedy", "sla", "best_of_n", "cards", "tree", "rsd"] | None = None
-    # sla (and tree: width)
-    width: int | None = None
-    chunk: int | None = None
-    depth: int | None = None
-    fork_min_p: float | None = None
-    # best_of_n (and tree: temperature; cards: top_k; rsd: threshold)
-    n: int | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    greedy_first: bool | None = None
-    prune_at: int | None = None
-    keep: float | None = None
-    batch: int | None = None
-    threshold: float | None = None
-    prefer_finished: bool | None = None
-    # cards
-    entropy: float | None = None
-    min_segment: int | None = None
-    max_segment: int | None = None
-    beta: float | None = None
-    reward_start: float | None = None
-    reward_end: float | None = None
-    max_rejections: int | None = None
-    # tree
-    segment: int | None = None
-    paths: int | None = None
-    # rsd
-    max_step: int | None = None
-
+class SearchFieldBase(Strict):
     def given(self) -> dict:
+        """The settings the client sent."""
         return self.model_dump(exclude_none=True)
+
+
+def search_field() -> type[SearchFieldBase]:
+    """The `search` extension field's model (clients send it through the openai client's `extra_body`),
+    generated from the strategy configs (sla_engine/search/config.py): `strategy` and every setting of every
+    strategy, each typed as its config types it. Settings left out come from the server's default search when
+    it runs the same strategy (`sla serve --search`), else from the strategy's defaults; a setting of another
+    strategy, or one out of its range, is a 400 (the configs check both)."""
+    fields: dict = {"strategy": (Literal[STRATEGIES] | None, Field(None, description="the search strategy"))}
+    users: dict[str, list[str]] = {}
+    for cls in CONFIG_CLASSES:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "strategy":
+                continue
+            kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+            if f.name in fields and fields[f.name][0] != kind | None:
+                raise TypeError(f"search setting {f.name!r} has two types across strategies")
+            fields[f.name] = (kind | None, None)
+            users.setdefault(f.name, []).append(cls.strategy)
+    for name, strategies in users.items():
+        fields[name] = (fields[name][0], Field(None, description=f"setting of: {', '.join(strategies)}"))
+    return create_model("SearchField", __base__=SearchFieldBase, __doc__=search_field.__doc__, **fields)
+
+
+SearchField = search_field()
 
 
 class ChatCompletionRequest(Strict):
@@ -100,7 +108,7 @@ class ChatCompletionRequest(Strict):
     stream_options: StreamOptions | None = None
     user: str | None = None
     ignore_eos: bool = False  # vLLM's extension (benchmarks use it for fixed-length outputs)
-    search: SearchSettings | None = None
+    search: SearchField | None = None
 
     @field_validator("stop")
     @classmethod
@@ -150,23 +158,11 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
-class SearchStatsBody(BaseModel):
-    """`search_stats` of a response: the strategy and the settings that ran, what the search did, and the
-    strategy's own counters (e.g. `samples`, `segments_rejected`, `steps_target`), all flat."""
-
-    model_config = ConfigDict(extra="allow")
-
-    strategy: str
-    tokens_generated: int
-    tokens_emitted: int
-    branches_forked: int
-    branches_aborted: int
-    prefix_cache_hit_rate: float | None  # of the prompt tokens of branch requests
-    mean_reward: float | None  # of the committed path
-
-
 class WithSearchStats(BaseModel):
-    search_stats: SearchStatsBody | None = None
+    # `search_stats` of a response (SearchStats.as_dict()): the strategy and the settings that ran, what the
+    # search did (tokens generated and emitted, branches forked and aborted, prefix-cache hit rate of branch
+    # prompts, mean reward of the committed tokens) and the strategy's own counters, all flat
+    search_stats: dict[str, Any] | None = None
 
     def dump(self) -> dict:
         """JSON body; `search_stats` only when a search ran (plain OpenAI shape otherwise)."""

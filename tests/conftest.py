@@ -25,6 +25,22 @@ from sla_engine.store import ModelStore
 TEST_MODEL = "smollm2-135m-instruct"
 API_KEY = "test-key"
 START_TIMEOUT_S = 600  # a cold CPU start (imports + weights + warm-up) takes ~30 s; pulls take longer
+# Every test engine gets a 1 GiB KV cache (far more than any test fills: 23k tokens of the test model), so that
+# the suite's engines together stay well under half of a 24 GiB machine; an engine needs about this much free
+# memory to start (weights, KV cache, the worker process), and a start without it fails with a clear message.
+TEST_KV_CACHE_GIB = 1
+ENGINE_MEMORY_GIB = 3.0
+
+
+def require_memory(gib: float = ENGINE_MEMORY_GIB) -> None:
+    """Refuse to start one more engine when the machine lacks the memory for it: a clear failure instead of
+    the kernel's OOM killer taking engines (and every test after) down one by one."""
+    with open("/proc/meminfo") as fh:
+        info = {line.split(":")[0]: int(line.split()[1]) for line in fh}
+    available = info["MemAvailable"] / (1 << 20)
+    if available < gib:
+        pytest.fail(f"only {available:.1f} GiB of memory is available and a test engine needs about {gib} GiB: "
+                    "is another vLLM process running on this machine (ps -ef | grep -i vllm)?", pytrace=False)
 
 
 @dataclass
@@ -63,8 +79,10 @@ def free_port() -> int:
 
 
 def start_server(model: str, log: Path, api_key: str | None = None, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, LiveServer]:
+    require_memory()
     port = free_port()
-    cmd = [sys.executable, "-m", "server.cli", "serve", "--model", model, "--port", str(port), *extra]
+    kv = () if "--kv-cache-gib" in extra else ("--kv-cache-gib", str(TEST_KV_CACHE_GIB))
+    cmd = [sys.executable, "-m", "sla", "serve", "--model", model, "--port", str(port), *kv, *extra]
     if api_key:
         cmd += ["--api-key", api_key]
     fh = open(log, "w")

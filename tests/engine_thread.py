@@ -10,6 +10,9 @@ from sla_engine.engine import Engine, EngineConfig
 
 class EngineThread:
     def __init__(self, config: EngineConfig):
+        from tests.conftest import require_memory
+
+        require_memory()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()

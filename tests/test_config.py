@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from server.cli import build_parser, main
+from server.config import ServerConfig
 from server.errors import APIError, parse_body
-from server.protocol import ChatCompletionRequest, SearchSettings
-from server.settings import ServerSettings
+from server.protocol import ChatCompletionRequest, SearchField
+from sla.cli import build_parser, main
 from sla_engine.engine import EngineConfig
 from sla_engine.search.config import CONFIGS
 from sla_engine.store.store import default_cache_dir
@@ -42,7 +43,7 @@ def test_engine_args_cpu_defaults():
                                     {"max_concurrent_requests": 0}, {"max_tokens_cap": 0}])
 def test_server_settings_validation(kwargs):
     with pytest.raises(ValueError):
-        ServerSettings(**kwargs)
+        ServerConfig(**kwargs)
 
 
 def test_cache_dir_env_override(monkeypatch, tmp_path):
@@ -57,7 +58,7 @@ def test_serve_command_lines_parse(monkeypatch):
     monkeypatch.setenv("SLA_PORT", "9001")
     args = build_parser().parse_args(["serve", "--model", "smollm2-135m-instruct", "--api-key", "k"])
     assert (args.model, args.port, args.api_key, args.host) == ("smollm2-135m-instruct", 9001, "k", "127.0.0.1")
-    assert build_parser().parse_args(["models", "pull", "qwen2.5-0.5b-instruct"]).name == "qwen2.5-0.5b-instruct"
+    assert build_parser().parse_args(["models", "pull", "qwen2.5-coder-0.5b-instruct"]).name == "qwen2.5-coder-0.5b-instruct"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["models", "pull", "gpt-7"])
 
@@ -78,8 +79,8 @@ def test_request_parsing():
 
 def test_the_search_field_takes_every_setting_of_every_strategy():
     settings = {f.name for cls in CONFIGS.values() for f in dataclasses.fields(cls)}
-    assert settings == set(SearchSettings.model_fields)  # a setting missing here would be a 400 "extra field"
-    assert SearchSettings(strategy="best_of_n", greedy_first=True, top_k=20).given() == {
+    assert settings == set(SearchField.model_fields)  # a setting missing here would be a 400 "extra field"
+    assert SearchField(strategy="best_of_n", greedy_first=True, top_k=20).given() == {
         "strategy": "best_of_n", "greedy_first": True, "top_k": 20}
 
 
@@ -98,3 +99,19 @@ def test_compile_flag_selects_compiled_mode():
 def test_bench_refuses_bad_plans_before_any_engine_starts(argv, message, capsys):
     assert main(["bench", "--model", "no-such-model-anywhere", *argv[1:]]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sla_serve_finds_the_shipped_head_unless_told_not_to(monkeypatch, tmp_path):
+    from server.cli import reward_head
+    from sla_engine.reward.shipped import shipped_head
+    from sla_engine.store import DEFAULT_MODEL
+
+    shipped = Path(__file__).resolve().parents[1] / "heads" / DEFAULT_MODEL
+    assert shipped_head(DEFAULT_MODEL) == shipped == shipped_head("qwen2.5-0.5b-instruct")  # the old name too
+    assert shipped_head("smollm2-135m-instruct") is None
+    off = build_parser().parse_args(["serve", "--no-reward-head"])
+    assert reward_head(off, DEFAULT_MODEL, Path("/no/model")) is None  # nothing is loaded or checked
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--no-reward-head", "--reward-head", str(shipped)])
+    monkeypatch.setenv("SLA_HEADS_DIR", str(tmp_path))  # the container images point it at their copy
+    assert shipped_head(DEFAULT_MODEL) is None

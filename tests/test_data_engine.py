@@ -7,12 +7,12 @@ import math
 import pytest
 from vllm import SamplingParams
 
-from sla_engine.data.forks import ForkSettings, fork_items
-from sla_engine.data.judge import PairwiseJudge, combine, judge_all
-from sla_engine.data.jsonl import read_jsonl
-from sla_engine.data.sampling import SamplingSettings, sample_items
-from sla_engine.data.sources import Item
 from sla_engine.engine import EngineConfig
+from sla_pipeline.data.forks import ForkSettings, fork_items
+from sla_pipeline.data.jsonl import read_jsonl
+from sla_pipeline.data.judge import PairwiseJudge, combine, judge_all
+from sla_pipeline.data.sampling import SamplingSettings, sample_items
+from sla_pipeline.data.sources import Item
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
 

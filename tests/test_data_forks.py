@@ -9,9 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint, ForkSettings, fork_outcomes, fork_pairs, fork_points, fork_problem
-from sla_engine.data.pairs import Pair
-from sla_engine.data.sources import Item
+from sla_pipeline.data.forks import (
+    Answer,
+    ForkedProblem,
+    ForkPoint,
+    ForkSettings,
+    fork_outcomes,
+    fork_pairs,
+    fork_points,
+    fork_problem,
+)
+from sla_pipeline.data.pairs import Pair
+from sla_pipeline.data.sources import Item
 
 
 def flat(n: int, greedy: list[int], runner_up: dict[int, tuple[int, float]]) -> list[dict[int, float]]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sla_engine.data.build import DataPlan, assemble_pairs
-from sla_engine.data.forks import Answer, ForkedProblem, ForkPoint
-from sla_engine.data.jsonl import JsonlWriter
-from sla_engine.data.judge import Judgement
-from sla_engine.data.pairs import read_pairs
-from sla_engine.data.sampling import SamplingSettings
-from sla_engine.data.sources import alpaca_items, dpo_demo_pairs, gsm_items, gsm_template_ids, mtbench_items
-from sla_engine.data.split import split_of
-from sla_engine.training.trainer import LeakError, check_split
+from sla_pipeline.data.build import DataPlan, assemble_pairs
+from sla_pipeline.data.forks import Answer, ForkedProblem, ForkPoint
+from sla_pipeline.data.jsonl import JsonlWriter
+from sla_pipeline.data.judge import Judgement
+from sla_pipeline.data.pairs import read_pairs
+from sla_pipeline.data.sampling import SamplingSettings
+from sla_pipeline.data.sources import alpaca_items, dpo_demo_pairs, gsm_items, gsm_template_ids, mtbench_items
+from sla_pipeline.data.split import split_of
+from sla_pipeline.training.trainer import LeakError, check_split
 
 pytestmark = pytest.mark.download
 

@@ -9,18 +9,18 @@ import math
 import pytest
 import torch
 
-from sla_engine.data.build import interleave, judged_pair, math_pairs
-from sla_engine.data.gsm import extract_answer, is_correct, reference_answer
-from sla_engine.data.judge import Judgement, combine
-from sla_engine.data.jsonl import BadLine, JsonlWriter, read_jsonl
-from sla_engine.data.pairs import Pair, read_pairs
-from sla_engine.data.resumable import run_resumable
-from sla_engine.data.sampling import Sample, SamplingSettings
-from sla_engine.data.sources import Item
-from sla_engine.data.split import split_of
-from sla_engine.training.config import TrainConfig
-from sla_engine.training.losses import pair_loss
-from sla_engine.training.metrics import autrc, parting, prefix_accuracy, trc_curve
+from sla_pipeline.data.build import interleave, judged_pair, math_pairs
+from sla_pipeline.data.gsm import extract_answer, is_correct, reference_answer
+from sla_pipeline.data.jsonl import BadLine, JsonlWriter, read_jsonl
+from sla_pipeline.data.judge import Judgement, combine
+from sla_pipeline.data.pairs import Pair, read_pairs
+from sla_pipeline.data.resumable import run_resumable
+from sla_pipeline.data.sampling import Sample, SamplingSettings
+from sla_pipeline.data.sources import Item
+from sla_pipeline.data.split import split_of
+from sla_pipeline.training.config import TrainConfig
+from sla_pipeline.training.losses import pair_loss
+from sla_pipeline.training.metrics import autrc, parting, prefix_accuracy, trc_curve
 
 
 @pytest.mark.parametrize("text, value", [

@@ -1,5 +1,6 @@
-"""The README's promise: `make serve` (the default model with its shipped reward head) + the README's curl
-streams an answer that names Paris, and the shipped head serves SLA."""
+"""The README's promise: `make serve` (`sla serve` on the default model, which loads its shipped reward head)
++ the README's curl streams an answer that names Paris, the shipped head serves SLA, and the model's old name
+is still accepted."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sla_engine.store import DEFAULT_MODEL, ModelStore
+from sla_engine.store import ALIASES, DEFAULT_MODEL, ModelStore
 from tests.conftest import start_server, stop_server
 
-SHIPPED_HEAD = Path(__file__).resolve().parents[1] / "heads" / DEFAULT_MODEL
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.engine
 
@@ -21,9 +22,7 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory):
     ModelStore().pull(DEFAULT_MODEL)
-    # what `make serve` runs (the Makefile adds --reward-head when heads/MODEL exists)
-    proc, live = start_server(DEFAULT_MODEL, tmp_path_factory.mktemp("default") / "serve.log",
-                              extra=("--reward-head", str(SHIPPED_HEAD)))
+    proc, live = start_server(DEFAULT_MODEL, tmp_path_factory.mktemp("default") / "serve.log")  # as `make serve`
     yield live
     assert stop_server(proc) == 0  # SIGTERM: a clean shutdown
 
@@ -41,13 +40,24 @@ def test_readme_curl_streams_paris(default_server):
     assert "Paris" in text
 
 
-def test_make_serve_passes_the_shipped_head():
+def test_make_serve_runs_sla_serve_on_the_default_model():
     # under `make test` the parent make's MAKEFLAGS/MAKELEVEL would add "Entering directory" lines
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
-    lines = subprocess.run(["make", "-n", "serve"], capture_output=True, text=True, check=True, env=env,
-                           cwd=SHIPPED_HEAD.parents[1]).stdout.splitlines()
+    lines = subprocess.run(["make", "-n", "serve", "PORT=8123"], capture_output=True, text=True, check=True,
+                           env=env, cwd=REPO).stdout.splitlines()
     serve = [line for line in lines if " serve " in line]
-    assert len(serve) == 1 and f"--reward-head heads/{DEFAULT_MODEL}" in serve[0], lines
+    assert len(serve) == 1 and f"--model {DEFAULT_MODEL}" in serve[0] and "--port 8123" in serve[0], lines
+
+
+def test_the_shipped_head_is_loaded_without_being_named(default_server):
+    assert f"reward head {REPO / 'heads' / DEFAULT_MODEL}" in default_server.log.read_text()
+
+
+def test_the_old_model_name_is_still_accepted(default_server):
+    old = next(name for name, new in ALIASES.items() if new == DEFAULT_MODEL)
+    r = default_server.client().chat.completions.create(
+        model=old, max_tokens=4, messages=[{"role": "user", "content": "Say hi."}])
+    assert r.model == DEFAULT_MODEL and r.choices[0].message.content
 
 
 def test_the_shipped_head_serves_sla(default_server):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.cli import build_parser
+from sla.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -43,7 +43,7 @@ def test_the_entry_point_accepts_what_compose_and_kubernetes_pass():
     statefulset = next(d for d in rendered_or_raw() if d["kind"] == "StatefulSet")
     args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
     parsed = build_parser().parse_args(["serve", *args])
-    assert parsed.model == "qwen2.5-0.5b-instruct"
+    assert parsed.model == "qwen2.5-coder-0.5b-instruct"
 
 
 def test_every_variable_in_env_example_reaches_sla_serve(monkeypatch):

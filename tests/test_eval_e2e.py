@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from sla_engine.eval.sets import load_set
 from sla_engine.store import ModelStore
+from sla_pipeline.eval.sets import load_set
 from tests.conftest import TEST_MODEL, start_server, stop_server
 from tests.tiny_models import make_random_head
 
@@ -28,7 +28,7 @@ def sla_server(tmp_path_factory):
 
 
 def sla_eval(live, out, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "server.cli", "eval", "--base-url", live.base_url, "--model", live.model,
+    cmd = [sys.executable, "-m", "sla", "eval", "--base-url", live.base_url, "--model", live.model,
            "--out", str(out), "--limit", "3", "--max-tokens", "24", "--judge", TEST_MODEL, "--concurrency", "4",
            "--strategy", 'greedy={"strategy": "greedy"}', "--strategy", f"sla-2-4-1={json.dumps(SLA)}", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -67,7 +67,7 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
 
 
 def test_sla_eval_says_why_when_the_server_is_unreachable(tmp_path):
-    cmd = [sys.executable, "-m", "server.cli", "eval", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+    cmd = [sys.executable, "-m", "sla", "eval", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
            "--limit", "1", "--sets", "gsm"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "cannot reach the server" in done.stderr

@@ -8,14 +8,14 @@ import math
 
 import pytest
 
-from sla_engine.data.judge import PairwiseJudge
-from sla_engine.data.sources import Item
-from sla_engine.eval.generation import Generation, StaleAnswersError, Strategy, generate_all
-from sla_engine.eval.judging import comparisons, uncached, verdicts_against_baseline
-from sla_engine.eval.report import markdown, plot
-from sla_engine.eval.run import EvalPlan
-from sla_engine.eval.sets import EvalSet
-from sla_engine.eval.stats import Accuracy, Equity, PairedGain, bootstrap_ci, sign_test_p
+from sla_pipeline.data.judge import PairwiseJudge
+from sla_pipeline.data.sources import Item
+from sla_pipeline.eval.generation import Generation, StaleAnswersError, Strategy, generate_all
+from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
+from sla_pipeline.eval.report import markdown, plot
+from sla_pipeline.eval.run import EvalPlan
+from sla_pipeline.eval.sets import EvalSet
+from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain, bootstrap_ci, sign_test_p
 
 
 def test_equity_counts_ties_half_and_its_interval_brackets_it():

@@ -63,9 +63,9 @@ def test_missing_member_and_broken_archive(tmp_path):
 
 
 def test_catalog_is_consistent():
-    assert {"qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "smollm2-135m-instruct"} <= set(CATALOG)
-    assert len(CATALOG["qwen2.5-0.5b-instruct"].parts) == 6
-    assert len(CATALOG["qwen2.5-1.5b-instruct"].parts) == 22
+    assert {"qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct"} <= set(CATALOG)
+    assert len(CATALOG["qwen2.5-coder-0.5b-instruct"].parts) == 6
+    assert len(CATALOG["qwen2.5-coder-1.5b-instruct"].parts) == 22
     for spec in CATALOG.values():
         assert all(p.wheel_prefix.startswith(p.requirement.split("==")[0].replace("-", "_")) for p in spec.parts)
     with pytest.raises(ValueError, match="pinned"):

@@ -1,12 +1,8 @@
-"""loadtest/fork_choice.py: greedy, the head's pick and a perfect chooser counted per problem."""
+"""sla_pipeline/analyses/fork_choice.py: greedy, the head's pick and a perfect chooser counted per problem."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
-from fork_choice import choice_counts  # noqa: E402  (loadtest/ is a folder of scripts, not a package)
+from sla_pipeline.analyses.fork_choice import choice_counts
 
 
 def test_the_head_decides_only_where_answers_disagree_and_ties_go_to_greedy():

@@ -1,19 +1,14 @@
-"""loadtest/off_policy_tokens.py: an answer token's log-probability is read at the position before it (each
+"""sla_pipeline/analyses/off_policy_tokens.py: an answer token's log-probability is read at the position before it (each
 checked against the model run on the prompt and the answer up to that token alone)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from sla_pipeline.analyses.off_policy_tokens import answer_logprobs
 from tests.tiny_models import make_tiny_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
-from off_policy_tokens import answer_logprobs  # noqa: E402  (loadtest/ is a folder of scripts, not a package)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from vllm import SamplingParams
 from sla_engine.engine import EngineConfig
 from sla_engine.reward import RewardHead
 from sla_engine.reward.reference import reference_rewards
+from sla_engine.search import complete
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -38,7 +39,7 @@ def greedy(n: int) -> SamplingParams:
 
 def scored_batch(runner: EngineThread, prompts, n: int = 20):
     async def all_at_once():
-        return await asyncio.gather(*(runner.engine.generate_scored(p, greedy(n)) for p in prompts))
+        return await asyncio.gather(*(complete(runner.engine, p, greedy(n)) for p in prompts))
 
     return runner.run(all_at_once())
 
@@ -50,21 +51,21 @@ def test_rewards_match_the_fp32_reference_in_a_batch_and_from_the_prefix_cache(t
     for round_ in range(2):  # round 2 hits the prefix cache for every prompt
         results = scored_batch(runner, PROMPTS)
         for prompt, res in zip(PROMPTS, results):
-            assert len(res.token_ids) == len(res.rewards) == 20
-            ref = reference_rewards(backbone, channel, prompt + res.token_ids)[len(prompt):]
+            assert len(res.tokens) == len(res.rewards) == 20
+            ref = reference_rewards(backbone, channel, prompt + res.tokens)[len(prompt):]
             got = torch.tensor(res.rewards)
             assert ref.std() > 100 * 1e-4, "rewards must vary well beyond the tolerance for the check to mean anything"
             assert (got - ref).abs().max().item() <= 1e-4, (family, round_, (got - ref).abs().max().item())
             # the reference's tokens are the engine's: vLLM's greedy choice is the backbone's argmax
-            logits = backbone(torch.tensor([prompt + res.token_ids])).logits[0, len(prompt) - 1:-1]
-            assert logits.argmax(-1).tolist() == res.token_ids
+            logits = backbone(torch.tensor([prompt + res.tokens])).logits[0, len(prompt) - 1:-1]
+            assert logits.argmax(-1).tolist() == res.tokens
         if round_ == 1:
-            assert all(r.num_cached_tokens >= 256 for r in results)
+            assert all(r.cached_tokens >= 256 for r in results)
 
 
 def test_greedy_tokens_identical_with_and_without_a_head(tiny):
     family, folder, head, runner = tiny
-    with_head = [r.token_ids for r in scored_batch(runner, PROMPTS[:2], n=24)]
+    with_head = [r.tokens for r in scored_batch(runner, PROMPTS[:2], n=24)]
     plain = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024,
                                       kv_cache_gib=1, warmup=False))
     try:
@@ -103,9 +104,9 @@ def test_a_large_reward_is_still_read_exactly_and_never_sampled(tmp_path):
                                        max_model_len=1024, kv_cache_gib=1, warmup=False))
     try:
         res = scored_batch(runner, PROMPTS[:1], n=30)[0]
-        assert not set(runner.engine.reward.columns) & set(res.token_ids)
+        assert not set(runner.engine.reward.columns) & set(res.tokens)
         backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-        ref = reference_rewards(backbone, RewardHead.load(head).channel().eval(), PROMPTS[0] + res.token_ids)
+        ref = reference_rewards(backbone, RewardHead.load(head).channel().eval(), PROMPTS[0] + res.tokens)
         got = torch.tensor(res.rewards)
         assert got.min() > 100
         assert (got - ref[len(PROMPTS[0]):]).abs().max().item() <= 1e-4
@@ -123,7 +124,7 @@ def test_final_hidden_only_head_matches_its_reference(tmp_path):
         backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
         channel = RewardHead.load(head).channel().eval()
         for prompt, r in zip(PROMPTS, res):
-            ref = reference_rewards(backbone, channel, prompt + r.token_ids)[len(prompt):]
+            ref = reference_rewards(backbone, channel, prompt + r.tokens)[len(prompt):]
             assert (torch.tensor(r.rewards) - ref).abs().max().item() <= 1e-4
     finally:
         runner.close()

@@ -1,14 +1,10 @@
-"""loadtest/sample_choice.py: the head's pick, the vote, a perfect chooser and the pair ranking per problem."""
+"""sla_pipeline/analyses/sample_choice.py: the head's pick, the vote, a perfect chooser and the pair ranking per problem."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
-from sample_choice import Drawn, choice_report, pick, vote  # noqa: E402  (loadtest/ is a folder of scripts)
+from sla_pipeline.analyses.sample_choice import Drawn, choice_report, pick, vote
 
 
 def d(right: bool, value: float | None, reward: float, cut: bool = False, last: float = 0.0) -> Drawn:
@@ -58,9 +54,9 @@ def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
 def test_the_pairs_file_holds_every_right_over_wrong_pair_of_a_problem_with_its_texts(tmp_path):
     from sample_choice import sample_pairs
 
-    from sla_engine.data.jsonl import JsonlWriter
-    from sla_engine.data.pairs import read_pairs
-    from sla_engine.data.sources import Item, user
+    from sla_pipeline.data.jsonl import JsonlWriter
+    from sla_pipeline.data.pairs import read_pairs
+    from sla_pipeline.data.sources import Item, user
 
     item = Item("gsm/h1", "gsm", "heldout", (user("2 + 3?"),), answer=5.0)
     samples = [{"text": "It is 5.", "right": True, "value": 5.0}, {"text": "It is 6.", "right": False, "value": 6.0},

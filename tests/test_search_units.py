@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sla_engine.search import (
-    BestOfNConfig, CardsConfig, Chunk, CommittedText, PlainConfig, RsdConfig, SearchConfigError, SlaConfig, TreeConfig,
+    BestOfNConfig,
+    CardsConfig,
+    Chunk,
+    CommittedText,
+    PlainConfig,
+    RsdConfig,
+    SearchConfigError,
+    SlaConfig,
+    TreeConfig,
     make_config,
 )
 from sla_engine.search.tree import Node
@@ -52,7 +60,7 @@ def test_live_branches_per_request():
 
 
 def chunk(tokens, rewards, next_tokens=(1, 2), finish=None):
-    return Chunk(list(tokens), list(rewards), list(next_tokens), finish, len(tokens) + 1, 0, 0)
+    return Chunk(list(tokens), list(rewards), finish, list(next_tokens), len(tokens) + 1, 0, 0)
 
 
 def test_a_candidate_scores_its_best_leaf_by_mean_reward_over_the_whole_response():
@@ -70,7 +78,7 @@ def test_a_candidate_scores_its_best_leaf_by_mean_reward_over_the_whole_response
     b.children = [b1]
     b1.settle(chunk([9], [1.0], finish="stop"), 100)  # finished early, still scored: (1+1+.5+.5+1)/5 = 0.8
     assert a.score() == pytest.approx(8 / 6) and b.score() == pytest.approx(0.8)
-    assert a2.path() == [5, 6, 1, 7, 2, 2] and b1.finish_reason == "stop"
+    assert a2.path.tokens == [5, 6, 1, 7, 2, 2] and b1.finish_reason == "stop"
 
 
 def test_budget_and_context_end_finish_a_branch():
@@ -106,3 +114,9 @@ def test_committed_text_flushes_at_the_end_and_skips_special_tokens():
     assert text.add(ids("ab")) == "ab"
     assert text.add(ids("c") + [0], last=True) == "c" and not text.stopped
 
+
+
+def test_search_stats_report_the_settings_in_force():
+    assert BestOfNConfig(n=4).as_dict()["batch"] == 4  # "all at once" is reported as the batch it means
+    assert BestOfNConfig(n=4, batch=2).as_dict()["batch"] == 2
+    assert SlaConfig().as_dict() == {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2, "fork_min_p": 0.0}

@@ -3,7 +3,6 @@ cap, and branch hygiene under many dropped streams. One `sla serve` with a rando
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.conftest import SLA_SERVER_BRANCH_CAP as CAP

@@ -11,15 +11,15 @@ from dataclasses import replace
 import pytest
 from vllm import SamplingParams
 
-from sla_engine import bench
-from sla_engine.bench import BenchPlan
 from sla_engine.engine import Engine, EngineConfig
-from sla_engine.eval.generation import Strategy
 from sla_engine.search import BestOfNConfig, CardsConfig, RsdConfig, TreeConfig
 from sla_engine.search.best_of_n import BestOfN
 from sla_engine.search.cards import Cards
 from sla_engine.search.rsd import Rsd
 from sla_engine.search.tree_sampling import TreeSampling
+from sla_pipeline.bench import run as bench
+from sla_pipeline.bench.run import BenchPlan
+from sla_pipeline.eval.generation import Strategy
 from tests.engine_thread import EngineThread
 from tests.sla_reference import ReferenceModel
 from tests.tiny_models import make_random_head, make_tiny_model

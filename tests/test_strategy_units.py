@@ -7,16 +7,16 @@ import math
 
 import pytest
 
-from sla_engine.bench import Stream, summarize
-from sla_engine.search import CardsConfig, Chunk, SearchStats
-from sla_engine.search.best_of_n import Sample, best, survivors
+from sla_engine.search import CardsConfig, Chunk, ScoredTokens, SearchStats
+from sla_engine.search.best_of_n import Candidate, best, survivors
 from sla_engine.search.cards import acceptance, threshold
 from sla_engine.search.rsd import step_score
 from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
+from sla_pipeline.bench.run import Stream, summarize
 
 
 def sample(index, rewards, finish="stop"):
-    return Sample(index, list(range(len(rewards))), list(rewards), finish)
+    return Candidate(list(range(len(rewards))), list(rewards), finish, index=index)
 
 
 def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mean():
@@ -39,13 +39,13 @@ def test_best_of_n_prefer_finished_ranks_an_eos_sample_above_any_cut_one():
 
 
 def test_a_sample_finishes_at_eos_at_its_budget_or_at_the_context_end():
-    s = Sample(0, [], [])
-    s.grow(Chunk([5, 6], [0.1, 0.2], [7], None, 3, 10, 0), budget=4)
+    s = Candidate(index=0)
+    s.grow(Chunk([5, 6], [0.1, 0.2], None, [7], 3, 10, 0), budget=4)
     assert s.finish_reason is None and s.tokens == [5, 6]
-    s.grow(Chunk([7, 8], [0.3, 0.4], [9], None, 3, 12, 0), budget=4)
+    s.grow(Chunk([7, 8], [0.3, 0.4], None, [9], 3, 12, 0), budget=4)
     assert s.finish_reason == "length" and s.mean_reward == pytest.approx(0.25)
-    eos = Sample(1, [], [])
-    eos.grow(Chunk([5, 2], [0.5], [], "stop", 2, 10, 0), budget=10)
+    eos = Candidate(index=1)
+    eos.grow(Chunk([5, 2], [0.5], "stop", [], 2, 10, 0), budget=10)
     assert eos.finish_reason == "stop" and eos.mean_reward == 0.5
 
 
@@ -60,7 +60,7 @@ def test_cards_threshold_rises_linearly_and_acceptance_is_min_1_exp():
 
 
 def path(index, rewards, finish="stop", entropy=0.0, budget=1):
-    return Path(index, budget, list(range(len(rewards))), list(rewards), [0], entropy, finish)
+    return Path(list(range(len(rewards))), list(rewards), finish, index, budget, [0], entropy)
 
 
 def test_tree_budget_splits_and_spare_budget_goes_to_the_most_uncertain_paths_first():
@@ -86,21 +86,21 @@ def test_repetition_is_a_16_token_run_into_the_new_segment_that_occurred_before(
 
 
 def test_a_path_stops_when_its_new_segment_repeats():
-    p = Path(0, 1)
+    p = Path(index=0, budget=1)
     loop = list(range(200, 216))
-    p.grow(Chunk(loop, [0.0] * 16, [1], None, 17, 5, 0, entropy=1.0), max_tokens=100)
+    p.grow(Chunk(loop, [0.0] * 16, None, [1], 17, 5, 0, entropy=1.0), budget=100)
     assert p.finish_reason is None and p.entropy == 1.0
-    p.grow(Chunk(loop, [0.0] * 16, [1], None, 17, 21, 0, entropy=0.1), max_tokens=100)
+    p.grow(Chunk(loop, [0.0] * 16, None, [1], 17, 21, 0, entropy=0.1), budget=100)
     assert p.finish_reason == "repetition" and p.starts == [0, 16]
     child = p.copy(1, 2, upto=16)
     assert child.tokens == loop and child.starts == [0] and child.budget == 2 and child.finish_reason is None
 
 
 def test_rsd_scores_a_step_by_the_sigmoid_of_its_mean_reward():
-    assert step_score([0.0, 0.0]) == 0.5
-    assert step_score([1.0, 3.0]) == pytest.approx(1 / (1 + math.exp(-2.0)))
-    assert step_score([]) == 1.0
-    assert step_score([-2.0]) < 0.7 <= step_score([1.0])  # the paper's δ = 0.7 sits between
+    assert step_score(ScoredTokens(rewards=[0.0, 0.0])) == 0.5
+    assert step_score(ScoredTokens(rewards=[1.0, 3.0])) == pytest.approx(1 / (1 + math.exp(-2.0)))
+    assert step_score(ScoredTokens(rewards=[])) == 1.0
+    assert step_score(ScoredTokens(rewards=[-2.0])) < 0.7 <= step_score(ScoredTokens(rewards=[1.0]))  # the paper's δ = 0.7 sits between
 
 
 def test_bench_sums_counts_and_averages_ratios_over_streams():

@@ -11,16 +11,17 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from vllm import SamplingParams
 
-from sla_engine.data.jsonl import JsonlWriter
-from sla_engine.data.pairs import Pair
 from sla_engine.engine import EngineConfig
 from sla_engine.reward import RewardHead
 from sla_engine.reward.reference import layer_inputs_and_final, reference_rewards
-from sla_engine.training.calibration import calibrate_head, measure, own_answers
-from sla_engine.training.config import TrainConfig
-from sla_engine.training.features import FeatureCache, TokenizedResponse, tokenize
-from sla_engine.training.scoring import score_pairs
-from sla_engine.training.trainer import EncodedPair, evaluate, train
+from sla_engine.search import complete
+from sla_pipeline.data.jsonl import JsonlWriter
+from sla_pipeline.data.pairs import Pair
+from sla_pipeline.training.calibration import calibrate_head, measure, own_answers
+from sla_pipeline.training.config import TrainConfig
+from sla_pipeline.training.features import FeatureCache, TokenizedResponse, tokenize
+from sla_pipeline.training.scoring import score_pairs
+from sla_pipeline.training.trainer import EncodedPair, evaluate, train
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
 
@@ -161,7 +162,7 @@ def test_a_lookahead_head_learns_only_from_what_sla_would_have_seen(trained, tmp
 
 def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, capsys):
     """`sla score-pairs` on the held-out pairs plus the same pairs reversed under another source name."""
-    from server.cli import main
+    from sla.cli import main
 
     model, head, report = trained
     heldout = [Pair.from_json(json.loads(line))
@@ -201,7 +202,7 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
 def test_score_pairs_replays_best_of_n_and_compares_two_heads(trained, tmp_path, capsys):
     """The same head with its output negated ranks every pair the other way round: `--compare` counts the pairs
     each gets right and their difference; the pick (top mean reward per item) follows the ranking."""
-    from server.cli import main
+    from sla.cli import main
 
     model, head, report = trained
     flipped = RewardHead.load(head)
@@ -227,7 +228,7 @@ def test_score_pairs_replays_best_of_n_and_compares_two_heads(trained, tmp_path,
 
 
 def test_a_pick_is_right_only_when_no_pair_rejects_the_top_answer():
-    from sla_engine.training.scoring import picks
+    from sla_pipeline.training.scoring import picks
 
     prompt = ({"role": "user", "content": "2+2?"},)
     pair = lambda item, chosen, rejected: Pair(f"{item}-{chosen}-{rejected}", "gsm", item, "heldout", prompt,  # noqa: E731
@@ -300,8 +301,8 @@ def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(
                                            tokenize=True, return_dict=False) for w in WORDS[:3]]
         params = SamplingParams(max_tokens=16, temperature=0.0, ignore_eos=True, detokenize=False)
         for prompt in prompts:
-            res = runner.run(runner.engine.generate_scored(list(prompt), params))
-            ref = reference_rewards(backbone, channel, list(prompt) + res.token_ids)[len(prompt):]
+            res = runner.run(complete(runner.engine, list(prompt), params))
+            ref = reference_rewards(backbone, channel, list(prompt) + res.tokens)[len(prompt):]
             got = torch.tensor(res.rewards)
             assert ref.std() > 1e-2
             assert (got - ref).abs().max().item() <= 1e-4

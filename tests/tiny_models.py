@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
 from sla_engine.store import ModelStore
 
-TOKENIZER_SOURCE = {"qwen2": "qwen2.5-0.5b-instruct", "llama": "smollm2-135m-instruct"}
+TOKENIZER_SOURCE = {"qwen2": "qwen2.5-coder-0.5b-instruct", "llama": "smollm2-135m-instruct"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json")
 
 

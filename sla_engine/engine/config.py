@@ -1,6 +1,6 @@
 """Engine settings, validated at construction, with defaults measured per platform.
 
-CPU defaults (2-core AVX2 machine; figures in the README, "Measured on this machine"):
+CPU defaults (2-core AVX2 machine; figures in docs/measurements.md):
 - dtype float32: vLLM's "auto" downcasts fp32 checkpoints to bf16, which this CPU only emulates
   (slower at batch 1, and batching stops helping).
 - eager mode with compilation off: ready in ~15 s instead of ~47 s (or ~220 s compiled for the 0.5B model),

@@ -12,7 +12,6 @@ import math
 import time
 import uuid
 from contextlib import aclosing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Sequence
 
@@ -20,7 +19,6 @@ from safetensors import safe_open
 from vllm import SamplingParams
 from vllm.inputs import tokens_input
 from vllm.outputs import RequestOutput
-from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from sla_engine.engine.config import EngineConfig
@@ -33,16 +31,6 @@ log = logging.getLogger(__name__)
 
 class PromptTooLongError(ValueError):
     """The prompt plus the requested completion does not fit in the model's context."""
-
-
-@dataclass(frozen=True)
-class ScoredCompletion:
-    """Generated token ids, and for each the reward of the prefix ending at it."""
-
-    token_ids: list[int]
-    rewards: list[float]
-    finish_reason: str | None
-    num_cached_tokens: int  # prompt tokens served from the prefix cache
 
 
 class Engine:
@@ -63,6 +51,7 @@ class Engine:
         # The ids that end a generation, as vLLM gathers them (tokenizer EOS + generation_config eos_token_id).
         eos = llm.model_config.try_get_generation_config().get("eos_token_id")
         eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self._containing: dict[str, tuple[int, ...]] = {}
         self.eos_token_ids = frozenset(eos + ([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []))
 
     @classmethod
@@ -97,6 +86,23 @@ class Engine:
             with safe_open(file, framework="pt") as f:
                 total += sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
         return total
+
+    @functools.cached_property
+    def token_texts(self) -> tuple[str, ...]:
+        """The text of every token id (special tokens included). Decoding the vocabulary takes seconds: a
+        server that needs it computes it at start-up, off the event loop (startup.py)."""
+        tok = self.tokenizer
+        return tuple(tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False))
+
+    def ids_containing(self, text: str) -> tuple[int, ...]:
+        """The token ids whose text contains `text` (computed once per text)."""
+        if text not in self._containing:
+            self._containing[text] = tuple(i for i, t in enumerate(self.token_texts) if text in t)
+        return self._containing[text]
+
+    def same_tokenizer(self, other: "Engine") -> bool:
+        """Whether token ids mean the same text in both engines (what handing ids between them needs)."""
+        return self.tokenizer.get_vocab() == other.tokenizer.get_vocab()
 
     @property
     def max_model_len(self) -> int:
@@ -136,41 +142,6 @@ class Engine:
             finally:
                 if not finished:
                     await self.llm.abort(request_id)
-
-    async def generate_scored(
-        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None
-    ) -> ScoredCompletion:
-        """Generate, and return each token with the reward of the prefix ending at it (reward engines only).
-
-        vLLM hands out, with token i, the reward of the prefix *before* it (readout.py); the last token's
-        reward comes from one extra one-token request over the whole path, whose prefill the prefix cache
-        serves except for the last partial block.
-        """
-        if self.reward is None:
-            raise RuntimeError("this engine has no reward head")
-        params = params.clone()
-        params.output_kind = RequestOutputKind.DELTA
-        params.detokenize = False  # branches are token paths; only committed text is ever detokenized
-        ids: list[int] = []
-        before: list[float] = []  # before[i]: reward of the prefix before token i
-        finish, cached = None, 0
-        async for out in self.generate(prompt_ids, params, request_id):
-            c = out.outputs[0]
-            ids += c.token_ids
-            before += self.reward.rewards(c.logprobs)
-            finish = c.finish_reason
-            cached = out.num_cached_tokens or cached
-        if not ids:
-            return ScoredCompletion([], [], finish, cached)
-        last = await self.score_prefix(prompt_ids + ids)
-        return ScoredCompletion(ids, before[1:] + [last], finish, cached)
-
-    async def score_prefix(self, token_ids: list[int]) -> float:
-        """The reward of a whole token sequence (the prefix ending at its last token)."""
-        params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False)
-        async for out in self.generate(token_ids, params):
-            pass
-        return self.reward.rewards(out.outputs[0].logprobs)[0]
 
     @property
     def healthy(self) -> bool:

@@ -16,7 +16,7 @@ def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds
     """Raises RewardHeadError (a clear message) for a head that is unreadable or made for another model."""
     from transformers import AutoTokenizer
 
-    head = RewardHead.load_for(head_path, model_path)
+    RewardHead.load_for(head_path, model_path)  # refuses a head made for another model
     config = json.loads((model_path / "config.json").read_text())
     arch = (config.get("architectures") or ["?"])[0]
     if arch not in ARCHITECTURES:

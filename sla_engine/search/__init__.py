@@ -1,19 +1,30 @@
-"""Search over branches on one vLLM engine (two for `rsd`): the chunk primitive, the strategies built on it
-(SLA, best-of-N, CARDS, tree sampling, reward-guided speculative decoding) and their settings."""
+"""Search over branches on one vLLM engine (two for `rsd`): the scored-tokens record every search keeps
+(scored.py), the engine-request primitives (primitives.py), the strategies built on them (SLA, best-of-N,
+CARDS, tree sampling, reward-guided speculative decoding) and their settings (config.py)."""
 
-from sla_engine.search.branch import Chunk, Sampling, extend
-from sla_engine.search.branches import Commit
+from sla_engine.search.base import Search
 from sla_engine.search.config import (
-    BestOfNConfig, CardsConfig, PlainConfig, RsdConfig, SearchConfig, SearchConfigError, SlaConfig, TreeConfig,
+    BestOfNConfig,
+    CardsConfig,
+    PlainConfig,
+    RsdConfig,
+    SearchConfig,
+    SearchConfigError,
+    SlaConfig,
+    StrategyConfig,
+    TreeConfig,
+    choose_search,
     make_config,
 )
+from sla_engine.search.primitives import Draw, complete, extend
+from sla_engine.search.scored import Chunk, ScoredTokens
 from sla_engine.search.sla import SlaSearch
 from sla_engine.search.stats import SearchStats
 from sla_engine.search.strategies import make_search
 from sla_engine.search.text import CommittedText
 
 __all__ = [
-    "BestOfNConfig", "CardsConfig", "Chunk", "Commit", "CommittedText", "PlainConfig", "RsdConfig", "Sampling",
-    "SearchConfig", "SearchConfigError", "SearchStats", "SlaConfig", "SlaSearch", "TreeConfig", "extend",
-    "make_config", "make_search",
+    "BestOfNConfig", "CardsConfig", "Chunk", "CommittedText", "Draw", "PlainConfig", "RsdConfig", "ScoredTokens",
+    "Search", "SearchConfig", "SearchConfigError", "SearchStats", "SlaConfig", "SlaSearch", "StrategyConfig",
+    "TreeConfig", "choose_search", "complete", "extend", "make_config", "make_search",
 ]

@@ -2,7 +2,7 @@
 
 Samples are drawn `batch` at a time, each its own seeded engine request; with `greedy_first` the first one
 is the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples
-are right less often than its greedy answer: README, "Results"). With pruning, a sample first runs to
+are right less often than its greedy answer: docs/gsm-investigation.md). With pruning, a sample first runs to
 `prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the best `keep`
 fraction of the batch by prefix mean reward then continues from where it stopped (a second request over
 the same path, its prefix served by the prefix cache) and the rest are dropped. After each
@@ -17,29 +17,18 @@ import math
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from sla_engine.search.branch import Chunk, Sampling, extend
-from sla_engine.search.branches import Commit, Search
+from sla_engine.search.base import Search
 from sla_engine.search.config import BestOfNConfig
+from sla_engine.search.primitives import Draw, extend
+from sla_engine.search.scored import ScoredTokens
 
 
 @dataclass(eq=False)
-class Sample:
-    index: int  # draw order
-    tokens: list[int]
-    rewards: list[float]
-    finish_reason: str | None = None
-
-    @property
-    def mean_reward(self) -> float:
-        return sum(self.rewards) / len(self.rewards) if self.rewards else float("-inf")
-
-    def grow(self, chunk: Chunk, budget: int) -> None:
-        self.tokens += chunk.tokens
-        self.rewards += chunk.rewards
-        self.finish_reason = chunk.finish(len(self.tokens), budget)
+class Candidate(ScoredTokens):
+    index: int = 0  # draw order
 
 
-def survivors(samples: list[Sample], keep: float) -> list[Sample]:
+def survivors(samples: list[Candidate], keep: float) -> list[Candidate]:
     """The best ceil(keep · len) samples by mean reward so far (at least one), in draw order."""
     count = max(1, math.ceil(keep * len(samples)))
     ranked = sorted(samples, key=lambda s: (-s.mean_reward, s.index))
@@ -47,7 +36,7 @@ def survivors(samples: list[Sample], keep: float) -> list[Sample]:
     return [s for s in samples if id(s) in kept]
 
 
-def best(samples: list[Sample], prefer_finished: bool = False) -> Sample:
+def best(samples: list[Candidate], prefer_finished: bool = False) -> Candidate:
     """The highest mean reward (first drawn among equals); with `prefer_finished`, among the samples that
     ended at EOS if any did."""
     return min(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.mean_reward, s.index))
@@ -59,26 +48,22 @@ class BestOfN(Search):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.samples: list[Sample] = []  # every sample drawn, pruned ones included (for inspection)
+        self.samples: list[Candidate] = []  # every sample drawn, pruned ones included (for inspection)
 
-    async def commits(self) -> AsyncIterator[Commit]:
-        """One commit: the winning sample. Closing the generator early aborts every sample still running."""
+    async def _commits(self) -> AsyncIterator[ScoredTokens]:
+        """One commit: the winning sample."""
         config, finished, drawn = self.config, [], 0
-        try:
-            while drawn < config.n:
-                size = min(config.batch_size, config.n - drawn)
-                finished += await self._batch(drawn, size)
-                drawn += size
-                winner = best(finished, config.prefer_finished)
-                if config.threshold is not None and winner.mean_reward >= config.threshold:
-                    break
-            self.stats.committed(winner.tokens, winner.rewards)
-            yield Commit(winner.tokens, winner.finish_reason)
-        finally:
-            await self.branches.close()
+        while drawn < config.n:
+            size = min(config.batch_size, config.n - drawn)
+            finished += await self._batch(drawn, size)
+            drawn += size
+            winner = best(finished, config.prefer_finished)
+            if config.threshold is not None and winner.mean_reward >= config.threshold:
+                break
+        yield winner
 
-    async def _batch(self, first: int, size: int) -> list[Sample]:
-        samples = [Sample(first + i, [], []) for i in range(size)]
+    async def _batch(self, first: int, size: int) -> list[Candidate]:
+        samples = [Candidate(index=first + i) for i in range(size)]
         self.samples += samples
         self.stats.count("samples", size)
         self.stats.branches_forked += size - (first == 0)
@@ -93,19 +78,19 @@ class BestOfN(Search):
         await self._grow([s for s in samples if not s.finish_reason], self.max_tokens - prune_at)
         return samples
 
-    def _sampling(self, sample: Sample) -> Sampling | None:
+    def _draw(self, sample: Candidate) -> Draw | None:
         """How `sample` draws its tokens: None (greedy) for the first with `greedy_first`. The greedy one takes
         no seed, so the sampled ones get the seeds they would get without it, one place later."""
         if self.config.greedy_first and sample.index == 0:
             return None
-        return Sampling(self.config.temperature, self.seeds.next(), self.config.top_k)
+        return Draw(self.config.temperature, self.seeds.next(), self.config.top_k)
 
-    async def _grow(self, samples: list[Sample], size: int) -> None:
+    async def _grow(self, samples: list[Candidate], size: int) -> None:
         """Extend every sample by up to `size` sampled tokens (one request each, run together)."""
         tasks = [
             self.branches.start(extend(
                 self.engine, self.prompt_ids + s.tokens, None, min(size, self.max_tokens - len(s.tokens)), 1,
-                f"{self.request_id}-s{s.index}-{len(s.tokens)}", self._sampling(s),
+                f"{self.request_id}-s{s.index}-{len(s.tokens)}", self._draw(s),
             ))
             for s in samples
         ]

@@ -16,25 +16,19 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from sla_engine.search.branch import Sampling, positions
-from sla_engine.search.branches import Commit, Search
+from sla_engine.search.base import Search
 from sla_engine.search.config import CardsConfig
-
-
-@dataclass(frozen=True)
-class Segment:
-    tokens: list[int]
-    rewards: list[float]  # of the prefixes ending at its tokens (none for an EOS token, or at the context's end)
-    ended: bool  # with EOS
-    generated: int  # positions the request produced before the cut (the one at the cut included)
+from sla_engine.search.primitives import Draw, positions
+from sla_engine.search.scored import Chunk, ScoredTokens
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One sampled segment and the decision on it."""
+    """One sampled segment (its `generated`: the positions produced before the cut, the one at the cut
+    included; "stop" if it ended with EOS) and the decision on it."""
 
     at: int  # answer length before the segment
-    segment: Segment
+    segment: Chunk
     reward: float  # the answer's mean token reward with the segment
     tau: float
     accepted: bool  # by the acceptance draw (a forced best-of-rejected is not)
@@ -59,32 +53,21 @@ class Cards(Search):
         self.tokens: list[int] = []  # committed
         self.trials: list[Trial] = []  # every segment sampled (for inspection)
 
-    def mean_with(self, segment: Segment) -> float:
-        """The answer's mean token reward if `segment` were committed (the stats sum the committed ones)."""
-        count = self.stats.reward_count + len(segment.rewards)
-        return (self.stats.reward_sum + sum(segment.rewards)) / count if count else float("-inf")
-
-    async def commits(self) -> AsyncIterator[Commit]:
-        """Accepted segments in order. Closing the generator early aborts the segment being sampled."""
-        try:
-            while True:
-                segment = await self._choose()
-                self.tokens += segment.tokens
-                self.stats.committed(segment.tokens, segment.rewards)
-                done = segment.ended or len(self.tokens) >= self.max_tokens or not segment.tokens
-                finish = "stop" if segment.ended else "length" if done else None
-                yield Commit(segment.tokens, finish)
-                if finish:
-                    return
-        finally:
-            await self.branches.close()
-
-    async def _choose(self) -> Segment:
-        """Sample segments until one is accepted, or the best of `max_rejections` rejected ones."""
-        rejected: list[tuple[float, Segment]] = []
+    async def _commits(self) -> AsyncIterator[ScoredTokens]:
+        """Accepted segments in order."""
         while True:
-            [segment] = await self.branches.all_of([self.branches.start(self._sample())])
-            reward = self.mean_with(segment)
+            segment = await self._choose()
+            self.tokens += segment.tokens
+            ended = segment.finish_reason == "stop"
+            done = ended or len(self.tokens) >= self.max_tokens or not segment.tokens
+            yield ScoredTokens(segment.tokens, segment.rewards, "stop" if ended else "length" if done else None)
+
+    async def _choose(self) -> Chunk:
+        """Sample segments until one is accepted, or the best of `max_rejections` rejected ones."""
+        rejected: list[tuple[float, Chunk]] = []
+        while True:
+            segment = await self.branches.one(self._sample())
+            reward = self.stats.answer.then(segment).mean_reward  # the answer's, were it committed
             tau = threshold(self.config, len(self.tokens) + len(segment.tokens), self.max_tokens)
             accepted = self.seeds.rng.random() < acceptance(reward, tau, self.config.beta)
             self.trials.append(Trial(len(self.tokens), segment, reward, tau, accepted))
@@ -98,17 +81,17 @@ class Cards(Search):
                 self.stats.count("segments_forced")
                 return max(rejected, key=lambda rs: rs[0])[1]  # first of equals
 
-    async def _sample(self) -> Segment:
+    async def _sample(self) -> Chunk:
         config, path = self.config, self.prompt_ids + self.tokens
         limit = min(config.max_segment, self.max_tokens - len(self.tokens))
         look_ahead = len(path) + limit < self.engine.max_model_len
         tokens, before, ended, generated = [], [], False, 0
-        sampling = Sampling(config.beta, self.seeds.next(), config.top_k)
+        draw = Draw(config.beta, self.seeds.next(), config.top_k)
         request_id = f"{self.request_id}-g{self.branches.started}"
         branched = self.branches.started > 1
         self.stats.branches_forked += branched
         on_prompt = self.stats.branch if branched else None
-        async with aclosing(positions(self.engine, path, limit + look_ahead, sampling, request_id, on_prompt)) as stream:
+        async with aclosing(positions(self.engine, path, limit + look_ahead, draw, request_id, on_prompt)) as stream:
             async for p in stream:
                 generated += 1
                 before.append(p.reward_before)
@@ -119,4 +102,5 @@ class Cards(Search):
                     ended = True
                     break
         self.stats.tokens_generated += generated
-        return Segment(tokens, before[1 : len(tokens) + 1 - ended] if tokens else [], ended, generated)
+        rewards = before[1 : len(tokens) + 1 - ended] if tokens else []
+        return Chunk(tokens, rewards, "stop" if ended else None, generated=generated)

@@ -52,7 +52,7 @@ def check_float(config, name: str, low: float, high: float, low_open: bool = Fal
         raise SearchConfigError(name, f"{name} must be a number in {span}; got {value!r}")
 
 
-class Settings:
+class StrategyConfig:
     """What every strategy's config shares."""
 
     strategy: str
@@ -68,7 +68,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class PlainConfig(Settings):
+class PlainConfig(StrategyConfig):
     """`sample`: plain decoding with the request's sampling settings. `greedy`: argmax decoding, the baseline
     every search is compared with."""
 
@@ -84,7 +84,7 @@ class PlainConfig(Settings):
 
 
 @dataclass(frozen=True)
-class SlaConfig(Settings):
+class SlaConfig(StrategyConfig):
     """Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
     boundaries, commit when the tree below the candidates is `depth` chunks deep. `width` 1 or `depth` 0 is
     greedy, token for token. `fork_min_p` > 0 leaves out fork tokens less than `fork_min_p` times as likely
@@ -117,7 +117,7 @@ class SlaConfig(Settings):
 
 
 @dataclass(frozen=True)
-class BestOfNConfig(Settings):
+class BestOfNConfig(StrategyConfig):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
     `temperature` from the `top_k` most likely tokens (0: the whole vocabulary; with `greedy_first`, the
     first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
@@ -156,13 +156,16 @@ class BestOfNConfig(Settings):
     def batch_size(self) -> int:
         return self.batch or self.n
 
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "batch": self.batch_size}  # the value in force, not "all at once" as null
+
     @property
     def max_live_branches(self) -> int:
         return self.batch_size
 
 
 @dataclass(frozen=True)
-class CardsConfig(Settings):
+class CardsConfig(StrategyConfig):
     """CARDS (arXiv 2406.16306): segment-level rejection sampling. A segment is sampled at temperature `beta`
     (top-k `top_k`) and ends before the first token whose next-token entropy is ≥ `entropy` (nats) once it has
     `min_segment` tokens, or at `max_segment`. It is accepted with probability min(1, exp((r − τ)/β)), r the
@@ -192,7 +195,7 @@ class CardsConfig(Settings):
 
 
 @dataclass(frozen=True)
-class TreeConfig(Settings):
+class TreeConfig(StrategyConfig):
     """TreePO-style tree sampling (arXiv 2508.17445): paths grow by sampled segments of `segment` tokens in
     lockstep; the tree aims at `paths` finished paths and never runs more than `paths` minus those finished
     at once, so a finished path's budget goes to the live ones. At each segment boundary the free budget
@@ -220,7 +223,7 @@ class TreeConfig(Settings):
 
 
 @dataclass(frozen=True)
-class RsdConfig(Settings):
+class RsdConfig(StrategyConfig):
     """Reward-guided speculative decoding (arXiv 2501.19324): the served (draft) model writes a step greedily
     — up to the first token containing a blank line, or `max_step` tokens — and the step is accepted when
     sigmoid(its mean token reward) ≥ `threshold`; otherwise the target model (`sla serve --target-model`)
@@ -238,6 +241,7 @@ class RsdConfig(Settings):
 
 
 SearchConfig = PlainConfig | SlaConfig | BestOfNConfig | CardsConfig | TreeConfig | RsdConfig
+CONFIG_CLASSES: tuple[type, ...] = (PlainConfig, SlaConfig, BestOfNConfig, CardsConfig, TreeConfig, RsdConfig)
 CONFIGS: dict[str, type] = {
     "sample": PlainConfig, "greedy": PlainConfig, "sla": SlaConfig, "best_of_n": BestOfNConfig,
     "cards": CardsConfig, "tree": TreeConfig, "rsd": RsdConfig,
@@ -267,3 +271,17 @@ def make_config(given: dict, default: SearchConfig | None = None) -> SearchConfi
     if cls is PlainConfig:
         return PlainConfig(strategy)
     return cls(**{**base, **settings})
+
+
+def choose_search(given: dict | None, default: SearchConfig, *, has_reward: bool, has_target: bool) -> SearchConfig:
+    """The one rule for which search a request means (the API's `search` field; `sla serve --search` with the
+    server's plain default): `make_config` of what it gives, else the default — refused when the server lacks
+    what the strategy needs (a reward head; for `rsd`, a target model)."""
+    config = default if given is None else make_config(given, default)
+    if config.needs_reward and not has_reward:
+        raise SearchConfigError("strategy", f"search strategy '{config.strategy}' needs a reward head, and this "
+                                            "server runs without one (sla serve --reward-head PATH)")
+    if isinstance(config, RsdConfig) and not has_target:
+        raise SearchConfigError("strategy", "search strategy 'rsd' needs a target model, and this server runs "
+                                            "without one (sla serve --target-model NAME)")
+    return config

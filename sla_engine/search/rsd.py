@@ -13,42 +13,30 @@ greedily, and its step is committed instead (the draft's prefix cache then pays 
 from __future__ import annotations
 
 import math
-import weakref
 from typing import AsyncIterator
 
 from vllm import SamplingParams
 
 from sla_engine.engine import Engine
-from sla_engine.search.branches import Commit, Search
+from sla_engine.search.base import Search
 from sla_engine.search.config import RsdConfig
+from sla_engine.search.primitives import complete
+from sla_engine.search.scored import ScoredTokens
 
 STEP_END = "\n\n"
-_step_end_ids: weakref.WeakKeyDictionary[Engine, tuple[int, ...]] = weakref.WeakKeyDictionary()
 
 
-def step_end_ids(engine: Engine) -> tuple[int, ...]:
-    """The token ids whose text contains a blank line: a step ends with the first of them. Decoding the
-    vocabulary takes seconds, so the server computes this at start-up (off the event loop), once per engine;
-    the target shares the draft's tokenizer (checked at start-up), so the draft's ids serve both."""
-    if engine not in _step_end_ids:
-        tok = engine.tokenizer
-        texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
-        _step_end_ids[engine] = tuple(i for i, text in enumerate(texts) if STEP_END in text)
-    return _step_end_ids[engine]
+def step_end_ids(engine: Engine) -> list[int]:
+    """The token ids whose text contains a blank line: a step ends with the first of them. The target shares
+    the draft's tokenizer (checked at start-up, engine/startup.py), so the draft's ids serve both."""
+    return list(engine.ids_containing(STEP_END))
 
 
-def check_pair(draft: Engine, target: Engine) -> None:
-    """Speculative decoding hands token ids between the two engines: their tokenizers must be the same."""
-    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
-        raise ValueError(f"the target model {target.config.served_name} does not share the served model's "
-                         f"tokenizer; speculative decoding needs the same token ids")
-
-
-def step_score(rewards: list[float]) -> float:
+def step_score(step: ScoredTokens) -> float:
     """sigmoid(mean reward) of a step; a step without rewards (an EOS alone) scores 1: nothing to rewrite."""
-    if not rewards:
+    if not step.rewards:
         return 1.0
-    return 1.0 / (1.0 + math.exp(-sum(rewards) / len(rewards)))
+    return 1.0 / (1.0 + math.exp(-step.mean_reward))
 
 
 class Rsd(Search):
@@ -60,7 +48,7 @@ class Rsd(Search):
             raise ValueError("the draft engine needs a reward head")
         super().__init__(draft, *args, **kwargs)
         self.draft, self.target = draft, target
-        self.step_end_ids = list(step_end_ids(draft))
+        self.step_end_ids = step_end_ids(draft)
         self.tokens: list[int] = []
         self.steps: list[tuple[list[int], float, str]] = []  # (draft's step, its score, who wrote the commit)
 
@@ -70,38 +58,32 @@ class Rsd(Search):
             stop_token_ids=self.step_end_ids, detokenize=False,
         )
 
-    async def commits(self) -> AsyncIterator[Commit]:
-        """Committed steps in order. Closing the generator early aborts the step being written."""
-        try:
-            while True:
-                path = self.prompt_ids + self.tokens
-                step_id = f"{self.request_id}-s{self.branches.started}"
-                [draft] = await self.branches.all_of([self.branches.start(
-                    self.draft.generate_scored(path, self._params(), step_id))])
-                if self.steps:  # the search's first request is the first draft step; later ones are branches
-                    self.stats.branch(len(path), draft.num_cached_tokens)
-                drafted = len(draft.token_ids) + 1  # + the one-token scoring request
-                self.stats.counters["draft_tokens"] += drafted
-                self.stats.tokens_generated += drafted
-                score = step_score(draft.rewards)
-                accepted = score >= self.config.threshold
-                self.steps.append((draft.token_ids, score, "draft" if accepted else "target"))
-                if accepted:
-                    tokens, rewards, finish = draft.token_ids, draft.rewards, draft.finish_reason
-                    self.stats.counters["steps_draft"] += 1
-                else:
-                    tokens, finish = await self._rewrite(path)
-                    rewards = []  # the target has no reward head
-                self.tokens += tokens
-                self.stats.committed(tokens, rewards)
+    async def _commits(self) -> AsyncIterator[ScoredTokens]:
+        """Committed steps in order."""
+        while True:
+            path = self.prompt_ids + self.tokens
+            step_id = f"{self.request_id}-s{self.branches.started}"
+            draft = await self.branches.one(complete(self.draft, path, self._params(), step_id))
+            if self.steps:  # the search's first request is the first draft step; later ones are branches
+                self.stats.branch(len(path), draft.cached_tokens)
+            drafted = len(draft.tokens) + 1  # + the one-token scoring request
+            self.stats.counters["draft_tokens"] += drafted
+            self.stats.tokens_generated += drafted
+            score = step_score(draft)
+            accepted = score >= self.config.threshold
+            self.steps.append((draft.tokens, score, "draft" if accepted else "target"))
+            if accepted:
+                step = ScoredTokens(draft.tokens, draft.rewards)
+                ended = draft.finish_reason == "stop"
+                self.stats.counters["steps_draft"] += 1
+            else:  # the target has no reward head
+                tokens, finish = await self._rewrite(path)
+                step = ScoredTokens(tokens, [])
                 ended = finish == "stop" and bool(tokens) and tokens[-1] in self.target.eos_token_ids | self.draft.eos_token_ids
-                done = ended or len(self.tokens) >= self.max_tokens or not tokens
-                self._report()  # before the yield: a consumer stops reading at the last commit
-                yield Commit(tokens, ("stop" if ended else "length") if done else None)
-                if done:
-                    return
-        finally:
-            await self.branches.close()
+            self.tokens += step.tokens
+            if ended or len(self.tokens) >= self.max_tokens or not step.tokens:
+                step.finish_reason = "stop" if ended else "length"
+            yield step
 
     async def _rewrite(self, path: list[int]) -> tuple[list[int], str | None]:
         async def write() -> tuple[list[int], str | None]:
@@ -114,13 +96,13 @@ class Rsd(Search):
 
         self.stats.branches_forked += 1
         self.stats.branches_aborted += 1  # the draft's step, thrown away
-        [(tokens, finish)] = await self.branches.all_of([self.branches.start(write())])
+        tokens, finish = await self.branches.one(write())
         self.stats.counters["steps_target"] += 1
         self.stats.counters["target_tokens"] += len(tokens)
         self.stats.tokens_generated += len(tokens)
         return tokens, finish
 
-    def _report(self) -> None:
+    def _committed(self) -> None:
         c = self.stats.counters
         steps = c["steps_draft"] + c["steps_target"]
         c["target_share"] = c["steps_target"] / steps if steps else 0.0

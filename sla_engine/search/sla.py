@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from sla_engine.search.branch import extend
-from sla_engine.search.branches import Commit, Search
+from sla_engine.search.base import Search
 from sla_engine.search.config import SlaConfig
+from sla_engine.search.primitives import extend
+from sla_engine.search.scored import ScoredTokens
 from sla_engine.search.tree import Node
 
 
@@ -30,27 +31,21 @@ class SlaSearch(Search):
         self.horizon = max(self.config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
         self.candidate_depth = 0
 
-    async def commits(self) -> AsyncIterator[Commit]:
-        """Committed chunks in order. Closing the generator early aborts every branch it started."""
+    async def _commits(self) -> AsyncIterator[ScoredTokens]:
         candidates = [self._launch(Node(parent=None, fork=None, depth=0))]
-        try:
-            while True:
-                await self._settle(candidates)
-                best = max(candidates, key=Node.score)  # first of equals: the more likely fork
-                for loser in candidates:
-                    if loser is not best:
-                        self._prune(loser)
-                self.stats.committed(best.chunk.tokens, best.chunk.rewards)
-                yield Commit(best.chunk.tokens, best.finish_reason)
-                if best.finish_reason:
-                    return
-                candidates = best.children
-                self.candidate_depth = best.depth + 1
-                for candidate in candidates:
-                    for leaf in list(candidate.leaves()):
-                        self._maybe_fork(leaf)
-        finally:
-            await self.branches.close()
+        while True:
+            await self._settle(candidates)
+            best = max(candidates, key=Node.score)  # first of equals: the more likely fork
+            for loser in candidates:
+                if loser is not best:
+                    self._prune(loser)
+            best.parent = None  # the committed chain above is never read again
+            yield ScoredTokens(best.chunk.tokens, best.chunk.rewards, best.finish_reason)
+            candidates = best.children
+            self.candidate_depth = best.depth + 1
+            for candidate in candidates:
+                for leaf in list(candidate.leaves()):
+                    self._maybe_fork(leaf)
 
     async def _settle(self, candidates: list[Node]) -> None:
         """Wait until the candidates can be compared: every branch below them is done growing."""
@@ -74,7 +69,7 @@ class SlaSearch(Search):
     def _launch(self, node: Node) -> Node:
         parent = node.parent
         done_before = parent.length if parent else 0
-        path = self.prompt_ids + (parent.path() if parent else [])
+        path = self.prompt_ids + (parent.path.tokens if parent else [])
         size = min(self.config.chunk, self.max_tokens - done_before)
         request_id = f"{self.request_id}-b{self.branches.started + 1}"
         self.branches.start(extend(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sla_engine.search.branch import Chunk
+from sla_engine.search.scored import Chunk, ScoredTokens
 
 
 @dataclass
@@ -17,8 +17,7 @@ class SearchStats:
     branch_prompt_tokens: int = 0  # prompt tokens of those branch requests
     branch_cached_tokens: int = 0  # of which served from the prefix cache
     peak_live_branches: int = 0  # the most branch requests running at once
-    reward_sum: float = 0.0  # over the committed tokens that have a reward
-    reward_count: int = 0
+    answer: ScoredTokens = field(default_factory=ScoredTokens)  # what was committed so far, with its rewards
     counters: dict[str, int | float] = field(default_factory=dict)  # the strategy's own (samples, steps, ...)
 
     def ran(self, chunk: Chunk, branched: bool = True) -> None:
@@ -32,10 +31,9 @@ class SearchStats:
         self.branch_prompt_tokens += prompt_tokens
         self.branch_cached_tokens += cached_tokens
 
-    def committed(self, tokens: list[int], rewards: list[float]) -> None:
-        self.tokens_emitted += len(tokens)
-        self.reward_sum += sum(rewards)
-        self.reward_count += len(rewards)
+    def committed(self, piece: ScoredTokens) -> None:
+        self.tokens_emitted += len(piece.tokens)
+        self.answer.add(piece)
 
     def count(self, name: str, n: int | float = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -49,7 +47,8 @@ class SearchStats:
 
     @property
     def mean_reward(self) -> float | None:
-        return self.reward_sum / self.reward_count if self.reward_count else None
+        """Of the committed tokens that have a reward (None without any)."""
+        return self.answer.mean_reward if self.answer.rewards else None
 
     def as_dict(self) -> dict:
         return {

@@ -1,9 +1,9 @@
-"""The search each config runs. Every search has `commits()`: an async generator of Commits (tokens, and a
-finish reason on the last) that aborts every branch it started when it is closed early."""
+"""The search each config runs (`make_search`); every search derives from `base.Search`."""
 
 from __future__ import annotations
 
 from sla_engine.engine import Engine
+from sla_engine.search.base import Search
 from sla_engine.search.best_of_n import BestOfN
 from sla_engine.search.cards import Cards
 from sla_engine.search.config import BestOfNConfig, CardsConfig, RsdConfig, SearchConfig, SlaConfig, TreeConfig
@@ -12,7 +12,9 @@ from sla_engine.search.sla import SlaSearch
 from sla_engine.search.stats import SearchStats
 from sla_engine.search.tree_sampling import TreeSampling
 
-Search = SlaSearch | BestOfN | Cards | TreeSampling | Rsd
+SEARCHES: dict[type, type[Search]] = {
+    SlaConfig: SlaSearch, BestOfNConfig: BestOfN, CardsConfig: Cards, TreeConfig: TreeSampling,
+}
 
 
 def make_search(
@@ -20,17 +22,10 @@ def make_search(
     request_id: str, seed: int | None = None, target: Engine | None = None,
 ) -> Search:
     """`seed` makes the sampling strategies reproducible; `target` is the larger model `rsd` rewrites with."""
-    common = (engine, prompt_ids, config, max_tokens, stats, request_id)
-    if isinstance(config, SlaConfig):
-        return SlaSearch(*common)
-    if isinstance(config, BestOfNConfig):
-        return BestOfN(*common, seed=seed)
-    if isinstance(config, CardsConfig):
-        return Cards(*common, seed=seed)
-    if isinstance(config, TreeConfig):
-        return TreeSampling(*common, seed=seed)
     if isinstance(config, RsdConfig):
         if target is None:
             raise ValueError("strategy 'rsd' needs a target engine")
         return Rsd(engine, target, prompt_ids, config, max_tokens, stats, request_id)
-    raise ValueError(f"strategy {config.strategy!r} is plain decoding, not a search")
+    if type(config) not in SEARCHES:
+        raise ValueError(f"strategy {config.strategy!r} is plain decoding, not a search")
+    return SEARCHES[type(config)](engine, prompt_ids, config, max_tokens, stats, request_id, seed=seed)

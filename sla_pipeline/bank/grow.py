@@ -1,0 +1,158 @@
+"""`sla bank grow`: draws the policy's labelled GSM answers into the bank, resumable and in slices.
+
+Two collections, each on train-side problems and on the validation problems:
+
+    gsm-samples   `samples` answers per problem at temperature 0.7, top-k 20 (best-of-N's draw), max 512 tokens
+    gsm-forks     the greedy answer (trunk) and greedy rollouts from forks at SLA's chunk boundaries where the
+                  runner-up token is plausible (data/forks.py): siblings that share a prefix, SLA's choice
+
+Problems (problems.py): train-side templates, and the validation problems, held-out templates drawn with
+their own seed, never a test-set question.
+Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
+samples, train forks), each slice sealed into a compressed part and counted in the manifest, so a stop at any
+point leaves a balanced bank. A rerun skips what is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
+
+from sla_engine.engine import Engine, EngineConfig
+from sla_engine.store import ModelStore
+from sla_pipeline.bank.collection import Collection
+from sla_pipeline.bank.manifest import write_manifest
+from sla_pipeline.bank.problems import FORKS, SAMPLES, train_items, validation_items
+from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.data.forks import ForkSettings, fork_problem
+from sla_pipeline.data.resumable import run_resumable
+from sla_pipeline.data.sampling import SamplingSettings, item_seed
+from sla_pipeline.data.sources import Item
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GrowPlan:
+    bank: Path  # bank/<model>
+    model: str
+    train_sample_problems: int = 1000
+    train_fork_problems: int = 1500
+    validation_problems: int = 400  # forks and samples on each
+    validation_samples: int = 4  # per problem: best-of-5 with the greedy answer (the trunk) first
+    # train samples per problem, drawn as best-of-N draws them (temperature 0.7, top-k 20), max 512 tokens
+    sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(
+        samples=8, temperature=0.7, top_k=20, max_tokens=512, concurrency=8))
+    forks: ForkSettings = field(default_factory=lambda: ForkSettings(max_fork_at=480))
+    slice: int = 50  # problems per job before the next job's turn
+
+    def __post_init__(self) -> None:
+        counts = (self.train_sample_problems, self.train_fork_problems, self.validation_problems)
+        if min(counts) < 0 or self.slice < 1 or not 1 <= self.validation_samples <= 16:
+            raise ValueError(f"invalid grow plan: problems {counts}, validation samples {self.validation_samples}, "
+                             f"slice {self.slice}")
+        if self.forks.max_tokens != self.sampling.max_tokens:
+            raise ValueError("forks and samples share one answer budget (max_tokens), as the evaluation does")
+
+    def as_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+async def draw_samples(engine: Engine, item: Item, n: int, settings: SamplingSettings) -> list[BankRecord]:
+    params = SamplingParams(n=n, temperature=settings.temperature, top_k=settings.top_k,
+                            max_tokens=settings.max_tokens, seed=item_seed(item.id, settings.seed),
+                            output_kind=RequestOutputKind.FINAL_ONLY)
+    async for result in engine.generate(engine.chat_prompt_ids(item.messages), params):
+        pass
+    return [BankRecord.graded(f"{item.id}#s{c.index}", "sample", item.split, item.id, params.seed, c.text,
+                              list(c.token_ids), c.finish_reason, item.answer)
+            for c in result.outputs]
+
+
+async def draw_forks(engine: Engine, item: Item, settings: ForkSettings) -> list[BankRecord]:
+    problem = await fork_problem(engine, item, settings)
+    trunk_id = f"{item.id}#trunk"
+    t = problem.trunk
+    records = [BankRecord.graded(trunk_id, "trunk", item.split, item.id, None, t.text, list(t.token_ids),
+                                 t.finish_reason, item.answer)]
+    for point, a in problem.forks:
+        records.append(BankRecord.graded(
+            f"{item.id}#fork@{point.at}", "fork", item.split, item.id, None, a.text, list(a.token_ids),
+            a.finish_reason, item.answer, parent=trunk_id, fork_at=point.at, fork_token=point.token,
+            log_ratio=round(point.log_ratio, 4)))
+    return records
+
+
+@dataclass
+class Job:
+    name: str
+    collection: Collection
+    items: list[Item]
+    draw: Callable[[Engine, Item], Awaitable[list[BankRecord]]]
+    concurrency: int
+    done_items: set[str] = field(default_factory=set)
+
+    def todo(self) -> list[Item]:
+        return [it for it in self.items if it.id not in self.done_items]
+
+
+def jobs(plan: GrowPlan) -> list[Job]:
+    samples, forks = Collection(plan.bank / SAMPLES), Collection(plan.bank / FORKS)
+    train = train_items(max(plan.train_sample_problems, plan.train_fork_problems))
+    validation = validation_items(plan.validation_problems)
+    s, f = plan.sampling, plan.forks
+    listed = [
+        Job("validation forks", forks, validation, lambda e, it: draw_forks(e, it, f), f.concurrency),
+        Job("validation samples", samples, validation,
+            lambda e, it: draw_samples(e, it, plan.validation_samples, s), s.concurrency),
+        Job("train samples", samples, train[: plan.train_sample_problems],
+            lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
+        Job("train forks", forks, train[: plan.train_fork_problems], lambda e, it: draw_forks(e, it, f), f.concurrency),
+    ]
+    kinds = {"validation forks": "trunk", "train forks": "trunk", "validation samples": "sample", "train samples": "sample"}
+    for job in listed:
+        present = {r.item for r in job.collection.records() if r.kind == kinds[job.name]}
+        job.done_items = {it.id for it in job.items if it.id in present}
+    return listed
+
+
+async def grow(plan: GrowPlan, engine: Engine) -> None:
+    """Round robin over the jobs, a slice each, until every job is done; seals and counts after each slice."""
+    listed = jobs(plan)
+    write_manifest(plan)
+    while any(job.todo() for job in listed):
+        for job in listed:
+            todo = job.todo()[: plan.slice]
+            if not todo:
+                continue
+
+            async def one(item: Item, job: Job = job) -> list[dict]:
+                records = await job.draw(engine, item)
+                job.done_items.add(item.id)
+                return [r.to_json() for r in records]
+
+            await run_resumable(todo, one, job.collection.open_path, total=len(job.done_items) + len(todo),
+                                concurrency=job.concurrency, desc=job.name, unit="problem")
+            job.collection.seal()
+            counts = write_manifest(plan)
+            log.info("%s: %s", job.name, json.dumps(counts))
+
+
+def run(plan: GrowPlan) -> None:
+    async def main() -> None:
+        model = ModelStore().resolve(plan.model)
+        engine = await Engine.start(EngineConfig(str(model.path), model.name, max_model_len=2048, max_num_seqs=64))
+        try:
+            await grow(plan, engine)
+        finally:
+            engine.shutdown()
+
+    plan.bank.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main())

@@ -1,0 +1,64 @@
+"""The bank's `manifest.json`: how its answers were made (generator, model, settings, seeds) and what it
+holds (counts per collection, kind and split), rewritten from the files after every sealed slice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from sla_engine.store import ModelStore
+from sla_pipeline.bank.collection import Collection
+from sla_pipeline.bank.problems import FORKS, SAMPLES, TEST_SEED, TEST_SIZE, VALIDATION_SEED
+
+if TYPE_CHECKING:
+    from sla_pipeline.bank.grow import GrowPlan
+
+GENERATOR = "sla bank grow (sla_pipeline/bank/grow.py)"
+
+
+def counts(collection: Collection) -> dict:
+    """Per kind and split: records, problems, right answers, answers cut at max_tokens, tokens."""
+    c: Counter = Counter()
+    problems: dict[str, set[str]] = {}
+    for r in collection.records():
+        key = f"{r.kind}/{r.split}"
+        c[f"{key}/records"] += 1
+        c[f"{key}/correct"] += r.correct
+        c[f"{key}/cut"] += r.finish_reason == "length"
+        c[f"{key}/tokens"] += r.tokens
+        problems.setdefault(key, set()).add(r.item)
+    out: dict = {}
+    for key in sorted(problems):
+        kind, split = key.split("/")
+        out.setdefault(kind, {})[split] = {"problems": len(problems[key]), "records": c[f"{key}/records"],
+                                           "correct": c[f"{key}/correct"], "cut": c[f"{key}/cut"],
+                                           "tokens": c[f"{key}/tokens"]}
+    return out
+
+
+def write_manifest(plan: "GrowPlan") -> dict:
+    model = ModelStore().resolve(plan.model)
+    sha = json.loads((model.path / "sla-model.json").read_text())["gguf_sha256"] if (
+        model.path / "sla-model.json").is_file() else None
+    held = {name: counts(Collection(plan.bank / name)) for name in (SAMPLES, FORKS)}
+    manifest = {
+        "generator": GENERATOR,
+        "model": model.name, "model_gguf_sha256": sha,
+        "problems": {"train": "GSM-symbolic variants of train-side templates, seed 0 (gsm_items('train', N))",
+                     "heldout": f"validation: held-out templates, seed {VALIDATION_SEED}, leaving out the "
+                                f"{TEST_SIZE} test problems (held-out, seed {TEST_SEED})"},
+        "collections": {
+            SAMPLES: {"settings": {**plan.as_json()["sampling"], "validation_samples": plan.validation_samples,
+                                   "seed_rule": "one request per problem, n samples, seed item_seed(item, seed)"},
+                      "counts": held[SAMPLES]},
+            FORKS: {"settings": {**plan.as_json()["forks"],
+                                 "rule": "greedy trunk; at up to per_problem chunk boundaries (every `chunk` tokens, "
+                                         "before max_fork_at) where p(runner-up)/p(greedy) >= min_ratio, the "
+                                         "runner-up token then greedy to the end"},
+                    "counts": held[FORKS]},
+        },
+        "plan": plan.as_json(),
+    }
+    (plan.bank / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return held

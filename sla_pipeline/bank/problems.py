@@ -1,0 +1,36 @@
+"""Which GSM problems the bank draws answers for, and which it must never touch.
+
+- train: GSM-symbolic variants of the train-side templates (data/split.py), seed 0;
+- validation: variants of the held-out templates drawn with `VALIDATION_SEED`, leaving out every question of
+  the test set, so that heads, losses, read-outs and settings are chosen here;
+- test: `sla eval`'s held-out GSM set (seed `TEST_SEED`, the first `TEST_SIZE`), only ever reported on.
+"""
+
+from __future__ import annotations
+
+from sla_pipeline.data.sources import Item, gsm_items
+
+VALIDATION_SEED = 1
+TEST_SEED, TEST_SIZE = 0, 200
+SAMPLES, FORKS = "gsm-samples", "gsm-forks"  # the bank's collections
+
+
+def train_items(count: int) -> list[Item]:
+    return gsm_items("train", count)
+
+
+def test_items() -> list[Item]:
+    return gsm_items("heldout", TEST_SIZE, TEST_SEED)
+
+
+def validation_items(count: int) -> list[Item]:
+    """`count` held-out-template problems drawn with VALIDATION_SEED, none of them a test-set question."""
+    test = {it.messages[-1]["content"] for it in test_items()}
+    ask = count
+    while True:
+        fresh = [it for it in gsm_items("heldout", ask, VALIDATION_SEED) if it.messages[-1]["content"] not in test]
+        if len(fresh) >= count:
+            return fresh[:count]
+        if ask > 4 * count + 100:
+            raise ValueError(f"only {len(fresh)} validation problems differ from the test set")
+        ask += count - len(fresh) + 10

@@ -1,0 +1,1 @@
+"""Engine-level benchmarks: what each strategy costs against greedy, measured in one run."""

@@ -1,0 +1,58 @@
+"""Decode speed with vs without the reward channel, same model and engine settings, in one run.
+
+    python -m sla_pipeline.bench.reward_overhead [--model qwen2.5-coder-0.5b-instruct] [--batches 1 8] [--tokens 64]
+
+The reward engine gets a head with random weights (speed does not depend on them) of the paper's width
+(256) and reads the reward of every token, as search strategies do. Prints JSON with per-batch tokens/s
+(median of alternating rounds) for both engines and `ratio` = reward / plain (1.0 = no overhead;
+the target is ≥ 0.97).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from sla_engine.engine import Engine, EngineConfig
+from sla_engine.reward import RewardHead
+from sla_engine.store import ModelStore
+from sla_pipeline.bench.decode_speed import run_batch
+
+
+async def main(args: argparse.Namespace) -> dict:
+    model = ModelStore().resolve(args.model)
+    head_dir = RewardHead.random(model.path, model.name).save(Path(tempfile.mkdtemp(prefix="sla-head-")))
+    base = dict(model_path=str(model.path), served_name=model.name, max_num_seqs=max(args.batches), kv_cache_gib=1)
+    # Both engines stay up; measurements alternate between them so that drifts of the machine hit both alike
+    # (an idle engine does not spin). The figure is the median over the rounds.
+    plain = await Engine.start(EngineConfig(**base))
+    reward = await Engine.start(EngineConfig(**base, reward_head=str(head_dir)))
+    try:
+        prompt = plain.chat_prompt_ids([{"role": "user", "content": "Write a short story about a lighthouse."}])
+        rows = []
+        for batch in args.batches:
+            runs = {"plain": [], "reward": []}
+            for _ in range(args.repeats):
+                for name, engine in (("plain", plain), ("reward", reward)):
+                    runs[name].append((await run_batch(engine, prompt, batch, args.tokens))["tok_s"])
+            p, r = statistics.median(runs["plain"]), statistics.median(runs["reward"])
+            rows.append({"batch": batch, "plain_tok_s": p, "reward_tok_s": r, "ratio": r / p, "rounds": runs})
+    finally:
+        plain.shutdown()
+        reward.shutdown()
+    return {"model": model.name, "tokens": args.tokens, "repeats": args.repeats, "runs": rows}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    result = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(result, indent=2))
+    print("reward/plain decode tok/s: " + ", ".join(f"batch {r['batch']}: {r['ratio']:.3f}" for r in result["runs"]))

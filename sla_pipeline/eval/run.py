@@ -1,0 +1,130 @@
+"""`sla eval`: generate every strategy's answers through the server, judge the general sets against the
+baseline, score the math set, write the report. Every step is cached under `out`, so rerunning the same
+command resumes (and `--limit` runs are a prefix of full runs: their answers are reused)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+
+from sla_pipeline.data import gsm
+from sla_pipeline.eval import report as reports
+from sla_pipeline.eval.generation import Generation, Strategy, generate_all
+from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
+from sla_pipeline.eval.sets import SETS, EvalSet, load_set
+from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
+
+GREEDY = Strategy("greedy", {"strategy": "greedy"})
+SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
+# `--strategy all`: greedy and every search at its defaults (rsd needs a server started with --target-model)
+ALL = (
+    GREEDY, SLA_DEFAULT, Strategy("best_of_n-4", {"strategy": "best_of_n"}), Strategy("cards", {"strategy": "cards"}),
+    Strategy("tree-8", {"strategy": "tree"}), Strategy("rsd-0.5", {"strategy": "rsd"}),
+)
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    base_url: str  # the server, e.g. http://127.0.0.1:8000
+    out: Path
+    model: str
+    strategies: tuple[Strategy, ...] = (GREEDY, SLA_DEFAULT)  # the first is the baseline
+    sets: tuple[str, ...] = SETS
+    sizes: dict = field(default_factory=lambda: {"alpaca": 100, "mtbench": None, "gsm": 200})  # None: all
+    limit: int | None = None  # at most this many items per set (quick runs)
+    max_tokens: int = 512
+    concurrency: int = 8
+    api_key: str = "none"
+    judge: str = "qwen2.5-coder-1.5b-instruct"
+    judge_concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        if bad := set(self.sets) - set(SETS):
+            raise ValueError(f"unknown evaluation sets {sorted(bad)}; known: {', '.join(SETS)}")
+        names = [s.name for s in self.strategies]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"strategies need distinct names, got {names}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
+        if self.max_tokens < 1 or self.concurrency < 1 or self.judge_concurrency < 1:
+            raise ValueError("max_tokens and the concurrencies must be positive")
+
+    @property
+    def baseline(self) -> Strategy:
+        return self.strategies[0]
+
+    def load(self) -> list[EvalSet]:
+        out = []
+        for name in self.sets:
+            s = load_set(name, self.sizes.get(name))
+            out.append(EvalSet(s.name, s.kind, s.items[: self.limit] if self.limit else s.items))
+        return out
+
+
+async def _generate(plan: EvalPlan, sets: list[EvalSet]) -> dict[tuple[str, str], dict[str, Generation]]:
+    client = openai.AsyncOpenAI(base_url=f"{plan.base_url.rstrip('/')}/v1", api_key=plan.api_key, max_retries=2,
+                                timeout=3600)
+    answers = {}
+    try:
+        for strategy in plan.strategies:
+            for s in sets:
+                path = plan.out / "answers" / strategy.name / f"{s.name}.jsonl"
+                answers[strategy.name, s.name] = await generate_all(
+                    client, plan.model, strategy, s.items, plan.max_tokens, path, plan.concurrency,
+                    f"{strategy.name} {s.name}")
+    finally:
+        await client.close()
+    return answers
+
+
+async def _judge(plan: EvalPlan, sets: list[EvalSet], answers) -> dict[tuple[str, str], dict]:
+    pairs = [(st, s) for st in plan.strategies[1:] for s in sets if s.kind == "judged"]
+
+    def verdict_path(st: Strategy, s: EvalSet) -> Path:
+        return plan.out / "verdicts" / st.name / f"{s.name}.jsonl"
+
+    pending = sum(uncached(comparisons(s, answers[st.name, s.name], answers[plan.baseline.name, s.name])[1],
+                           verdict_path(st, s)) for st, s in pairs)
+    engine = judge = None
+    if pending:  # the judge's engine starts only when something is left to judge
+        from sla_engine.engine import Engine, EngineConfig
+        from sla_engine.store import ModelStore
+        from sla_pipeline.data.judge import PairwiseJudge
+
+        resolved = ModelStore().resolve(plan.judge)
+        engine = await Engine.start(EngineConfig(str(resolved.path), resolved.name, max_model_len=4096))
+        judge = PairwiseJudge(engine)
+    try:
+        return {(st.name, s.name): await verdicts_against_baseline(
+                    judge, s, answers[st.name, s.name], answers[plan.baseline.name, s.name], verdict_path(st, s),
+                    plan.judge_concurrency)
+                for st, s in pairs}
+    finally:
+        if engine is not None:
+            engine.shutdown()
+
+
+def run(plan: EvalPlan) -> dict:
+    plan.out.mkdir(parents=True, exist_ok=True)
+    sets = plan.load()
+    answers = asyncio.run(_generate(plan, sets))
+    verdicts = asyncio.run(_judge(plan, sets, answers))
+    report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge, "baseline": plan.baseline.name,
+              "max_tokens": plan.max_tokens, "limit": plan.limit,
+              "sets": {s.name: {"kind": s.kind, "items": len(s.items)} for s in sets}, "strategies": {}}
+    math = [s for s in sets if s.kind == "math"]
+    correct = {(st.name, s.name): [gsm.is_correct(answers[st.name, s.name][it.id].text, it.answer) for it in s.items]
+               for st in plan.strategies for s in math}
+    for st in plan.strategies:
+        gens = [g for s in sets for g in answers[st.name, s.name].values()]
+        equities = {s.name: Equity.of(list(verdicts[st.name, s.name].values()))
+                    for s in sets if (st.name, s.name) in verdicts}
+        accuracies = {s.name: Accuracy.of(correct[st.name, s.name]) for s in math}
+        gains = {s.name: PairedGain.of(correct[st.name, s.name], correct[plan.baseline.name, s.name])
+                 for s in math if st != plan.baseline}
+        report["strategies"][st.name] = reports.strategy_entry(st.search, gens, equities, accuracies, gains)
+    reports.write(report, plan.out)
+    return report

@@ -1,0 +1,38 @@
+"""The evaluation sets: held-out items only, from the split that `sla data` trains on (`data/split.py`).
+
+    alpaca   AlpacaEval instructions on the held-out side (162 of 805)          judged against greedy
+    mtbench  MT-Bench first turns of held-out questions (65 of 80: the 15 with  judged against greedy
+             a reference answer on the train side taught the head)
+    gsm      GSM-symbolic variants of held-out templates                        exact final number
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sla_pipeline.data.sources import Item, alpaca_items, gsm_items, mtbench_items
+
+SETS = ("alpaca", "mtbench", "gsm")
+Kind = Literal["judged", "math"]
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    kind: Kind
+    items: tuple[Item, ...]
+
+
+def load_set(name: str, size: int | None) -> EvalSet:
+    """The first `size` held-out items of a set (None: all; for gsm, `size` variants are generated)."""
+    if name == "gsm":
+        return EvalSet(name, "math", tuple(gsm_items("heldout", size or 200)))
+    if name == "alpaca":
+        items = alpaca_items()
+    elif name == "mtbench":
+        items = mtbench_items(1)
+    else:
+        raise ValueError(f"unknown evaluation set {name!r}; known: {', '.join(SETS)}")
+    held = [it for it in items if it.split == "heldout"]
+    return EvalSet(name, "judged", tuple(held[:size] if size else held))

@@ -1,0 +1,119 @@
+"""`sla train`, `sla calibrate` and `sla score-pairs`: reward heads on a frozen policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.training.config import TrainConfig
+
+
+def add_parser(sub) -> None:
+    train = sub.add_parser("train", help="train a reward head on preference pairs (frozen policy)",
+                           description="Trains the reward channel + head of a frozen policy on `sla data` pairs "
+                                       "and writes OUT/reward_head.{json,safetensors} plus OUT/report.{json,png}.")
+    train.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    train.set_defaults(run=train_command)
+    train.add_argument("--data", type=Path, required=True,
+                       help="folder with pairs/train.jsonl and pairs/heldout.jsonl (the output of `sla data`)")
+    train.add_argument("--out", type=Path, required=True, help="folder for the head and its report")
+    train.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
+    defaults = TrainConfig()
+    for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
+                       ("batch_size", int), ("warmup", float), ("weight_decay", float),
+                       ("max_response_tokens", int), ("seed", int), ("save_dtype", str)):
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
+                           help="[default %(default)s]")
+    train.add_argument("--lookahead", type=int, metavar="N",
+                       help="the loss and held-out metrics see each pair only N tokens past where its responses part "
+                            "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses]")
+
+    cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
+                         description="Measures the head's per-token reward on the policy's answers among the "
+                                     "training pairs (sources gsm, gsm_fork, alpaca) and folds (r - mean) / std into the head, "
+                                     "rewriting HEAD in place. `sla train` does this itself.")
+    cal.set_defaults(run=calibrate_command)
+    cal.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
+    cal.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    cal.add_argument("--data", type=Path, required=True, help="folder with pairs/train.jsonl (the output of `sla data`)")
+    cal.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
+                     help="as the head was trained with [default %(default)s]")
+
+    score = sub.add_parser("score-pairs", help="pair accuracy and AuTRC of an existing head on a pairs file, by source",
+                           description="Scores both answers of every pair with the head (frozen policy features, "
+                                       "cached) and prints pair accuracy with a bootstrap 95%% interval and AuTRC per "
+                                       "source, e.g. gsm_fork (sibling answers, SLA's choice) against gsm.")
+    score.set_defaults(run=score_pairs_command)
+    score.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
+    score.add_argument("--pairs", type=Path, required=True, help="a pairs file, e.g. DATA/pairs/heldout.jsonl")
+    score.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    score.add_argument("--features", type=Path, required=True, help="backbone feature cache, e.g. DATA/features/MODEL")
+    score.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
+                       help="responses are cut here, as in training [default %(default)s]")
+    score.add_argument("--lookahead", type=int, metavar="N",
+                       help="also score each pair as SLA sees it: both responses cut N tokens past where they part "
+                            "(SLA's (depth + 1) x chunk, 30 for its defaults)")
+    score.add_argument("--compare", type=Path, metavar="HEAD",
+                       help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
+                            "accuracy gain with a 95%% interval bootstrapped over items")
+    score.add_argument("--json", type=Path, help="also write the result here")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from sla_engine.store import ModelStore
+    from sla_pipeline.training.trainer import train as run_training
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
+                         batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
+                         max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
+                         lookahead=args.lookahead)
+    model = ModelStore().resolve(args.model)
+    report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
+                   args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)
+    final = report["final"]
+    print(f"{args.out}: pair accuracy {final['pair_accuracy']:.3f}, AuTRC {final['autrc']:.3f} on "
+          f"{report['pairs']['heldout']} held-out pairs ({report['timing_s']['total']:.0f} s)")
+    return 0
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    from sla_engine.store import ModelStore
+    from sla_pipeline.training.calibration import calibrate_head
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    c = calibrate_head(model.path, args.head, args.data / "pairs" / "train.jsonl",
+                       args.features or args.data / "features" / model.name, args.max_response_tokens)
+    print(f"{args.head}: served reward = (raw - mean) / std, mean {c.mean:.4f}, std {c.std:.4f} "
+          f"(measured on {c.tokens} tokens)")
+    return 0
+
+
+def score_pairs_command(args: argparse.Namespace) -> int:
+    from sla_engine.store import ModelStore
+    from sla_pipeline.training.scoring import score_pairs as run_scoring
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = ModelStore().resolve(args.model)
+    result = run_scoring(model.path, args.head, args.pairs, args.features, args.max_response_tokens, args.lookahead,
+                         args.compare)
+    for source, r in result.items():
+        seen = (f", {args.lookahead} tokens past the parting {r['lookahead_accuracy']:.3f} "
+                f"[{r['lookahead_ci95'][0]:.3f}, {r['lookahead_ci95'][1]:.3f}]" if args.lookahead else "")
+        print(f"{source:>10}: {r['pairs']:4d} pairs, accuracy {r['pair_accuracy']:.3f} "
+              f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], AuTRC {r['autrc']:.3f}{seen}; "
+              f"top mean reward is a chosen answer on {r['pick']['right']} of {r['pick']['items']} items")
+        if args.compare:
+            c = r["compare"]
+            print(f"{'':>10}  {args.compare}: accuracy {c['pair_accuracy']:.3f}, picks {c['pick']['right']}; "
+                  f"only {args.head} right on {c['only_head']} pairs, only {args.compare} on {c['only_other']}, "
+                  f"gain {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, {c['gain_ci95'][1]:+.3f}] over items")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

@@ -1,0 +1,47 @@
+"""Training settings, validated at construction. Defaults are the paper's (REFERENCE §2) except where the
+docs/reward-head.md says a measured choice replaced them for the shipped head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sla_engine.reward.channel import HeadKind
+
+LossKind = Literal["seqwise_bt", "tokenwise_bt", "cross_entropy"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: LossKind = "seqwise_bt"
+    head: HeadKind = "channel"
+    width: int = 256
+    lr: float = 5e-5
+    epochs: int = 3
+    batch_size: int = 32  # pairs per optimizer step
+    warmup: float = 0.1  # fraction of the steps
+    weight_decay: float = 0.0
+    max_response_tokens: int = 256  # longer responses are cut (features and rewards alike)
+    # the loss and held-out metrics see each pair only up to this many tokens past where its two responses part:
+    # SLA's view of two siblings is (depth + 1) x chunk. None: whole responses
+    lookahead: int | None = None
+    seed: int = 0
+    save_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy"):
+            raise ValueError(f"loss must be seqwise_bt, tokenwise_bt or cross_entropy, got {self.loss!r}")
+        if self.head not in ("channel", "final_hidden"):
+            raise ValueError(f"head must be channel or final_hidden, got {self.head!r}")
+        if self.width < 1 or self.epochs < 1 or self.batch_size < 1 or self.max_response_tokens < 1:
+            raise ValueError("width, epochs, batch_size and max_response_tokens must be positive")
+        if self.lookahead is not None and self.lookahead < 1:
+            raise ValueError(f"lookahead must be at least 1 (or None for whole responses), got {self.lookahead}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.save_dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"save_dtype must be float32, bfloat16 or float16, got {self.save_dtype!r}")

@@ -1,0 +1,105 @@
+"""The sample bank (sla_pipeline/bank): records, sealed parts, crash safety, the problem split."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from sla_pipeline.bank.collection import Collection
+from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.data.jsonl import BadLine
+
+
+def record(i: int, kind: str = "sample", split: str = "train", text: str = "so #### 42", **fork) -> BankRecord:
+    return BankRecord.graded(f"gsm/t1-s0-{i}#{kind}{fork.get('fork_at', '')}", kind, split, f"gsm/t1-s0-{i}",
+                             None if kind != "sample" else 1000 + i, text, [5, 6, 7, 8], "stop", 42.0, **fork)
+
+
+def test_a_record_is_graded_with_the_evaluation_rule_and_round_trips():
+    right, wrong = record(1), record(2, text="the answer is 41")
+    assert (right.given, right.correct) == (42.0, True) and (wrong.given, wrong.correct) == (41.0, False)
+    fork = record(3, kind="fork", parent="gsm/t1-s0-3#trunk", fork_at=2, fork_token=7, log_ratio=-0.5)
+    for r in (right, wrong, fork):
+        line = json.loads(json.dumps(r.to_json()))
+        assert line["tokens"] == 4 and BankRecord.from_json(line) == r
+
+
+def test_a_record_refuses_what_it_cannot_be():
+    with pytest.raises(ValueError, match="split"):
+        record(1, split="test")
+    with pytest.raises(ValueError, match="forks"):
+        record(1, kind="fork")  # a fork without its parent and position
+    with pytest.raises(ValueError, match="fork_at"):
+        record(1, kind="fork", parent="p", fork_at=9, fork_token=7)
+    line = record(1).to_json() | {"tokens": 3}
+    with pytest.raises(ValueError, match="token ids"):
+        BankRecord.from_json(line)
+
+
+def test_sealing_moves_the_open_records_into_a_compressed_part(tmp_path):
+    c = Collection(tmp_path / "gsm-samples")
+    c.append([record(i) for i in range(3)])
+    first = c.seal()
+    assert first.name == "part-00000.jsonl.gz" and not c.open_path.exists()
+    c.append([record(i) for i in range(3, 5)])
+    assert c.seal().name == "part-00001.jsonl.gz"
+    assert [r.id for r in c.records()] == [record(i).id for i in range(5)]
+    assert c.seal() is None  # nothing open
+    again = first.read_bytes()
+    c.append([record(0)])  # an id already sealed is not sealed twice
+    c.seal()
+    assert len(c.parts()) == 2 and first.read_bytes() == again
+
+
+def test_a_crash_mid_write_loses_only_the_line_being_written(tmp_path):
+    c = Collection(tmp_path / "forks")
+    c.append([record(i) for i in range(2)])
+    with open(c.open_path, "a") as fh:  # killed halfway through the third line
+        fh.write(json.dumps(record(2).to_json())[:40])
+    c.append([record(3)])  # the resumed run goes on appending
+    bad: list[BadLine] = []
+    assert [r.id for r in c.records(bad)] == [record(i).id for i in (0, 1, 3)]
+    assert len(bad) == 1 and bad[0].path == c.open_path and bad[0].line == 3
+
+
+def test_a_crash_between_sealing_and_removing_the_open_file_duplicates_nothing(tmp_path):
+    c = Collection(tmp_path / "s")
+    c.append([record(i) for i in range(3)])
+    kept = c.open_path.read_bytes()
+    c.seal()
+    c.open_path.write_bytes(kept)  # as if the process died after the rename, before the unlink
+    assert [r.id for r in c.records()] == [record(i).id for i in range(3)]
+    assert c.seal() is None and len(c.parts()) == 1 and not c.open_path.exists()
+
+
+def test_a_corrupt_line_in_a_sealed_part_is_reported_with_its_file_and_line(tmp_path):
+    c = Collection(tmp_path / "s")
+    c.append([record(i) for i in range(2)])
+    part = c.seal()
+    lines = gzip.decompress(part.read_bytes()).decode().splitlines()
+    lines.insert(1, '{"id": "broken"')
+    part.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    bad: list[BadLine] = []
+    assert [r.id for r in c.records(bad)] == [record(0).id, record(1).id]
+    assert [(b.path, b.line) for b in bad] == [(part, 2)]
+    part.write_bytes(part.read_bytes()[:-30])  # a damaged end of the stream
+    bad.clear()
+    list(c.records(bad))
+    assert bad and bad[-1].path == part and "gzip" in bad[-1].error
+
+
+@pytest.mark.download
+def test_validation_problems_are_held_out_templates_and_never_test_questions():
+    from sla_pipeline.bank.problems import test_items, train_items, validation_items
+    from sla_pipeline.data.split import split_of
+
+    validation, test, train = validation_items(60), test_items(), train_items(60)
+    assert len(validation) == 60 and len({it.id for it in validation}) == 60
+    assert all(it.split == "heldout" and "-s1-" in it.id for it in validation)
+    assert all(split_of("gsm", str(it.meta["template"])) == "heldout" for it in validation)
+    questions = {it.messages[-1]["content"] for it in test}
+    assert not questions & {it.messages[-1]["content"] for it in validation}
+    assert all(it.split == "train" for it in train)
+    assert not {it.meta["template"] for it in train} & {it.meta["template"] for it in validation}
