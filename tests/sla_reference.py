@@ -28,8 +28,10 @@ class ReferenceModel:
             out.append(self.top(prompt + out, 1)[0])
         return out
 
-    def mean_reward(self, prompt: list[int], path: list[int]) -> float:
-        return reference_rewards(self.backbone, self.channel, prompt + path)[len(prompt):].mean().item()
+    def score(self, prompt: list[int], path: list[int], readout: str = "mean") -> float:
+        """The path's mean reward, or (readout "last") the reward of the prefix ending at its last token."""
+        rewards = reference_rewards(self.backbone, self.channel, prompt + path)[len(prompt):]
+        return (rewards.mean() if readout == "mean" else rewards[-1]).item()
 
     def subtree(self, prompt: list[int], path: list[int], n: int, k: int, levels: int, budget: int) -> list[list[int]]:
         """The paths `levels` chunks below `path` (budget allowing), one per leaf."""
@@ -41,7 +43,8 @@ class ReferenceModel:
             for leaf in self.subtree(prompt, self.chunk(prompt, path, t, size), n, k, levels - 1, budget)
         ]
 
-    def sla(self, prompt: list[int], n: int, k: int, d: int, budget: int) -> tuple[list[int], list[float]]:
+    def sla(self, prompt: list[int], n: int, k: int, d: int, budget: int,
+            readout: str = "mean") -> tuple[list[int], list[float]]:
         """SLA's tokens, and at each two-way-or-more commit the margin between the best and second score."""
         path = self.chunk(prompt, [], None, min(k, budget))  # the first chunk is not branched
         margins = []
@@ -49,7 +52,7 @@ class ReferenceModel:
             size = min(k, budget - len(path))
             candidates = [self.chunk(prompt, path, t, size) for t in self.top(prompt + path, n)]
             scores = [
-                max(self.mean_reward(prompt, leaf) for leaf in self.subtree(prompt, c, n, k, d, budget))
+                max(self.score(prompt, leaf, readout) for leaf in self.subtree(prompt, c, n, k, d, budget))
                 for c in candidates
             ]
             best = max(range(len(candidates)), key=lambda i: scores[i])

@@ -119,4 +119,5 @@ def test_committed_text_flushes_at_the_end_and_skips_special_tokens():
 def test_search_stats_report_the_settings_in_force():
     assert BestOfNConfig(n=4).as_dict()["batch"] == 4  # "all at once" is reported as the batch it means
     assert BestOfNConfig(n=4, batch=2).as_dict()["batch"] == 2
-    assert SlaConfig().as_dict() == {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2, "fork_min_p": 0.0}
+    assert SlaConfig().as_dict() == {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2, "fork_min_p": 0.0,
+                                     "score": None}  # the search reports the read-out in force (base.py)

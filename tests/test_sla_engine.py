@@ -178,3 +178,29 @@ def test_closing_a_search_early_aborts_every_branch(random_head):
     assert runner.engine.num_unfinished_requests() == 0
     runner.run(asyncio.sleep(0.5))
     assert runner.engine.scheduler_counts.running == 0 and runner.engine.scheduler_counts.waiting == 0
+
+
+def test_sla_scores_leaves_by_the_read_out_asked_or_declared_by_the_head(tiny, random_head, tmp_path):
+    """`score: "last"` compares leaves by the reward at their last token (a value head's read-out) instead of
+    their mean; a head that declares that read-out is read that way without being asked."""
+    head, runner = random_head
+    ref = ReferenceModel(tiny, head)
+    n, k, d = 2, 4, 2
+    by_mean, _ = ref.sla(PROMPT, n, k, d, budget=24)
+    by_last, margins = ref.sla(PROMPT, n, k, d, budget=24, readout="last")
+    assert by_last != by_mean, "this head must make the two read-outs choose differently"
+    assert min(margins) > 1e-3
+    commits, stats = run_sla(runner, SlaConfig(n, k, d, score="last"), 24)
+    assert [t for c in commits for t in c.tokens] == by_last and stats.settings["score"] == "last"
+    loaded = RewardHead.load(head)
+    value_head = RewardHead(loaded.config, loaded.base_model, loaded.base_model_sha256, loaded.state_dict,
+                            readout="last").save(tmp_path / "value-head")
+    declared = engine_with(tiny, value_head)
+    try:
+        assert declared.engine.readout == "last"
+        commits, stats = run_sla(declared, SlaConfig(n, k, d), 24)
+        assert [t for c in commits for t in c.tokens] == by_last and stats.settings["score"] == "last"
+        commits, _ = run_sla(declared, SlaConfig(n, k, d, score="mean"), 24)  # a request may override it
+        assert [t for c in commits for t in c.tokens] == by_mean
+    finally:
+        declared.close()

@@ -69,6 +69,23 @@ def test_best_of_n_answers_with_the_sample_the_reference_scores_best(setup):
     assert stats.tokens_generated == sum(len(s.tokens) + 1 for s in search.samples)  # + each look-ahead token
 
 
+def test_best_of_n_picks_by_the_read_out(setup):
+    """`score: "last"` picks the sample whose last token's reward is highest, where the mean picks another."""
+    runner, ref, _ = setup
+    for seed in range(20):
+        search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, temperature=1.0, prune_at=0, score="last"), 12,
+                         seed=seed)
+        [commit] = run(runner, search)
+        last = [ref.rewards(PROMPT, s.tokens)[len(s.rewards) - 1] for s in search.samples]
+        means = [mean(ref.rewards(PROMPT, s.tokens)[: len(s.rewards)]) for s in search.samples]
+        if last.index(max(last)) != means.index(max(means)):
+            break
+    else:
+        pytest.fail("no seed made the two read-outs pick different samples")
+    assert commit.tokens == search.samples[last.index(max(last))].tokens
+    assert search.stats.settings["score"] == "last"
+
+
 def test_best_of_n_samples_only_from_the_top_k_tokens(setup):
     runner, ref, _ = setup
     search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=3, temperature=2.0, top_k=1, prune_at=0), 12, seed=5)

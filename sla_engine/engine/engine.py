@@ -36,13 +36,15 @@ class PromptTooLongError(ValueError):
 class Engine:
     def __init__(
         self, llm: AsyncLLM, config: EngineConfig, counts: SchedulerCounts, ready_s: float,
-        reward: RewardIds | None = None,
+        reward: RewardIds | None = None, readout: str | None = None,
     ):
         self.llm = llm
         self.config = config
         # Set on a reward engine: then *every* request reads the reward (so no batch ever mixes reward
         # read-outs with top-k logprobs, which vLLM 0.32 would corrupt; REFERENCE §6).
         self.reward = reward
+        # How the head scores a path ("mean" or "last", reward/weights.py); None without a head.
+        self.readout = readout
         self.tokenizer = llm.get_tokenizer()
         self.scheduler_counts = counts
         self.ready_s = ready_s  # seconds from start() until ready, warm-up included
@@ -58,13 +60,13 @@ class Engine:
     async def start(cls, config: EngineConfig) -> "Engine":
         t0 = time.perf_counter()
         counts = SchedulerCounts()
-        overrides, reward = None, None
+        overrides, reward, readout = None, None, None
         if config.reward_head:  # validated here, before the engine starts
-            overrides, reward = reward_overrides(Path(config.model_path), Path(config.reward_head))
+            overrides, reward, readout = reward_overrides(Path(config.model_path), Path(config.reward_head))
         llm = AsyncLLM.from_engine_args(
             config.engine_args(overrides), stat_loggers=[lambda vllm_config, engine_index: SchedulerProbe(counts)]
         )
-        engine = cls(llm, config, counts, ready_s=0.0, reward=reward)
+        engine = cls(llm, config, counts, ready_s=0.0, reward=reward, readout=readout)
         if config.warmup:
             await engine.warm_up()
         engine.ready_s = time.perf_counter() - t0

@@ -12,11 +12,12 @@ from sla_engine.reward.readout import RewardIds
 from sla_engine.reward.weights import RewardHead, RewardHeadError
 
 
-def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds]:
-    """Raises RewardHeadError (a clear message) for a head that is unreadable or made for another model."""
+def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds, str]:
+    """The overrides, the reserved ids and the head's read-out. Raises RewardHeadError (a clear message) for a
+    head that is unreadable or made for another model."""
     from transformers import AutoTokenizer
 
-    RewardHead.load_for(head_path, model_path)  # refuses a head made for another model
+    head = RewardHead.load_for(head_path, model_path)
     config = json.loads((model_path / "config.json").read_text())
     arch = (config.get("architectures") or ["?"])[0]
     if arch not in ARCHITECTURES:
@@ -27,4 +28,4 @@ def reward_overrides(model_path: Path, head_path: Path) -> tuple[dict, RewardIds
         "vocab_size": config["vocab_size"] + ids.added_rows,
         REWARD_CONFIG_KEY: {"head": str(head_path.resolve()), "ids": dataclasses.asdict(ids)},
     }
-    return overrides, ids
+    return overrides, ids, head.readout

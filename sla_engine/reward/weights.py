@@ -2,10 +2,13 @@
 
     reward_head.safetensors   the channel + head weights (any float dtype; loaded as fp32)
     reward_head.json          {"format_version", "width", "head", "hidden_size", "num_layers", "eps",
-                               "base_model", "base_model_sha256", "calibration"}
+                               "base_model", "base_model_sha256", "calibration", "readout"}
 
 `calibration` (optional; `calibration.py`) records the mean/std that were folded into the head's weights,
 so the rewards the file gives are already standardized; null for an uncalibrated head.
+`readout` (optional, default "mean") is how the head was trained to score a path: "mean", the mean reward over
+its tokens (a Bradley–Terry head), or "last", the output at its last token (a value head: the log-odds that
+the answer will be right). Searches score paths that way unless a request says otherwise.
 
 A head is only valid for the base model it was trained on: `base_model_sha256` is that model's fingerprint
 (`model_fingerprint`), checked when a server starts, before the engine does.
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors import SafetensorError
@@ -26,6 +31,8 @@ from sla_engine.reward.calibration import Calibration
 from sla_engine.reward.channel import ChannelConfig, RewardChannel
 
 FORMAT_VERSION = 1
+Readout = Literal["mean", "last"]
+READOUTS: tuple[str, ...] = typing.get_args(Readout)
 WEIGHTS_FILE = "reward_head.safetensors"
 META_FILE = "reward_head.json"
 MANIFEST = "sla-model.json"  # written by the model store for packaged models
@@ -63,6 +70,11 @@ class RewardHead:
     base_model_sha256: str
     state_dict: dict[str, torch.Tensor]
     calibration: Calibration | None = None
+    readout: Readout = "mean"
+
+    def __post_init__(self) -> None:
+        if self.readout not in READOUTS:
+            raise RewardHeadError(f"a head's readout is one of {', '.join(READOUTS)}, not {self.readout!r}")
 
     def channel(self) -> RewardChannel:
         module = RewardChannel(self.config)
@@ -71,9 +83,9 @@ class RewardHead:
 
     @classmethod
     def from_channel(cls, channel: RewardChannel, base_model: str, base_model_path: Path,
-                     calibration: Calibration | None = None) -> "RewardHead":
+                     calibration: Calibration | None = None, readout: Readout = "mean") -> "RewardHead":
         state = {k: v.detach().cpu().contiguous() for k, v in channel.state_dict().items()}
-        return cls(channel.config, base_model, model_fingerprint(base_model_path), state, calibration)
+        return cls(channel.config, base_model, model_fingerprint(base_model_path), state, calibration, readout)
 
     @classmethod
     def random(cls, model_path: Path, base_model: str, width: int = 256, seed: int = 0) -> "RewardHead":
@@ -87,7 +99,7 @@ class RewardHead:
         save_file({k: v.to(dtype) for k, v in self.state_dict.items()}, str(folder / WEIGHTS_FILE))
         meta = {"format_version": FORMAT_VERSION, **asdict(self.config),
                 "base_model": self.base_model, "base_model_sha256": self.base_model_sha256,
-                "calibration": self.calibration.to_json() if self.calibration else None}
+                "calibration": self.calibration.to_json() if self.calibration else None, "readout": self.readout}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
@@ -107,6 +119,7 @@ class RewardHead:
             config = ChannelConfig(meta["hidden_size"], meta["num_layers"], meta["width"], meta["head"], meta["eps"])
             base, base_sha = meta["base_model"], meta["base_model_sha256"]
             calibration = Calibration.from_json(meta["calibration"]) if meta.get("calibration") else None
+            readout = meta.get("readout", "mean")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             if isinstance(e, RewardHeadError):
                 raise
@@ -124,7 +137,7 @@ class RewardHead:
                                   f"shapes {[k for k in expected.keys() & found.keys() if expected[k] != found[k]]})")
         if not all(torch.isfinite(v).all() for v in state.values()):
             raise RewardHeadError(f"reward head {weights_path} holds non-finite weights")
-        return cls(config, base, base_sha, state, calibration)
+        return cls(config, base, base_sha, state, calibration, readout)
 
     @classmethod
     def load_for(cls, path: Path, model_path: Path) -> "RewardHead":

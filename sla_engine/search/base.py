@@ -9,6 +9,7 @@ import uuid
 from typing import Any, AsyncIterator, Awaitable
 
 from sla_engine.engine import Engine
+from sla_engine.reward.weights import Readout
 from sla_engine.search.config import StrategyConfig
 from sla_engine.search.scored import ScoredTokens
 from sla_engine.search.stats import SearchStats
@@ -97,6 +98,13 @@ class Search:
         self.branches = Branches(self.stats)
         self.seeds = Seeds(seed)
         self.stats.counters.update({name: 0 for name in self.counters})
+
+    def readout(self, requested: Readout | None) -> Readout:
+        """How this search scores a path: as the request asks, else as the served head was trained to be read
+        ("mean" for a Bradley–Terry head, "last" for a value head); reported in the stats."""
+        readout = requested or self.engine.readout or "mean"
+        self.stats.settings["score"] = readout
+        return readout
 
     async def commits(self) -> AsyncIterator[ScoredTokens]:
         """The committed pieces of the answer, in order; each is counted in the stats before it is handed

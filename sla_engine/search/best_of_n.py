@@ -4,11 +4,12 @@ Samples are drawn `batch` at a time, each its own seeded engine request; with `g
 is the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples
 are right less often than its greedy answer: docs/gsm-investigation.md). With pruning, a sample first runs to
 `prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the best `keep`
-fraction of the batch by prefix mean reward then continues from where it stopped (a second request over
-the same path, its prefix served by the prefix cache) and the rest are dropped. After each
-batch, adaptive N stops when the best finished sample's mean reward reaches `threshold`. The answer is the
-finished sample with the highest mean token reward (first drawn among equals); with `prefer_finished`, a
-sample that ended on its own (EOS) outranks any sample cut at max_tokens, whatever their rewards.
+fraction of the batch by prefix score then continues from where it stopped (a second request over the same
+path, its prefix served by the prefix cache) and the rest are dropped. After each batch, adaptive N stops
+when the best finished sample's score reaches `threshold`. The answer is the finished sample with the
+highest score (first drawn among equals); with `prefer_finished`, a sample that ended on its own (EOS)
+outranks any sample cut at max_tokens, whatever their rewards. A score is the head's read-out
+(scored.py): the mean token reward, or the reward at the last token for a value head.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from sla_engine.reward.weights import Readout
 from sla_engine.search.base import Search
 from sla_engine.search.config import BestOfNConfig
 from sla_engine.search.primitives import Draw, extend
@@ -28,18 +30,18 @@ class Candidate(ScoredTokens):
     index: int = 0  # draw order
 
 
-def survivors(samples: list[Candidate], keep: float) -> list[Candidate]:
-    """The best ceil(keep · len) samples by mean reward so far (at least one), in draw order."""
+def survivors(samples: list[Candidate], keep: float, readout: Readout = "mean") -> list[Candidate]:
+    """The best ceil(keep · len) samples by their score so far (at least one), in draw order."""
     count = max(1, math.ceil(keep * len(samples)))
-    ranked = sorted(samples, key=lambda s: (-s.mean_reward, s.index))
+    ranked = sorted(samples, key=lambda s: (-s.score(readout), s.index))
     kept = {id(s) for s in ranked[:count]}
     return [s for s in samples if id(s) in kept]
 
 
-def best(samples: list[Candidate], prefer_finished: bool = False) -> Candidate:
-    """The highest mean reward (first drawn among equals); with `prefer_finished`, among the samples that
-    ended at EOS if any did."""
-    return min(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.mean_reward, s.index))
+def best(samples: list[Candidate], prefer_finished: bool = False, readout: Readout = "mean") -> Candidate:
+    """The highest score (first drawn among equals); with `prefer_finished`, among the samples that ended at
+    EOS if any did."""
+    return min(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.score(readout), s.index))
 
 
 class BestOfN(Search):
@@ -49,6 +51,7 @@ class BestOfN(Search):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.samples: list[Candidate] = []  # every sample drawn, pruned ones included (for inspection)
+        self.scoring = self.readout(self.config.score)
 
     async def _commits(self) -> AsyncIterator[ScoredTokens]:
         """One commit: the winning sample."""
@@ -57,8 +60,8 @@ class BestOfN(Search):
             size = min(config.batch_size, config.n - drawn)
             finished += await self._batch(drawn, size)
             drawn += size
-            winner = best(finished, config.prefer_finished)
-            if config.threshold is not None and winner.mean_reward >= config.threshold:
+            winner = best(finished, config.prefer_finished, self.scoring)
+            if config.threshold is not None and winner.score(self.scoring) >= config.threshold:
                 break
         yield winner
 
@@ -70,7 +73,7 @@ class BestOfN(Search):
         prune_at = self.config.prune_at if 0 < self.config.prune_at < self.max_tokens else self.max_tokens
         await self._grow(samples, prune_at)
         if prune_at < self.max_tokens and size > 1:
-            kept = survivors(samples, self.config.keep)
+            kept = survivors(samples, self.config.keep, self.scoring)
             pruned = [s for s in samples if s not in kept and not s.finish_reason]
             self.stats.count("samples_pruned", len(samples) - len(kept))
             self.stats.branches_aborted += len(pruned)

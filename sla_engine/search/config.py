@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Literal
 
 from sla_engine.reward.readout import FORK_COLUMNS
+from sla_engine.reward.weights import READOUTS, Readout
 
 MAX_CHUNK = 256
 MAX_DEPTH = 4
@@ -42,6 +43,12 @@ def check_bool(config, name: str) -> None:
     value = getattr(config, name)
     if not isinstance(value, bool):
         raise SearchConfigError(name, f"{name} must be true or false; got {value!r}")
+
+
+def check_readout(config) -> None:
+    if config.score is not None and config.score not in READOUTS:
+        raise SearchConfigError("score", f"score must be one of {', '.join(READOUTS)} (or left out: the head's "
+                                         f"own read-out); got {config.score!r}")
 
 
 def check_float(config, name: str, low: float, high: float, low_open: bool = False) -> None:
@@ -88,12 +95,15 @@ class SlaConfig(StrategyConfig):
     """Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
     boundaries, commit when the tree below the candidates is `depth` chunks deep. `width` 1 or `depth` 0 is
     greedy, token for token. `fork_min_p` > 0 leaves out fork tokens less than `fork_min_p` times as likely
-    as the most likely one (vLLM's min_p rule; 0, the paper's search, always forks into the top `width`)."""
+    as the most likely one (vLLM's min_p rule; 0, the paper's search, always forks into the top `width`).
+    `score`: how a leaf is scored — "mean" reward over its tokens (the paper's, for a Bradley–Terry head) or
+    the reward at its "last" token (a value head); left out, the head's own read-out."""
 
     width: int = 2
     chunk: int = 10
     depth: int = 2
     fork_min_p: float = 0.0
+    score: Readout | None = None
     strategy: ClassVar[str] = "sla"
 
     def __post_init__(self) -> None:
@@ -101,6 +111,7 @@ class SlaConfig(StrategyConfig):
         check_int(self, "chunk", 1, MAX_CHUNK)
         check_int(self, "depth", 0, MAX_DEPTH)
         check_float(self, "fork_min_p", 0.0, 1.0)
+        check_readout(self)
         if self.max_live_branches > MAX_LEAVES:
             raise SearchConfigError(
                 "width", f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"
@@ -121,11 +132,12 @@ class BestOfNConfig(StrategyConfig):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
     `temperature` from the `top_k` most likely tokens (0: the whole vocabulary; with `greedy_first`, the
     first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
-    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix mean reward go on.
-    Adaptive N: after a batch, stop drawing when the best finished sample's mean reward is ≥ `threshold`.
-    The answer is the finished sample with the highest mean token reward; with `prefer_finished`, one that
-    ended at EOS outranks any cut at max_tokens. It is not known before the end, so a stream gets it in one
-    piece."""
+    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix score go on.
+    Adaptive N: after a batch, stop drawing when the best finished sample's score is ≥ `threshold`.
+    The answer is the finished sample with the highest score (`score`: its "mean" token reward or the reward
+    at its "last" token; left out, the head's own read-out, which also ranks prefixes for pruning and meets
+    `threshold`); with `prefer_finished`, one that ended at EOS outranks any cut at max_tokens. It is not
+    known before the end, so a stream gets it in one piece."""
 
     n: int = 4
     temperature: float = 0.7
@@ -136,6 +148,7 @@ class BestOfNConfig(StrategyConfig):
     batch: int | None = None
     threshold: float | None = None
     prefer_finished: bool = False
+    score: Readout | None = None
     strategy: ClassVar[str] = "best_of_n"
     streams_tokens: ClassVar[bool] = False
 
@@ -151,6 +164,7 @@ class BestOfNConfig(StrategyConfig):
             check_int(self, "batch", 1, self.n)
         if self.threshold is not None:
             check_float(self, "threshold", -1e6, 1e6)
+        check_readout(self)
 
     @property
     def batch_size(self) -> int:

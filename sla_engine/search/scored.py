@@ -9,10 +9,8 @@ mean over its tokens (a Bradley–Terry head, the paper's) or the reward at its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-Readout = Literal["mean", "last"]
-READOUTS: tuple[str, ...] = ("mean", "last")
+from sla_engine.reward.weights import Readout
 
 
 @dataclass(eq=False)

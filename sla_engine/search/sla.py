@@ -1,10 +1,11 @@
-"""Streaming Looking Ahead (REFERENCE §3) on the branch primitive (branch.py) and the tree (tree.py).
+"""Streaming Looking Ahead (REFERENCE §3) on the chunk primitive (primitives.py) and the tree (tree.py).
 
 The first chunk is one branch from the prompt. A branch that completes a chunk forks into its top-`width`
 next tokens (without those less than `fork_min_p` times as likely as the first), each child a new branch
 request that continues greedily. The children of the last committed chunk are the *candidates*; when every
 branch below them is `depth` chunks deep (or finished), the
-candidate whose best leaf has the highest mean reward is committed: its chunk is emitted, the other
+candidate whose best leaf has the highest score is committed (the head's read-out, scored.py: the mean
+reward over the leaf's tokens, the paper's rule, or a value head's reward at its last token): its chunk is emitted, the other
 candidates and their subtrees are dropped, and its own subtree stays (look-ahead is never regenerated), its
 children becoming the next candidates and its leaves growing one more chunk. A lone candidate is committed
 as soon as its chunk is done (there is nothing to choose). Ties go to the more likely fork.
@@ -30,12 +31,13 @@ class SlaSearch(Search):
         super().__init__(*args, **kwargs)
         self.horizon = max(self.config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
         self.candidate_depth = 0
+        self.scoring = self.readout(self.config.score)
 
     async def _commits(self) -> AsyncIterator[ScoredTokens]:
         candidates = [self._launch(Node(parent=None, fork=None, depth=0))]
         while True:
             await self._settle(candidates)
-            best = max(candidates, key=Node.score)  # first of equals: the more likely fork
+            best = max(candidates, key=lambda c: c.score(self.scoring))  # first of equals: the more likely fork
             for loser in candidates:
                 if loser is not best:
                     self._prune(loser)

@@ -34,3 +34,14 @@ def validation_items(count: int) -> list[Item]:
         if ask > 4 * count + 100:
             raise ValueError(f"only {len(fresh)} validation problems differ from the test set")
         ask += count - len(fresh) + 10
+
+
+def items_by_id(ids: set[str]) -> dict[str, Item]:
+    """The problems behind bank records' item ids. `sla bank grow` takes each list's problems in order, so
+    the ids of each role are the first ones of its list: the lists are drawn as long as there are ids."""
+    train = {i for i in ids if f"-s{VALIDATION_SEED}-" not in i}
+    validation = ids - train
+    found = {it.id: it for it in train_items(len(train)) + validation_items(len(validation))}
+    if missing := ids - found.keys():
+        raise ValueError(f"{len(missing)} bank items are not the first problems of their list, e.g. {sorted(missing)[0]}")
+    return {i: found[i] for i in ids}

@@ -67,5 +67,5 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
     total = measured if before is None else Calibration(
         before.mean + before.std * measured.mean, before.std * measured.std, measured.tokens, measured.sources)
     dtype = next(iter(head.state_dict.values())).dtype
-    RewardHead.from_channel(channel, head.base_model, model_path, total).save(head_dir, dtype)
+    RewardHead.from_channel(channel, head.base_model, model_path, total, head.readout).save(head_dir, dtype)
     return total

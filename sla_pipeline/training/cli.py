@@ -12,25 +12,32 @@ from sla_pipeline.training.config import TrainConfig
 
 
 def add_parser(sub) -> None:
-    train = sub.add_parser("train", help="train a reward head on preference pairs (frozen policy)",
+    train = sub.add_parser("train", help="train a reward head (frozen policy): on preference pairs, or a value head "
+                                         "on the sample bank (--loss value)",
                            description="Trains the reward channel + head of a frozen policy on `sla data` pairs "
-                                       "and writes OUT/reward_head.{json,safetensors} plus OUT/report.{json,png}.")
+                                       "(--data) and writes OUT/reward_head.{json,safetensors} plus "
+                                       "OUT/report.{json,png}; with --loss value, a value head on the sample "
+                                       "bank's labelled answers (--bank; docs/reward-head.md, \"Value heads\").")
     train.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
     train.set_defaults(run=train_command)
-    train.add_argument("--data", type=Path, required=True,
-                       help="folder with pairs/train.jsonl and pairs/heldout.jsonl (the output of `sla data`)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path,
+                        help="folder with pairs/train.jsonl and pairs/heldout.jsonl (the output of `sla data`)")
+    source.add_argument("--bank", type=Path, help="the sample bank (--loss value), e.g. bank/MODEL")
     train.add_argument("--out", type=Path, required=True, help="folder for the head and its report")
-    train.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    train.add_argument("--features", type=Path,
+                       help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
     train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
     defaults = TrainConfig()
     for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
                        ("batch_size", int), ("warmup", float), ("weight_decay", float),
-                       ("max_response_tokens", int), ("seed", int), ("save_dtype", str)):
+                       ("max_response_tokens", int), ("seed", int), ("save_dtype", str), ("stride", int)):
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
                            help="[default %(default)s]")
     train.add_argument("--lookahead", type=int, metavar="N",
                        help="the loss and held-out metrics see each pair only N tokens past where its responses part "
-                            "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses]")
+                            "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses; with --loss "
+                            "value, the validation siblings' view, default 30]")
 
     cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
                          description="Measures the head's per-token reward on the policy's answers among the "
@@ -44,15 +51,21 @@ def add_parser(sub) -> None:
     cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                      help="as the head was trained with [default %(default)s]")
 
-    score = sub.add_parser("score-pairs", help="pair accuracy and AuTRC of an existing head on a pairs file, by source",
-                           description="Scores both answers of every pair with the head (frozen policy features, "
-                                       "cached) and prints pair accuracy with a bootstrap 95%% interval and AuTRC per "
-                                       "source, e.g. gsm_fork (sibling answers, SLA's choice) against gsm.")
+    score = sub.add_parser("score-pairs", help="how well a head makes a search's choices: on a pairs file, or on the "
+                                               "sample bank's validation siblings and candidates (--bank)",
+                           description="With --pairs: scores both answers of every pair with the head (frozen policy "
+                                       "features, cached) and prints pair accuracy with a bootstrap 95%% interval and "
+                                       "AuTRC per source, e.g. gsm_fork (sibling answers, SLA's choice) against gsm. "
+                                       "With --bank: the bank's sibling pairs as SLA sees them (--lookahead, default "
+                                       "30) and best-of-N's candidate pairs, under both read-outs, for HEAD (and "
+                                       "--compare), intervals bootstrapped over problems.")
     score.set_defaults(run=score_pairs_command)
     score.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
-    score.add_argument("--pairs", type=Path, required=True, help="a pairs file, e.g. DATA/pairs/heldout.jsonl")
+    source = score.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pairs", type=Path, help="a pairs file, e.g. DATA/pairs/heldout.jsonl")
+    source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its validation answers)")
     score.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
-    score.add_argument("--features", type=Path, required=True, help="backbone feature cache, e.g. DATA/features/MODEL")
+    score.add_argument("--features", type=Path, help="backbone feature cache, e.g. DATA/features/MODEL (--pairs only)")
     score.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                        help="responses are cut here, as in training [default %(default)s]")
     score.add_argument("--lookahead", type=int, metavar="N",
@@ -72,8 +85,19 @@ def train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
-                         lookahead=args.lookahead)
+                         lookahead=args.lookahead, stride=args.stride)
     model = ModelStore().resolve(args.model)
+    if (args.loss == "value") != (args.bank is not None):
+        raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")
+    if args.bank is not None:
+        from sla_pipeline.training.value import train_on_bank
+
+        report = train_on_bank(model.path, model.name, args.bank, args.out, config,
+                             args.features or Path("runs") / "features" / model.name, args.init)
+        s, c = report["final"]["siblings"], report["final"]["candidates"]
+        print(f"{args.out}: epoch {report['kept_epoch']}: validation siblings {s['accuracy']} ({s['pairs']} pairs, "
+              f"{s['lookahead']} tokens past the fork), candidates {c['accuracy']} ({c['pairs']} pairs)")
+        return 0
     report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
                    args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)
     final = report["final"]
@@ -101,6 +125,10 @@ def score_pairs_command(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
+    if args.bank is not None:
+        return bank_scores(args, model.path)
+    if args.features is None:
+        raise ValueError("--pairs needs --features (the backbone feature cache)")
     result = run_scoring(model.path, args.head, args.pairs, args.features, args.max_response_tokens, args.lookahead,
                          args.compare)
     for source, r in result.items():
@@ -114,6 +142,23 @@ def score_pairs_command(args: argparse.Namespace) -> int:
             print(f"{'':>10}  {args.compare}: accuracy {c['pair_accuracy']:.3f}, picks {c['pick']['right']}; "
                   f"only {args.head} right on {c['only_head']} pairs, only {args.compare} on {c['only_other']}, "
                   f"gain {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, {c['gain_ci95'][1]:+.3f}] over items")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
+    from sla_pipeline.training.bank_scoring import score_bank
+
+    heads = [args.head] + ([args.compare] if args.compare else [])
+    result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
+                        limit=max(args.max_response_tokens, 512))
+    for head, r in result["heads"].items():
+        for choice in ("siblings", "candidates"):
+            for readout, a in r[choice].items():
+                mark = " (its read-out)" if readout == r["readout"] else ""
+                acc = "-" if a["accuracy"] is None else f"{a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]"
+                print(f"{head}: {choice} by {readout}{mark}: {acc} on {a['pairs']} pairs of {a['problems']} problems")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

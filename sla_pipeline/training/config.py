@@ -8,7 +8,7 @@ from typing import Literal
 
 from sla_engine.reward.channel import HeadKind
 
-LossKind = Literal["seqwise_bt", "tokenwise_bt", "cross_entropy"]
+LossKind = Literal["seqwise_bt", "tokenwise_bt", "cross_entropy", "value"]
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,15 @@ class TrainConfig:
     lookahead: int | None = None
     seed: int = 0
     save_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    stride: int = 16  # value loss: every stride-th answer position is a training example (value_data.py)
 
     def __post_init__(self) -> None:
-        if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy"):
-            raise ValueError(f"loss must be seqwise_bt, tokenwise_bt or cross_entropy, got {self.loss!r}")
+        if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
+            raise ValueError(f"loss must be seqwise_bt, tokenwise_bt, cross_entropy or value, got {self.loss!r}")
         if self.head not in ("channel", "final_hidden"):
             raise ValueError(f"head must be channel or final_hidden, got {self.head!r}")
-        if self.width < 1 or self.epochs < 1 or self.batch_size < 1 or self.max_response_tokens < 1:
-            raise ValueError("width, epochs, batch_size and max_response_tokens must be positive")
+        if min(self.width, self.epochs, self.batch_size, self.max_response_tokens, self.stride) < 1:
+            raise ValueError("width, epochs, batch_size, max_response_tokens and stride must be positive")
         if self.lookahead is not None and self.lookahead < 1:
             raise ValueError(f"lookahead must be at least 1 (or None for whole responses), got {self.lookahead}")
         if not self.lr > 0:

@@ -1,7 +1,8 @@
 """The frozen backbone's activations at response positions, computed once and cached on disk.
 
 The channel has no attention, so the reward at a response token needs only that position's residual
-streams (the input of every decoder layer) and its final normed hidden state: [L + 1, T, H] per response,
+streams (the input of every decoder layer) and its final normed hidden state: [L + 1, T, H] per response
+(or only at some of its positions: a value head is trained at sparse positions, ~45 KB each),
 stored in bf16 (the channel computes in fp32). Computing them costs one backbone forward per distinct
 prompt plus one per response on top of the prompt's KV cache; training then reads them back each epoch instead of running the backbone again (docs/reward-head.md, "Training":
 measured on the default model, the forward is ~150 tok/s here, the cached epoch an order of magnitude faster).
@@ -38,6 +39,16 @@ class TokenizedResponse:
     key: str
     prompt_ids: tuple[int, ...]
     response_ids: tuple[int, ...]
+    positions: tuple[int, ...] | None = None  # the response positions whose features are kept; None: all
+
+    @classmethod
+    def from_ids(cls, prompt_ids, response_ids, positions: Sequence[int] | None = None) -> "TokenizedResponse":
+        """A response given by its token ids (the sample bank's), keeping the features of `positions` only."""
+        kept = tuple(sorted(set(positions))) if positions is not None else None
+        if kept and not 0 <= kept[0] <= kept[-1] < len(response_ids):
+            raise ValueError(f"positions {kept[0]}..{kept[-1]} outside a response of {len(response_ids)} tokens")
+        blob = json.dumps([list(prompt_ids), list(response_ids), kept])
+        return cls(hashlib.sha256(blob.encode()).hexdigest()[:32], tuple(prompt_ids), tuple(response_ids), kept)
 
 
 def sequence_key(prompt: Sequence[dict], response: str, max_response_tokens: int) -> str:
@@ -64,7 +75,8 @@ class FeatureCache:
         return key in self.index
 
     def get(self, key: str) -> torch.Tensor:
-        """[L + 1, T, H] bf16: the layer inputs at the response positions, then the final normed state."""
+        """[L + 1, T, H] bf16: the layer inputs at the response positions (the kept ones, for a response with
+        `positions`), then the final normed state."""
         shard = self.index[key]
         if shard not in self._open:
             self._open[shard] = safe_open(str(self.folder / shard), framework="pt")
@@ -103,7 +115,7 @@ class FeatureCache:
                 tensors.clear()
 
             for prompt, group in groups.items():
-                for key, feats in _forward_group(backbone, prompt, group, batch_tokens):
+                for key, feats in forward_group(backbone, prompt, group, batch_tokens):
                     tensors[key] = feats
                 bar.update(len(prompt) + sum(len(s.response_ids) for s in group))
                 if len(tensors) >= SHARD_SEQUENCES:
@@ -112,7 +124,7 @@ class FeatureCache:
                 flush()
 
 
-def _forward_group(backbone, prompt: tuple[int, ...], group: list[TokenizedResponse],
+def forward_group(backbone, prompt: tuple[int, ...], group: list[TokenizedResponse],
                    batch_tokens: int) -> Iterable[tuple[str, torch.Tensor]]:
     """Features of responses to one prompt: the prompt once (keeping its KV cache), then the responses in
     right-padded batches on top of copies of that cache (causal attention: padding after a response cannot
@@ -139,7 +151,8 @@ def _forward_group(backbone, prompt: tuple[int, ...], group: list[TokenizedRespo
                                 output_hidden_states=True).hidden_states
         stacked = torch.stack(list(states[:-1]) + [states[-1]])  # [L + 1, B, W, H]: layer inputs, final normed
         for i, s in enumerate(batch):
-            yield s.key, stacked[:, i, : lengths[i]].to(torch.bfloat16).contiguous()
+            kept = list(s.positions) if s.positions is not None else slice(0, lengths[i])
+            yield s.key, stacked[:, i, kept].to(torch.bfloat16).contiguous()
 
 
 def _batches(seqs: list[TokenizedResponse], batch_tokens: int) -> Iterable[list[TokenizedResponse]]:

@@ -1,0 +1,90 @@
+"""`sla score-pairs HEAD --bank BANK`: how well heads make a search's two choices on the bank's validation
+answers — siblings as SLA sees them (`lookahead` tokens past the fork: 30 for SLA(2, 10, 2)) and best-of-N's
+candidates — under both read-outs (the mean reward over the tokens seen, and the reward at the last one),
+the head's own marked. Nothing is cached: each answer goes once through the frozen backbone, as far as a
+choice reads it, and every head is applied to the same features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from sla_engine.reward import RewardHead
+from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
+from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.training.choices import choice_accuracy, read, seen_tokens
+from sla_pipeline.training.features import TokenizedResponse, forward_group
+from sla_pipeline.training.value import prompt_ids, read_bank
+
+READOUTS = ("mean", "last")
+
+
+def reach(pairs: list[tuple[list[AnswerPair], int | None]], limit: int) -> dict[str, tuple[BankRecord, int]]:
+    """Per answer, how far any of the choices reads it."""
+    far: dict[str, tuple[BankRecord, int]] = {}
+    for group, lookahead in pairs:
+        for p in group:
+            for a in (p.right, p.wrong):
+                seen = seen_tokens(p, a, lookahead, limit)
+                far[a.id] = (a, max(seen, far.get(a.id, (a, 0))[1]))
+    return far
+
+
+@torch.no_grad()
+def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankRecord, int]],
+               prompts: dict[str, list[int]]) -> list[dict[str, list[float]]]:
+    """Per head, per answer id, the reward of every prefix it is read at."""
+    channels = [h.channel().eval() for h in heads]
+    groups: dict[str, list[TokenizedResponse]] = {}
+    ids = {}
+    for a, seen in answers.values():
+        response = TokenizedResponse.from_ids(prompts[a.item], a.token_ids[:seen])
+        groups.setdefault(a.item, []).append(response)
+        ids[response.key] = a.id
+    out: list[dict[str, list[float]]] = [{} for _ in heads]
+    for item, group in tqdm(groups.items(), desc="score answers", unit="problem"):
+        for key, feats in forward_group(backbone, tuple(prompts[item]), group, 2048):
+            x = feats.float()
+            for channel, scores in zip(channels, out):
+                scores[ids[key]] = channel(list(x[:-1]), x[-1]).tolist()
+    return out
+
+
+def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str = "heldout", lookahead: int = 30,
+               limit: int = 512) -> dict:
+    """`score_answers` on the bank's `split` answers (validation by default)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    heads = [RewardHead.load_for(d, model_path) for d in head_dirs]
+    records = [r for r in read_bank(bank) if r.split == split]
+    prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
+    backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    result = score_answers(backbone, dict(zip(map(str, head_dirs), heads)), records, prompts, lookahead, limit)
+    return {"split": split, **result}
+
+
+def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankRecord], prompts: dict[str, list[int]],
+                  lookahead: int = 30, limit: int = 512) -> dict:
+    """{"lookahead", "problems", "heads": {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems",
+    "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
+    three are the siblings' under the head's own read-out."""
+    siblings, candidates = sibling_pairs(records), candidate_pairs(records)
+    if not siblings and not candidates:
+        raise ValueError("no pairs to score")
+    answers = reach([(siblings, lookahead), (candidates, None)], limit)
+    result = {"lookahead": lookahead, "problems": len({r.item for r in records}), "heads": {}}
+    for (name, head), rewards in zip(heads.items(), rewards_of(backbone, list(heads.values()), answers, prompts)):
+        entry: dict = {"readout": head.readout, "siblings": {}, "candidates": {}}
+        for readout in READOUTS:
+            def score(a: BankRecord, seen: int, readout: str = readout) -> float:
+                return read(rewards[a.id], seen, readout)
+
+            entry["siblings"][readout] = choice_accuracy(siblings, score, lookahead, limit)
+            entry["candidates"][readout] = choice_accuracy(candidates, score, None, limit)
+        own = entry["siblings"][head.readout]
+        entry |= {"pairs": own["pairs"], "lookahead_accuracy": own["accuracy"], "lookahead_ci95": own["ci95"]}
+        result["heads"][name] = entry
+    return result

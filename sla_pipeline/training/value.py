@@ -1,0 +1,157 @@
+"""`sla train --loss value`: a value head trained on the sample bank (value_data.py says on what).
+
+The head's output r_t at an answer position is trained toward the success rate through that prefix with a
+binary cross-entropy on σ(r_t); the saved head declares the read-out "last" (a search scores a path by the
+output at its last token, the log-odds that the answer will end right) and carries no calibration: its unit
+already means something. After each epoch the head is scored on the validation problems (held-out templates,
+never the test set): sibling pairs as SLA(2, 10, 2) sees them (`lookahead` tokens past the fork) and best-of-N's
+candidate pairs; the epoch with the best sibling accuracy is the one saved.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sla_engine.reward import RewardChannel, RewardHead
+from sla_pipeline.bank.collection import Collection
+from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.problems import FORKS, SAMPLES, items_by_id
+from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.training.choices import choice_accuracy
+from sla_pipeline.training.config import TrainConfig
+from sla_pipeline.training.features import FeatureCache
+from sla_pipeline.training.trainer import cosine_with_warmup, initial_channel
+from sla_pipeline.training.value_data import SIBLING_VIEWS, ValueExample, value_examples
+
+log = logging.getLogger(__name__)
+
+
+def read_bank(bank: Path) -> list[BankRecord]:
+    return [r for name in (SAMPLES, FORKS) for r in Collection(bank / name).records()]
+
+
+def prompt_ids(tokenizer, records: list[BankRecord]) -> dict[str, list[int]]:
+    items = items_by_id({r.item for r in records})
+    return {i: list(tokenizer.apply_chat_template(list(it.messages), add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False)) for i, it in items.items()}
+
+
+def batch_rewards(channel: RewardChannel, cache: FeatureCache,
+                  examples: list[ValueExample]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rewards [B, P] at every example's kept positions, their labels and the mask of real positions."""
+    feats = [cache.get(e.response.key).float() for e in examples]
+    width = max(f.shape[1] for f in feats)
+    x = torch.zeros(feats[0].shape[0], len(examples), width, feats[0].shape[2])
+    labels, mask = torch.zeros(len(examples), width), torch.zeros(len(examples), width)
+    for i, (f, e) in enumerate(zip(feats, examples)):
+        x[:, i, : f.shape[1]] = f
+        labels[i, : f.shape[1]] = torch.tensor(e.labels)
+        mask[i, : f.shape[1]] = 1
+    return channel(list(x[:-1]), x[-1]), labels, mask
+
+
+def value_loss(rewards: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(rewards, labels, weight=mask, reduction="sum") / mask.sum().clamp(min=1)
+
+
+@torch.no_grad()
+def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample], lookahead: int,
+             limit: int, batch: int = 32) -> dict:
+    """Held-out loss, and the choices of a search reading the value at a path's last token seen."""
+    values: dict[str, dict[int, float]] = {}
+    loss = weight = 0.0
+    for i in range(0, len(examples), batch):
+        part = examples[i: i + batch]
+        r, labels, mask = batch_rewards(channel, cache, part)
+        loss += value_loss(r, labels, mask).item() * mask.sum().item()
+        weight += mask.sum().item()
+        for e, row in zip(part, r):
+            values[e.record.id] = dict(zip(e.response.positions, row.tolist()))
+    records = [e.record for e in examples]
+
+    def score(answer: BankRecord, seen: int) -> float:
+        return values[answer.id][seen - 1]
+
+    return {"heldout_loss": loss / max(weight, 1.0),
+            "siblings": {"lookahead": lookahead, **choice_accuracy(sibling_pairs(records), score, lookahead, limit)},
+            "candidates": choice_accuracy(candidate_pairs(records), score, None, limit)}
+
+
+def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
+                  init: Path | None = None) -> dict:
+    """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers."""
+    from transformers import AutoTokenizer
+
+    records = read_bank(bank)
+    prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
+    report = train_value(model_path, base_model, [r for r in records if r.split == "train"],
+                         [r for r in records if r.split == "heldout"], prompts, out, config, cache_dir, init)
+    report["bank"] = str(bank)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def train_value(model_path: Path, base_model: str, train: list[BankRecord], heldout: list[BankRecord],
+                prompts: dict[str, list[int]], out: Path, config: TrainConfig, cache_dir: Path,
+                init: Path | None = None, backbone=None) -> dict:
+    """Trains a value head on `train`, keeps the epoch that ranks `heldout`'s siblings best, and writes it with
+    report.json into `out`; returns the report. `prompts[item]`: the chat prompt's token ids."""
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    if not train or not heldout:
+        raise ValueError(f"need train and validation answers, got {len(train)} and {len(heldout)}")
+    limit, lookahead = config.max_response_tokens, config.lookahead or 30
+    views = {*SIBLING_VIEWS, lookahead}
+    train_ex = value_examples(train, prompts, config.stride, limit, views)
+    held_ex = value_examples(heldout, prompts, config.stride, limit, views)
+    cache = FeatureCache(cache_dir)
+    if backbone is not None:
+        cache.fill(backbone, [e.response for e in train_ex + held_ex])
+    cache.complete(model_path, [e.response for e in train_ex + held_ex])
+    features_s = time.perf_counter() - t0
+
+    channel = initial_channel(model_path, config, init)
+    optimizer = torch.optim.AdamW(channel.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = math.ceil(len(train_ex) / config.batch_size) * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(steps, config.warmup))
+    history = {"steps": [], "epochs": [{"epoch": 0, **evaluate(channel, cache, held_ex, lookahead, limit)}]}
+    best = (history["epochs"][0]["siblings"]["accuracy"] or 0.0, 0, copy.deepcopy(channel.state_dict()))
+    rng = random.Random(config.seed)
+    for epoch in range(1, config.epochs + 1):
+        order = train_ex[:]
+        rng.shuffle(order)
+        for i in tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="step"):
+            loss = value_loss(*batch_rewards(channel, cache, order[i: i + config.batch_size]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            history["steps"].append({"step": len(history["steps"]) + 1, "epoch": epoch, "loss": loss.item()})
+        e = {"epoch": epoch, **evaluate(channel, cache, held_ex, lookahead, limit)}
+        history["epochs"].append(e)
+        log.info("epoch %d: held-out loss %.4f, siblings %s, candidates %s", epoch, e["heldout_loss"],
+                 e["siblings"]["accuracy"], e["candidates"]["accuracy"])
+        if (e["siblings"]["accuracy"] or 0.0) > best[0]:
+            best = (e["siblings"]["accuracy"], epoch, copy.deepcopy(channel.state_dict()))
+    channel.load_state_dict(best[2])
+    RewardHead.from_channel(channel, base_model, model_path, None, readout="last").save(
+        out, getattr(torch, config.save_dtype))
+    report = {"config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
+              "answers": {"train": len(train_ex), "heldout": len(held_ex)},
+              "problems": {"train": len({r.item for r in train}), "heldout": len({r.item for r in heldout})},
+              "positions": {"train": sum(len(e.labels) for e in train_ex), "heldout": sum(len(e.labels) for e in held_ex)},
+              "kept_epoch": best[1], "final": history["epochs"][best[1]], "history": history,
+              "timing_s": {"features": round(features_s, 1), "total": round(time.perf_counter() - t0, 1)}}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,151 @@
+"""Value heads (sla_pipeline/training/value*.py): prefix-success labels, the positions trained, and on a tiny
+model a synthetic task whose outcome a marker token fixes early in the answer: the value head's last-token
+output tells apart siblings that part at the marker, a sequence-wise head trained on the same answers does not."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from sla_engine.reward import RewardHead
+from sla_engine.reward.reference import reference_rewards
+from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.training.bank_scoring import score_answers
+from sla_pipeline.training.choices import choice_accuracy, read
+from sla_pipeline.training.config import TrainConfig
+from sla_pipeline.training.features import FeatureCache
+from sla_pipeline.training.losses import pair_loss
+from sla_pipeline.training.trainer import initial_channel
+from sla_pipeline.training.value import batch_rewards, train_value
+from sla_pipeline.training.value_data import prefix_success, value_examples
+from tests.tiny_models import make_random_head, make_tiny_model
+
+
+def answer(item: str, name: str, ids: list[int], right: bool, kind: str = "sample", split: str = "train",
+           finish: str = "length", **fork) -> BankRecord:
+    return BankRecord(f"{item}#{name}", kind, split, item, None if kind != "sample" else 1, "x", tuple(ids), finish,
+                      1.0, 1.0 if right else 0.0, right, **fork)
+
+
+def test_the_label_is_the_success_rate_of_the_answers_through_the_prefix():
+    trunk = answer("p", "trunk", [1, 2, 3, 4], True, kind="trunk")
+    fork = answer("p", "fork@2", [1, 2, 9, 9], False, kind="fork", parent="p#trunk", fork_at=2, fork_token=9)
+    alone = answer("p", "s0", [1, 5, 6], False)
+    rates = prefix_success([trunk, fork, alone])
+    assert rates["p#trunk"] == [1 / 3, 1 / 2, 1.0, 1.0]  # three answers start with 1, two with 1 2
+    assert rates["p#fork@2"] == [1 / 3, 1 / 2, 0.0, 0.0] and rates["p#s0"] == [1 / 3, 0.0, 0.0]
+
+
+def test_an_answer_is_trained_at_sparse_positions_its_last_scored_one_and_its_sibling_views():
+    trunk = answer("p", "trunk", list(range(100, 160)), True, kind="trunk", finish="stop")  # 59 scored + EOS
+    fork = answer("p", "fork@20", list(range(100, 120)) + list(range(300, 340)), False, kind="fork",
+                  parent="p#trunk", fork_at=20, fork_token=300)
+    by_id = {e.record.id: e for e in value_examples([trunk, fork], {"p": [7, 7]}, stride=16, limit=512)}
+    assert by_id["p#trunk"].response.positions == (15, 29, 31, 39, 47, 49, 58)  # 58: the token before EOS
+    assert by_id["p#fork@20"].response.positions == (15, 29, 31, 39, 47, 49, 59)
+    assert by_id["p#fork@20"].labels == (0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert by_id["p#trunk"].response.response_ids == tuple(range(100, 159))  # the EOS itself is not scored
+
+
+def test_pairs_are_the_two_choices_of_a_search():
+    trunk = answer("p", "trunk", [1, 2, 3], True, kind="trunk")
+    same = answer("p", "fork@1", [1, 8, 3], True, kind="fork", parent="p#trunk", fork_at=1, fork_token=8)
+    flip = answer("p", "fork@2", [1, 2, 9], False, kind="fork", parent="p#trunk", fork_at=2, fork_token=9)
+    s0, s1 = answer("p", "s0", [4], False), answer("p", "s1", [5], True)
+    [sib] = sibling_pairs([trunk, same, flip, s0, s1])
+    assert (sib.right.id, sib.wrong.id, sib.parting) == ("p#trunk", "p#fork@2", 2)
+    assert sib.seen(1) == (3, 3) and sib.seen(None) == (3, 3)
+    assert {(p.right.id, p.wrong.id) for p in candidate_pairs([trunk, same, flip, s0, s1])} == {
+        ("p#trunk", "p#s0"), ("p#s1", "p#s0")}  # forks are not best-of-N's candidates
+    assert read([1.0, 2.0, 6.0], 2, "mean") == 1.5 and read([1.0, 2.0, 6.0], 2, "last") == 2.0
+
+
+MARKERS = (1500, 2500)  # the right marker, the wrong one
+
+
+def marker_task(rng: random.Random, problems: int, split: str) -> tuple[list[BankRecord], dict[str, list[int]]]:
+    """Per problem a trunk and one fork that part at a marker token (position 4) and go on with 6 random
+    tokens each: the answer is right exactly when its marker is the right one."""
+    records, prompts = [], {}
+    for i in range(problems):
+        item = f"{split}/{i}"
+        prompts[item] = [rng.randrange(3000, 9000) for _ in range(6)]
+        head = [rng.randrange(3000, 9000) for _ in range(4)]
+        good = rng.random() < 0.5  # which side the trunk takes
+        sides = [(MARKERS[0], True), (MARKERS[1], False)]
+        (m1, r1), (m2, r2) = sides if good else sides[::-1]
+        trunk = head + [m1] + [rng.randrange(3000, 9000) for _ in range(6)]
+        fork = head + [m2] + [rng.randrange(3000, 9000) for _ in range(6)]
+        records.append(answer(item, "trunk", trunk, r1, kind="trunk", split=split))
+        records.append(answer(item, "fork@4", fork, r2, kind="fork", split=split, parent=f"{item}#trunk",
+                              fork_at=4, fork_token=m2))
+    return records, prompts
+
+
+@pytest.mark.download
+def test_a_value_head_reads_the_outcome_at_the_last_token_where_a_sequence_wise_head_does_not(tmp_path):
+    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
+    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    rng = random.Random(0)
+    train, prompts = marker_task(rng, 400, "train")
+    heldout, more = marker_task(rng, 60, "heldout")
+    prompts |= more
+    config = TrainConfig(loss="value", width=32, lr=3e-3, epochs=8, batch_size=16, warmup=0.0, stride=1,
+                         lookahead=7, save_dtype="float32")
+    report = train_value(folder, "tiny", train, heldout, prompts, tmp_path / "value", config, tmp_path / "features",
+                         backbone=backbone)
+    siblings = report["final"]["siblings"]
+    assert siblings["pairs"] == 60 and siblings["accuracy"] >= 0.95, report["history"]["epochs"]
+    assert RewardHead.load(tmp_path / "value").readout == "last"
+
+    # the paper's sequence-wise Bradley–Terry head, trained on the same answers as (right, wrong) pairs
+    cache = FeatureCache(tmp_path / "features")
+    examples = {e.record.id: e for e in value_examples(train + heldout, prompts, 1, 512)}
+    pairs = sibling_pairs(train)
+    channel = initial_channel(folder, TrainConfig(width=32), None)
+    optimizer = torch.optim.AdamW(channel.parameters(), lr=3e-3)
+    for _ in range(6):
+        for i in range(0, len(pairs), 16):
+            part = pairs[i: i + 16]
+            rc, _, mc = batch_rewards(channel, cache, [examples[p.right.id] for p in part])
+            rr, _, mr = batch_rewards(channel, cache, [examples[p.wrong.id] for p in part])
+            loss = pair_loss("seqwise_bt", rc * mc, mc, rr * mr, mr)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        rewards = {e.record.id: batch_rewards(channel, cache, [e])[0][0].tolist()
+                   for e in examples.values() if e.record.split == "heldout"}
+    by_last = choice_accuracy(sibling_pairs(heldout), lambda a, seen: read(rewards[a.id], seen, "last"), 7, 512)
+    by_mean = choice_accuracy(sibling_pairs(heldout), lambda a, seen: read(rewards[a.id], seen, "mean"), 7, 512)
+    assert by_mean["accuracy"] >= 0.9  # it did learn the marker: its mean over the answer sees it
+    assert by_last["accuracy"] <= siblings["accuracy"] - 0.15  # but its last token is not trained to carry it
+
+
+@pytest.mark.download
+def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
+    """`sla score-pairs --bank`'s scores (one backbone pass per problem, prompt shared) equal the transformers
+    reference applied to each answer alone, under both read-outs."""
+    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=4)
+    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    head = RewardHead.load(make_random_head(folder, tmp_path / "head", seed=5))
+    records, prompts = marker_task(random.Random(1), 12, "heldout")
+    trunk = next(r for r in records if r.id == "heldout/0#trunk")
+    records.append(answer("heldout/0", "s0", [3001, 3002, 3003], not trunk.correct, split="heldout"))  # a candidate
+    result = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512)["heads"]["h"]
+    channel = head.channel().eval()
+
+    def reference(a: BankRecord, seen: int, readout: str) -> float:
+        rewards = reference_rewards(backbone, channel, prompts[a.item] + list(a.token_ids))[len(prompts[a.item]):]
+        return read(rewards.tolist(), seen, readout)
+
+    for readout in ("mean", "last"):
+        expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), 3, 512)
+        assert result["siblings"][readout]["accuracy"] == pytest.approx(expected["accuracy"])
+        assert result["siblings"][readout]["pairs"] == 12
+    assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
+    assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]
