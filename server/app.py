@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextlib import asynccontextmanager
-from typing import Awaitable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -22,6 +23,17 @@ from server.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, Mo
 from sla_engine.engine import Engine, EngineConfig, start_engines
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+WATCHDOG_S = 2.0  # how often the server checks that its engines are alive
+
+
+async def watch_engines(engines: list[Engine], on_death: Callable[[], None]) -> None:
+    """Calls `on_death` once when an engine has died. A dead engine never comes back, so the server stops (as
+    vLLM's own does) and whatever supervises it — Compose's `restart:`, Kubernetes — starts a fresh one."""
+    while all(e.healthy for e in engines):
+        await asyncio.sleep(WATCHDOG_S)
+    log.error("the vLLM engine died; stopping the server (exit code 1) so that its supervisor restarts it")
+    on_death()
 
 
 async def until_disconnect(request: Request, work: Awaitable[T], metrics: ServerMetrics) -> T:
@@ -43,8 +55,10 @@ async def until_disconnect(request: Request, work: Awaitable[T], metrics: Server
         watcher.cancel()
 
 
-def create_app(settings: ServerConfig, engine_config: EngineConfig, target_config: EngineConfig | None = None) -> FastAPI:
-    """`target_config`: the second engine of the `rsd` strategy (a larger model with the same tokenizer)."""
+def create_app(settings: ServerConfig, engine_config: EngineConfig, target_config: EngineConfig | None = None,
+               on_engine_death: Callable[[], None] = lambda: None) -> FastAPI:
+    """`target_config`: the second engine of the `rsd` strategy (a larger model with the same tokenizer).
+    `on_engine_death`: called once if an engine dies (`sla serve` stops the server then)."""
     metrics = ServerMetrics()
     admission = Admission(settings.max_concurrent_requests, settings.max_live_branches)
     metrics.live_branches.set_function(lambda: admission.branches)
@@ -55,12 +69,14 @@ def create_app(settings: ServerConfig, engine_config: EngineConfig, target_confi
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine, target = await start_engines(engine_config, target_config)
+        watchdog = asyncio.ensure_future(watch_engines([e for e in (engine, target) if e], on_engine_death))
         try:
             app.state.engine, app.state.target = engine, target
             app.state.started = int(time.time())
             metrics.bind(engine, target)
             yield
         finally:
+            watchdog.cancel()
             engine.shutdown()
             if target:
                 target.shutdown()

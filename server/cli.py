@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
     serve.add_argument("--compile", action="store_true", default=env("COMPILE") == "1",
                        help="CPU: torch.compile the model (decodes 5-12 %% faster, starts ~3x slower); "
                             "GPUs compile by default [env SLA_COMPILE=1]")
-    serve.add_argument("--kv-cache-gib", type=int, default=int(env("KV_CACHE_GIB", 2)),
+    serve.add_argument("--kv-cache-gib", type=float, default=float(env("KV_CACHE_GIB", 2)),
                        help="KV cache size on CPU, GiB [env SLA_KV_CACHE_GIB; default %(default)s]")
     serve.add_argument("--gpu-memory-utilization", type=float, default=env("GPU_MEMORY_UTILIZATION"),
                        help="GPU only: fraction of GPU memory for the engine [default: vLLM's]")
@@ -139,9 +139,17 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.target_model:
         resolved = ModelStore().resolve(args.target_model)
         target = target_config(engine, str(resolved.path), resolved.name)
-    app = create_app(config, engine, target)
+    died = []
+
+    def stop_on_engine_death() -> None:
+        died.append(True)
+        server.should_exit = True  # a graceful stop: open streams have their error event already
+
+    app = create_app(config, engine, target, on_engine_death=stop_on_engine_death)
+    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level,
+                                           timeout_graceful_shutdown=30))
     # uvicorn drains on SIGTERM, then re-raises the signal under the handler it found at start; with this
     # no-op handler a clean drain exits 0 (what process managers expect) instead of dying by signal 15.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level, timeout_graceful_shutdown=30)
-    return 0
+    server.run()
+    return 1 if died else 0

@@ -25,10 +25,10 @@ from sla_engine.store import ModelStore
 TEST_MODEL = "smollm2-135m-instruct"
 API_KEY = "test-key"
 START_TIMEOUT_S = 600  # a cold CPU start (imports + weights + warm-up) takes ~30 s; pulls take longer
-# Every test engine gets a 1 GiB KV cache (far more than any test fills: 23k tokens of the test model), so that
+# Every test engine gets a 0.5 GiB KV cache (11k tokens of the test model, more than a test keeps at once), so that
 # the suite's engines together stay well under half of a 24 GiB machine; an engine needs about this much free
 # memory to start (weights, KV cache, the worker process), and a start without it fails with a clear message.
-TEST_KV_CACHE_GIB = 1
+TEST_KV_CACHE_GIB = 0.5
 ENGINE_MEMORY_GIB = 3.0
 
 

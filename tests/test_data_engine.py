@@ -22,7 +22,7 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory):
     folder = make_tiny_model("qwen2", tmp_path_factory.mktemp("tiny-data"))
-    r = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024, kv_cache_gib=1,
+    r = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024, kv_cache_gib=0.5,
                                   warmup=False))
     yield r
     r.close()

@@ -28,7 +28,7 @@ def tiny(request, tmp_path_factory):
     folder = make_tiny_model(request.param, tmp_path_factory.mktemp(f"tiny-{request.param}"))
     head = make_random_head(folder, folder / "head")
     runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     yield request.param, folder, head, runner
     runner.close()
 
@@ -67,7 +67,7 @@ def test_greedy_tokens_identical_with_and_without_a_head(tiny):
     family, folder, head, runner = tiny
     with_head = [r.tokens for r in scored_batch(runner, PROMPTS[:2], n=24)]
     plain = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024,
-                                      kv_cache_gib=1, warmup=False))
+                                      kv_cache_gib=0.5, warmup=False))
     try:
         async def run(p):
             async for out in plain.engine.generate(p, greedy(24)):
@@ -101,7 +101,7 @@ def test_a_large_reward_is_still_read_exactly_and_never_sampled(tmp_path):
     folder = make_tiny_model("llama", tmp_path / "m")
     head = make_random_head(folder, tmp_path / "h", head_bias=150.0)
     runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     try:
         res = scored_batch(runner, PROMPTS[:1], n=30)[0]
         assert not set(runner.engine.reward.columns) & set(res.tokens)
@@ -118,7 +118,7 @@ def test_final_hidden_only_head_matches_its_reference(tmp_path):
     folder = make_tiny_model("llama", tmp_path / "m")
     head = make_random_head(folder, tmp_path / "h", kind="final_hidden")
     runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     try:
         res = scored_batch(runner, PROMPTS[:2], n=12)
         backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()

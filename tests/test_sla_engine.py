@@ -48,7 +48,7 @@ def tiny(tmp_path_factory):
 
 def engine_with(folder, head) -> EngineThread:
     return EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                     max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                     max_model_len=1024, kv_cache_gib=0.5, warmup=False))
 
 
 def run_sla(runner: EngineThread, config: SlaConfig, max_tokens: int, prompt=PROMPT):
@@ -87,9 +87,12 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
         assert [t for c in commits for t in c.tokens] == expected, (n, k, d)
         assert expected != run_greedy(runner, 24), "the search must have chosen something greedy would not"
         assert commits[-1].finish_reason == "length" and all(c.finish_reason is None for c in commits[:-1])
-        # tree invariants: never more live leaves than n^(d+1); chunks commit whole, in order
+        # tree invariants: never more live requests than n^(d+1) leaves; the first chunk, a lone candidate,
+        # streams as it is written (more than one piece), every later one is chosen and commits whole
         assert 1 < stats.peak_live_branches <= n ** (d + 1)
-        assert [len(c.tokens) for c in commits] == [k] * (24 // k)
+        sizes = [len(c.tokens) for c in commits]
+        first = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) == k)
+        assert first >= 1 and sizes[first + 1:] == [k] * (24 // k - 1), sizes
         assert stats.tokens_emitted == 24 and stats.tokens_generated > 24
         assert stats.branches_forked > 0 and stats.branches_aborted > 0
     assert runner.engine.num_unfinished_requests() == 0
@@ -164,17 +167,21 @@ def test_closing_a_search_early_aborts_every_branch(random_head):
     async def go():
         searches = [SlaSearch(runner.engine, PROMPT + [i], SlaConfig(2, 4, 2), 200) for i in range(6)]
 
-        async def first_commit_then_drop(s):
-            gen = s.commits()
-            commit = await gen.__anext__()  # unless it was the last, its children are running now
+        async def first_chunk_then_drop(s):
+            gen, emitted, finish = s.commits(), 0, None
+            while emitted < 4 and finish is None:  # the first chunk streams in pieces; then its children run
+                commit = await gen.__anext__()
+                emitted, finish = emitted + len(commit.tokens), commit.finish_reason
             await gen.aclose()
-            return commit.finish_reason is None
+            return finish is None
 
-        dropped = await asyncio.gather(*(first_commit_then_drop(s) for s in searches))
+        dropped = await asyncio.gather(*(first_chunk_then_drop(s) for s in searches))
         return [s for s, d in zip(searches, dropped) if d]
 
     searches = runner.run(go())
-    assert len(searches) >= 3 and all(s.stats.branches_aborted == s.stats.branches_forked == 2 for s in searches)
+    # the first child goes on in the first chunk's request; the second is a request of its own
+    assert len(searches) >= 3 and all(s.stats.branches_forked >= 1 for s in searches)
+    assert all(s.stats.branches_aborted >= 2 for s in searches)  # both were running, both were aborted
     assert runner.engine.num_unfinished_requests() == 0
     runner.run(asyncio.sleep(0.5))
     assert runner.engine.scheduler_counts.running == 0 and runner.engine.scheduler_counts.waiting == 0

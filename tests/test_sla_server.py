@@ -31,7 +31,7 @@ def test_streamed_commits_equal_the_non_stream_text_and_carry_search_stats(sla_s
     text, chunks, stats = stream_text(client, **args)
     assert text == full.choices[0].message.content and text
     content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
-    assert 1 < len(content_chunks) <= 40 // 5  # one delta per committed chunk (at most)
+    assert 1 < len(content_chunks) <= 5 + 40 // 5  # the first chunk token by token, then a delta per chunk
     body = full.search_stats
     assert body["strategy"] == "sla" and (body["width"], body["chunk"], body["depth"]) == (2, 5, 2)
     assert body["tokens_emitted"] == full.usage.completion_tokens <= 40
@@ -43,6 +43,17 @@ def test_streamed_commits_equal_the_non_stream_text_and_carry_search_stats(sla_s
     assert stats["mean_reward"] == pytest.approx(body["mean_reward"], rel=1e-4)
     assert sla_server.metric("sla:search_branches_forked_total") > 0
     assert sla_server.metric("sla:search_branch_cached_tokens_total") > 0
+
+
+def test_the_first_chunk_streams_before_it_is_complete(sla_server):
+    """The first chunk has nothing to be chosen against: its tokens stream as they are written, so an SLA
+    stream of three 10-token chunks sends more deltas than chunks (later chunks are chosen, then sent whole)."""
+    client = sla_server.client()
+    text, chunks, stats = stream_text(client, model=sla_server.model, messages=STORY, max_tokens=30,
+                                      extra_body={"search": {"strategy": "sla", "width": 2, "chunk": 10, "depth": 1}})
+    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert stats["tokens_emitted"] == 30 and len(deltas) > 3, deltas
+    assert len(deltas[0]) < len(text) // 3  # the first delta is a piece of the first chunk, not all of it
 
 
 def test_width_1_is_greedy_over_the_api(sla_server):

@@ -35,7 +35,7 @@ def setup(tmp_path_factory):
     folder = make_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"), seed=1)
     head = make_random_head(folder, tmp_path_factory.mktemp("head"), seed=11)
     runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     yield runner, ReferenceModel(folder, head), folder
     runner.close()
 
@@ -226,7 +226,7 @@ def target(setup, tmp_path_factory):
     runner = setup[0]
     folder = make_tiny_model("llama", tmp_path_factory.mktemp("tiny-target"), seed=2)
     engine = runner.run(Engine.start(EngineConfig(model_path=str(folder), served_name="target", max_model_len=1024,
-                                                  kv_cache_gib=1, warmup=False)))
+                                                  kv_cache_gib=0.5, warmup=False)))
     yield engine
     engine.shutdown()
 
@@ -311,5 +311,9 @@ def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(setup, 
             assert row["ttft_s"] > 0 and row["tokens_emitted"] > 0
             assert row["vs_greedy"]["s_per_emitted_token"] == pytest.approx(
                 row["s_per_emitted_token"] / greedy_row["s_per_emitted_token"])
+        sla = rows["sla"]  # SLA's rows say how far it is from what the hardware allows, from this run
+        assert sla["limit_ratio"] == result["limit_ratio"]["4"] and 0 < sla["limit_ratio"] <= 2
+        assert sla["ttft_ratio"] == sla["vs_greedy"]["ttft"] and "limit_ratio" not in rows["cards"]
+        assert sla["ratio_committed_tok_s"] is None or sla["ratio_committed_tok_s"] > 0
     table = bench.table(result)
     assert len(table.splitlines()) == 2 + 2 * 6 and "| 2 | rsd |" in table

@@ -294,7 +294,7 @@ def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(
     backbone = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
     channel = loaded.channel().eval()
     runner = EngineThread(EngineConfig(model_path=str(model), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=1, warmup=False))
+                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     try:
         tok = AutoTokenizer.from_pretrained(model)
         prompts = [tok.apply_chat_template([{"role": "user", "content": f"{w} banana {w}?"}], add_generation_prompt=True,

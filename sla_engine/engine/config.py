@@ -8,6 +8,7 @@ CPU defaults (2-core AVX2 machine; figures in docs/measurements.md):
 - a fixed KV cache size (`kv_cache_gib`), not a fraction of the machine's memory.
 - KV blocks of 32 tokens (vLLM's CPU default is 128): search branches share only full blocks.
 - on ≤ 2 cores, no core held back from the model's threads (1.5× faster decode there).
+- an engine step may take 30 min before vLLM declares the engine dead (its default, 300 s, killed one here).
 GPU defaults are vLLM's own.
 """
 
@@ -23,6 +24,9 @@ def on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
+CPU_STEP_TIMEOUT_S = 1800
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     model_path: str
@@ -32,7 +36,7 @@ class EngineConfig:
     dtype: str | None = None  # None: float32 on CPU, vLLM's "auto" on GPU
     enforce_eager: bool | None = None  # None: eager on CPU, compiled on GPU
     gpu_memory_utilization: float | None = None  # None: vLLM's default on GPU; ignored on CPU
-    kv_cache_gib: int = 2  # CPU only: KV cache size
+    kv_cache_gib: float = 2.0  # CPU only: KV cache size
     tensor_parallel_size: int = 1  # GPUs per replica (vLLM's own tensor parallelism); 1 on CPU
     enable_prefix_caching: bool = True
     # KV block size; None: 32 on CPU (the smallest its attention kernel takes; only full blocks are shared
@@ -57,8 +61,8 @@ class EngineConfig:
             raise ValueError(f"block_size must be a multiple of 16, got {self.block_size}")
         if self.tensor_parallel_size < 1:
             raise ValueError(f"tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
-        if self.kv_cache_gib < 1:
-            raise ValueError(f"kv_cache_gib must be >= 1, got {self.kv_cache_gib}")
+        if not self.kv_cache_gib >= 0.25:
+            raise ValueError(f"kv_cache_gib must be >= 0.25, got {self.kv_cache_gib}")
 
     def engine_args(self, hf_overrides: dict | None = None):
         """vLLM's AsyncEngineArgs for this platform (`hf_overrides` selects the reward model class)."""
@@ -80,13 +84,17 @@ class EngineConfig:
             logprobs_mode="raw_logits" if hf_overrides else None,
         )
         if cpu:
-            # Read by the engine core process at start; sizes the KV cache in GiB.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+            # vLLM gives up on an engine step after VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS (300) and kills the engine.
+            # On a CPU one step can be a prefill of thousands of tokens at ~150 tok/s on 2 cores (~55 s for 8k),
+            # and several times that when other work shares the cores: a batch of 40 best-of-5 sequences passed
+            # 300 s here once. 1,800 s keeps a 6x margin over that while a truly hung step still ends.
+            os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(CPU_STEP_TIMEOUT_S))
             if (os.cpu_count() or 1) <= 2:
                 # vLLM keeps one core out of the model's OpenMP threads for its scheduler process; on a
                 # 2-core machine that halves the compute (measured: 173 → 117 ms/step at batch 1).
                 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             kwargs.update(
+                kv_cache_memory_bytes=int(self.kv_cache_gib * (1 << 30)),
                 dtype=self.dtype or "float32",
                 block_size=self.block_size or 32,
                 enforce_eager=True if self.enforce_eager is None else self.enforce_eager,

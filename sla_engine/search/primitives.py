@@ -88,26 +88,30 @@ class Position:
     token: int
     reward_before: float  # reward of the prefix before this token (ending at the previous one)
     entropy: float  # entropy of the next-token distribution this token was drawn from
+    rivals: tuple[int, ...] = ()  # with `width`: the top tokens that could have taken its place, best first
 
 
 async def positions(
-    engine: Engine, path: list[int], max_tokens: int, draw: Draw, request_id: str,
-    on_prompt: Callable[[int, int], None] | None = None,
+    engine: Engine, path: list[int], max_tokens: int, draw: Draw | None, request_id: str,
+    on_prompt: Callable[[int, int], None] | None = None, width: int = 0, fork_min_p: float = 0.0,
 ) -> AsyncIterator[Position]:
-    """A sampled continuation of `path`, position by position as the engine produces them. Closing the
-    generator early aborts the request (searches that cut a branch at a point they only see while it runs).
-    `on_prompt(prompt tokens, of which cached)` is called once, with the first output."""
+    """A continuation of `path` (sampled with `draw`, greedy without), position by position as the engine
+    produces them, each with its top-`width` rivals (min_p-filtered, reward/readout.py) when `width` > 0.
+    Closing the generator early aborts the request (searches that cut a branch at a point they only see while
+    it runs). `on_prompt(prompt tokens, of which cached)` is called once, with the first output."""
     reward = reward_engine(engine).reward
     params = SamplingParams(max_tokens=max_tokens, detokenize=False, output_kind=RequestOutputKind.DELTA,
-                            **draw.params())
+                            **(draw.params() if draw else {"temperature": 0.0}))
     async with aclosing(engine.generate(path, params, request_id)) as outputs:
         async for out in outputs:
             if on_prompt:
                 on_prompt(len(path), out.num_cached_tokens or 0)
                 on_prompt = None
             c = out.outputs[0]
-            for token, r, entropy in zip(c.token_ids, reward.rewards(c.logprobs), reward.entropies(c.logprobs)):
-                yield Position(token, r, entropy)
+            for token, r, entropy, lp in zip(c.token_ids, reward.rewards(c.logprobs), reward.entropies(c.logprobs),
+                                             c.logprobs):
+                rivals = tuple(reward.top_tokens(lp, width, fork_min_p)) if width else ()
+                yield Position(token, r, entropy, rivals)
 
 
 async def complete(engine: Engine, path: list[int], params: SamplingParams, request_id: str | None = None) -> Chunk:

@@ -5,7 +5,11 @@ first. Per strategy: time to the first committed token, time per emitted token (
 tokens emitted, per stream), committed tokens/s per stream after the first commit, tokens generated per
 token emitted, the share of branch prompt tokens served from the prefix cache, the strategy's own counters
 (counts summed over streams, ratios such as RSD's target_share averaged), and its ratios to greedy at the
-same concurrency. Quality is `sla eval`'s job: speed does not depend on what a head has learnt, so a
+same concurrency. For SLA rows also `limit_ratio`: greedy's time per decode step at batch 1 over batch
+width^(depth+1), measured on the same engine in the same run — SLA keeps that many leaves busy to commit one
+token per step, so it is the best `ratio_committed_tok_s` (SLA's committed tokens/s per stream over
+greedy's) any SLA implementation can reach on this hardware; `ttft_ratio` is SLA's time to first token
+over greedy's. Quality is `sla eval`'s job: speed does not depend on what a head has learnt, so a
 random channel of width 256 serves when no head is given (then reward thresholds act on random rewards:
 the decisions, not the costs, are meaningless).
 """
@@ -21,9 +25,10 @@ from vllm import SamplingParams
 
 from sla_engine.engine import Engine
 from sla_engine.search import SearchStats
-from sla_engine.search.config import PlainConfig, make_config
+from sla_engine.search.config import PlainConfig, SlaConfig, make_config
 from sla_engine.search.rsd import step_end_ids
 from sla_engine.search.strategies import make_search
+from sla_pipeline.bench.decode_speed import run_batch
 from sla_pipeline.eval.generation import Strategy
 
 PROMPTS = (
@@ -115,7 +120,7 @@ def summarize(runs: list[tuple[Stream, SearchStats]]) -> dict:
 
 
 async def run_concurrency(engine: Engine, target: Engine | None, prompts: list[list[int]], c: int,
-                          plan: BenchPlan) -> dict:
+                          plan: BenchPlan, limits: dict[int, float]) -> dict:
     chosen = [prompts[i % len(prompts)] for i in range(c)]
     rows = {}
     greedy = await asyncio.gather(*(greedy_stream(engine, p, plan.max_tokens, f"bench-greedy-{c}-{i}")
@@ -134,26 +139,46 @@ async def run_concurrency(engine: Engine, target: Engine | None, prompts: list[l
             "ttft": row["ttft_s"] / base["ttft_s"],
             "s_per_emitted_token": row["s_per_emitted_token"] / base["s_per_emitted_token"],
         }
+    for s in plan.strategies:
+        if isinstance(config := make_config(s.search), SlaConfig):
+            row, rate = rows[s.name], base["committed_tok_s_per_stream"]
+            row["ratio_committed_tok_s"] = row["committed_tok_s_per_stream"] / rate if rate and row[
+                "committed_tok_s_per_stream"] else None
+            row["ttft_ratio"] = row["vs_greedy"]["ttft"]
+            row["limit_ratio"] = limits[config.max_live_branches]
     return {"concurrency": c, "strategies": rows}
+
+
+async def step_limits(engine: Engine, prompt: list[int], leaves: set[int], tokens: int = 48) -> dict[int, float]:
+    """Per leaf count n, greedy's time per decode step at batch 1 over batch n (plain requests, same engine)."""
+    one = (await run_batch(engine, prompt, 1, tokens))["ms_per_step"]
+    return {n: one / (await run_batch(engine, prompt, n, tokens))["ms_per_step"] for n in sorted(leaves)}
 
 
 async def run(engine: Engine, target: Engine | None, plan: BenchPlan) -> dict:
     prompts = [engine.chat_prompt_ids([{"role": "user", "content": p}]) for p in PROMPTS]
     if target:
         await asyncio.to_thread(step_end_ids, engine)  # as the server does at start-up: not inside a timing
-    runs = [await run_concurrency(engine, target, prompts, c, plan) for c in plan.concurrency]
+    leaves = {c.max_live_branches for s in plan.strategies if isinstance(c := make_config(s.search), SlaConfig)}
+    limits = await step_limits(engine, prompts[0], leaves) if leaves else {}
+    runs = [await run_concurrency(engine, target, prompts, c, plan, limits) for c in plan.concurrency]
     return {"model": engine.config.served_name, "target_model": target.config.served_name if target else None,
-            "max_tokens": plan.max_tokens, "strategies": {s.name: s.search for s in plan.strategies}, "runs": runs}
+            "max_tokens": plan.max_tokens, "strategies": {s.name: s.search for s in plan.strategies},
+            "limit_ratio": {str(n): r for n, r in limits.items()}, "runs": runs}
 
 
 def table(result: dict) -> str:
     """Markdown: one row per (concurrency, strategy)."""
-    lines = ["| c | strategy | TTFT s | s / emitted token | × greedy | generated / emitted | cache hit |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| c | strategy | TTFT s | s / emitted token | × greedy | generated / emitted | cache hit | "
+             "committed tok/s × greedy (limit) |", "|---|---|---|---|---|---|---|---|"]
+
+    def num(x, fmt: str = ".2f") -> str:
+        return "-" if x is None else format(x, fmt)
+
     for run in result["runs"]:
         for name, row in run["strategies"].items():
-            hit = row["prefix_cache_hit_rate"]
+            limit = f"{num(row['ratio_committed_tok_s'])} ({num(row['limit_ratio'])})" if "limit_ratio" in row else ""
             lines.append(f"| {run['concurrency']} | {name} | {row['ttft_s']:.2f} | {row['s_per_emitted_token']:.3f} | "
-                         f"{row['vs_greedy']['s_per_emitted_token']:.2f} | {row['generated_per_emitted']:.2f} | "
-                         f"{'-' if hit is None else f'{hit:.2f}'} |")
+                         f"{row['vs_greedy']['s_per_emitted_token']:.2f} | {num(row['generated_per_emitted'])} | "
+                         f"{num(row['prefix_cache_hit_rate'])} | {limit} |")
     return "\n".join(lines)
