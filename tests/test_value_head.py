@@ -20,7 +20,7 @@ from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.trainer import initial_channel
-from sla_pipeline.training.value import batch_rewards, train_value
+from sla_pipeline.training.value import batch_rewards, mixed, train_value
 from sla_pipeline.training.value_data import prefix_success, value_examples
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -38,6 +38,12 @@ def test_the_label_is_the_success_rate_of_the_answers_through_the_prefix():
     rates = prefix_success([trunk, fork, alone])
     assert rates["p#trunk"] == [1 / 3, 1 / 2, 1.0, 1.0]  # three answers start with 1, two with 1 2
     assert rates["p#fork@2"] == [1 / 3, 1 / 2, 0.0, 0.0] and rates["p#s0"] == [1 / 3, 0.0, 0.0]
+
+
+def test_by_default_a_value_head_trains_on_problems_with_both_outcomes():
+    a, b = answer("p", "s0", [1], True), answer("p", "s1", [2], False)
+    c, d = answer("q", "s0", [1], False), answer("q", "s1", [2], False)
+    assert mixed([a, b, c, d]) == [a, b]
 
 
 def test_an_answer_is_trained_at_sparse_positions_its_last_scored_one_and_its_sibling_views():

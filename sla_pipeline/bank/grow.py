@@ -148,7 +148,8 @@ async def grow(plan: GrowPlan, engine: Engine) -> None:
 def run(plan: GrowPlan) -> None:
     async def main() -> None:
         model = ModelStore().resolve(plan.model)
-        engine = await Engine.start(EngineConfig(str(model.path), model.name, max_model_len=2048, max_num_seqs=64))
+        engine = await Engine.start(EngineConfig(str(model.path), model.name, max_model_len=2048, max_num_seqs=64,
+                                                 kv_cache_gib=1.25))  # 64 answers of ~700 tokens; leaves memory to work
         try:
             await grow(plan, engine)
         finally:

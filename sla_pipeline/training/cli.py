@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     train.add_argument("--features", type=Path,
                        help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
     train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
+    train.add_argument("--all-problems", action="store_true",
+                       help="--loss value: train on every train problem's answers, not only problems with both a "
+                            "right and a wrong answer")
     defaults = TrainConfig()
     for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
                        ("batch_size", int), ("warmup", float), ("weight_decay", float),
@@ -93,7 +96,7 @@ def train_command(args: argparse.Namespace) -> int:
         from sla_pipeline.training.value import train_on_bank
 
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
-                             args.features or Path("runs") / "features" / model.name, args.init)
+                             args.features or Path("runs") / "features" / model.name, args.init, args.all_problems)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']}: validation siblings {s['accuracy']} ({s['pairs']} pairs, "
               f"{s['lookahead']} tokens past the fork), candidates {c['accuracy']} ({c['pairs']} pairs)")

@@ -88,16 +88,27 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
             "candidates": choice_accuracy(candidate_pairs(records), score, None, limit)}
 
 
+def mixed(records: list[BankRecord]) -> list[BankRecord]:
+    """The answers of problems that have both a right and a wrong one."""
+    outcomes: dict[str, set[bool]] = {}
+    for r in records:
+        outcomes.setdefault(r.item, set()).add(r.correct)
+    return [r for r in records if len(outcomes[r.item]) == 2]
+
+
 def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
-                  init: Path | None = None) -> dict:
-    """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers."""
+                  init: Path | None = None, all_problems: bool = False) -> dict:
+    """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. Only
+    problems with both a right and a wrong answer train unless `all_problems`: they carry the contrast a search
+    needs within a problem, and the backbone pass over every answer (~150 tok/s here) is the cost."""
     from transformers import AutoTokenizer
 
     records = read_bank(bank)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
-    report = train_value(model_path, base_model, [r for r in records if r.split == "train"],
+    train = [r for r in records if r.split == "train"]
+    report = train_value(model_path, base_model, train if all_problems else mixed(train),
                          [r for r in records if r.split == "heldout"], prompts, out, config, cache_dir, init)
-    report["bank"] = str(bank)
+    report["bank"], report["train_problems"] = str(bank), "all" if all_problems else "mixed outcomes"
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
