@@ -6,6 +6,7 @@
     data                              sla_pipeline/data/cli.py      preference pairs
     train, calibrate, score-pairs     sla_pipeline/training/cli.py  reward heads
     eval                              sla_pipeline/eval/cli.py      quality through a running server
+    judge-check                       sla_pipeline/judges/cli.py    judges against pairs whose better side is known
     bench                             sla_pipeline/bench/cli.py     cost against greedy, in-process
 """
 
@@ -17,7 +18,7 @@ import sys
 
 COMMAND_MODULES = (
     "server.cli", "sla_engine.store.cli", "sla_pipeline.bank.cli", "sla_pipeline.data.cli",
-    "sla_pipeline.training.cli", "sla_pipeline.eval.cli", "sla_pipeline.bench.cli",
+    "sla_pipeline.training.cli", "sla_pipeline.eval.cli", "sla_pipeline.judges.cli", "sla_pipeline.bench.cli",
 )
 
 

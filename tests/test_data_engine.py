@@ -10,9 +10,10 @@ from vllm import SamplingParams
 from sla_engine.engine import EngineConfig
 from sla_pipeline.data.forks import ForkSettings, fork_items
 from sla_pipeline.data.jsonl import read_jsonl
-from sla_pipeline.data.judge import PairwiseJudge, combine, judge_all
+from sla_pipeline.data.judge import judge_all
 from sla_pipeline.data.sampling import SamplingSettings, sample_items
 from sla_pipeline.data.sources import Item
+from sla_pipeline.judges.methods import Case, PairwiseJudge
 from tests.engine_thread import EngineThread
 from tests.tiny_models import make_tiny_model
 
@@ -63,14 +64,12 @@ def test_raising_samples_per_prompt_draws_only_the_missing_ones(runner, tmp_path
         assert more[key][:2] == old and [s.index for s in more[key]] == [0, 1, 2, 3, 4]
 
 
-def test_judge_reads_both_letters_in_both_orders_and_resumes(runner, tmp_path):
+def test_judge_reads_both_orders_and_resumes(runner, tmp_path):
     judge = PairwiseJudge(runner.engine)
-    verdict = runner.run(judge.compare("k", "Name a colour.", "Blue.", "I like trains."))
-    lps = verdict.logprobs
-    assert all(math.isfinite(lps[order][letter]) and lps[order][letter] <= 0
-               for order in ("first_as_A", "first_as_B") for letter in "AB")
-    letter = lambda lp: "A" if lp["A"] >= lp["B"] else "B"  # noqa: E731
-    assert verdict.verdict == combine(letter(lps["first_as_A"]), letter(lps["first_as_B"]))
+    case = Case("Name a colour.", "Blue.", "I like trains.")
+    p, swapped = runner.run(judge.prefer(case)), runner.run(judge.prefer(Case(case.instruction, case.second, case.first)))
+    assert math.isfinite(p.margin) and math.isfinite(p.position_bias)
+    assert swapped.margin == pytest.approx(-p.margin) and swapped.position_bias == pytest.approx(p.position_bias)
     out = tmp_path / "verdicts.jsonl"
     tasks = [(f"k{i}", "Name a colour.", "Blue.", f"Answer {i}.") for i in range(3)]
     got = runner.run(judge_all(judge, tasks, out, concurrency=2))

@@ -49,7 +49,7 @@ def test_heldout_items_never_reach_the_training_pairs(tmp_path):
         for it in plan.general_items():
             for i in range(2):
                 w.write({"item": it.id, "index": i, "text": f"answer {i}", "finish_reason": "stop", "tokens": 2})
-            j.write(Judgement(it.id, "first", {}).__dict__)
+            j.write(Judgement(it.id, "first", 1.0).__dict__)
     with JsonlWriter(tmp_path / "forks" / "gsm.jsonl") as w:
         for it in plan.math_items():  # a wrong greedy answer and a right fork of it
             w.write(ForkedProblem(it.id, Answer(f"\\boxed{{{it.answer + 1:g}}}", "stop", 5),

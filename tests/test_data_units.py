@@ -12,7 +12,7 @@ import torch
 from sla_pipeline.data.build import interleave, judged_pair, math_pairs
 from sla_pipeline.data.gsm import extract_answer, is_correct, reference_answer
 from sla_pipeline.data.jsonl import BadLine, JsonlWriter, read_jsonl
-from sla_pipeline.data.judge import Judgement, combine
+from sla_pipeline.data.judge import Judgement, verdict_of
 from sla_pipeline.data.pairs import Pair, read_pairs
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import Sample, SamplingSettings
@@ -92,11 +92,9 @@ def test_writer_ends_a_line_cut_by_a_crash_so_later_records_survive(tmp_path):
     assert [b.line for b in bad] == [2]
 
 
-def test_judge_verdict_needs_both_orders_to_agree():
-    assert combine("A", "B") == "first"  # first shown as A won; shown as B, it won again
-    assert combine("B", "A") == "second"
-    assert combine("A", "A") == "tie"  # position bias: "A" whatever is shown first
-    assert combine("B", "B") == "tie"
+def test_judge_verdict_is_the_sign_of_the_debiased_margin():
+    assert verdict_of(0.4) == "first" and verdict_of(-0.1) == "second"
+    assert verdict_of(0.0) == "tie"  # e.g. "A" whatever is shown first: nothing left once the position is removed
 
 
 def _item(answer=7.0, split="train"):
@@ -125,9 +123,9 @@ def test_interleave_spreads_the_shorter_list_and_keeps_both_orders():
 def test_judged_pair_follows_the_verdict_and_drops_ties():
     item = Item("alpaca/3", "alpaca", "train", ({"role": "user", "content": "q"},))
     s = [Sample("alpaca/3", 0, "one", "stop", 1), Sample("alpaca/3", 1, "two", "stop", 1)]
-    assert judged_pair(item, s, Judgement("alpaca/3", "tie", {})) is None
-    assert (judged_pair(item, s, Judgement("alpaca/3", "first", {})).chosen,
-            judged_pair(item, s, Judgement("alpaca/3", "second", {})).chosen) == ("one", "two")
+    assert judged_pair(item, s, Judgement("alpaca/3", "tie")) is None
+    assert (judged_pair(item, s, Judgement("alpaca/3", "first")).chosen,
+            judged_pair(item, s, Judgement("alpaca/3", "second")).chosen) == ("one", "two")
 
 
 def test_token_reward_curve_and_autrc():

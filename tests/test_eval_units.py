@@ -8,7 +8,6 @@ import math
 
 import pytest
 
-from sla_pipeline.data.judge import PairwiseJudge
 from sla_pipeline.data.sources import Item
 from sla_pipeline.eval.generation import Generation, StaleAnswersError, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
@@ -16,6 +15,7 @@ from sla_pipeline.eval.report import markdown, plot
 from sla_pipeline.eval.run import EvalPlan
 from sla_pipeline.eval.sets import EvalSet
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain, bootstrap_ci, sign_test_p
+from sla_pipeline.judges.methods import PairwiseJudge
 
 
 def test_equity_counts_ties_half_and_its_interval_brackets_it():
@@ -116,16 +116,16 @@ def test_eval_plans_refuse_duplicate_strategies_and_unknown_sets(tmp_path):
 
 
 class LetterJudge(PairwiseJudge):
-    """The judge's reading of letters, crafted: `prefers(a, b)` says whether the answer shown as A is the
-    better one; `bias` is added to A's log-probability (position bias)."""
+    """The pairwise judge's reading of the letters, crafted: `prefers(a, b)` says whether the answer shown as A
+    is the better one; `bias` is added to A's log-probability (position bias)."""
 
     def __init__(self, prefers, bias: float = 0.0):
         self.prefers, self.bias, self.asked = prefers, bias, 0
 
-    async def letter_logprobs(self, instruction, a, b):
+    async def margin(self, instruction, a, b):
         self.asked += 1
         better_a = self.prefers(a, b)
-        return {"A": math.log(0.7 if better_a else 0.3) + self.bias, "B": math.log(0.3 if better_a else 0.7)}
+        return math.log(0.7 if better_a else 0.3) + self.bias - math.log(0.3 if better_a else 0.7)
 
 
 def _gen(item: str, text: str) -> Generation:
@@ -143,9 +143,12 @@ def test_verdicts_against_greedy_swap_orders_and_tie_identical_or_biased_answers
     got = asyncio.run(verdicts_against_baseline(fair, s, mine, greedy, tmp_path / "v.jsonl", 2))
     assert got == {"alpaca/0": "first", "alpaca/1": "second", "alpaca/2": "tie"}
     assert fair.asked == 4  # two differing items, both orders; identical answers are not asked
-    # a judge that always says A (position bias beats its preference) agrees with itself in neither order
+    # a judge that always says A (position bias beats its preference): the bias is removed, the preference stays
     biased = LetterJudge(lambda a, b: "good" in a, bias=5.0)
     got = asyncio.run(verdicts_against_baseline(biased, s, mine, greedy, tmp_path / "biased.jsonl", 2))
+    assert got == {"alpaca/0": "first", "alpaca/1": "second", "alpaca/2": "tie"}
+    only_a = LetterJudge(lambda a, b: True)  # no preference at all, only a position: a tie
+    got = asyncio.run(verdicts_against_baseline(only_a, s, mine, greedy, tmp_path / "only_a.jsonl", 2))
     assert set(got.values()) == {"tie"}
     # cached: the same texts are not judged again (and `sla eval` starts no judge engine for them)
     assert uncached(comparisons(s, mine, greedy)[1], tmp_path / "v.jsonl") == 0

@@ -90,7 +90,7 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
         # tree invariants: never more live requests than n^(d+1) leaves; the first chunk, a lone candidate,
         # streams as it is written (more than one piece), every later one is chosen and commits whole
         assert 1 < stats.peak_live_branches <= n ** (d + 1)
-        sizes = [len(c.tokens) for c in commits]
+        sizes = [len(c.tokens) for c in commits if c.tokens]  # a lone chunk's last reward may come on its own
         first = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) == k)
         assert first >= 1 and sizes[first + 1:] == [k] * (24 // k - 1), sizes
         assert stats.tokens_emitted == 24 and stats.tokens_generated > 24
@@ -169,7 +169,7 @@ def test_closing_a_search_early_aborts_every_branch(random_head):
 
         async def first_chunk_then_drop(s):
             gen, emitted, finish = s.commits(), 0, None
-            while emitted < 4 and finish is None:  # the first chunk streams in pieces; then its children run
+            while emitted <= 4 and finish is None:  # the first chunk streams in pieces, then a chosen one follows
                 commit = await gen.__anext__()
                 emitted, finish = emitted + len(commit.tokens), commit.finish_reason
             await gen.aclose()
@@ -179,9 +179,9 @@ def test_closing_a_search_early_aborts_every_branch(random_head):
         return [s for s, d in zip(searches, dropped) if d]
 
     searches = runner.run(go())
-    # the first child goes on in the first chunk's request; the second is a request of its own
+    # first children go on in their parent's request; the others are requests of their own, running too
     assert len(searches) >= 3 and all(s.stats.branches_forked >= 1 for s in searches)
-    assert all(s.stats.branches_aborted >= 2 for s in searches)  # both were running, both were aborted
+    assert all(s.stats.branches_aborted >= 2 for s in searches)  # the look-ahead that was running was aborted
     assert runner.engine.num_unfinished_requests() == 0
     runner.run(asyncio.sleep(0.5))
     assert runner.engine.scheduler_counts.running == 0 and runner.engine.scheduler_counts.waiting == 0

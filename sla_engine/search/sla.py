@@ -67,14 +67,17 @@ class SlaSearch(Search):
                     self._maybe_fork(leaf)
 
     def _written(self, node: Node) -> ScoredTokens | None:
-        """The node's final tokens not streamed yet (with their rewards), or None."""
-        final = len(node.chunk.tokens) if node.done else node.stream.final(node.start, node.size)
-        if final <= node.emitted:
-            return None
-        tokens = node.chunk.tokens if node.done else node.stream.tokens[node.start: node.start + final]
-        rewards = node.chunk.rewards if node.done else node.stream.rewards[node.start: node.start + final]
-        piece = ScoredTokens(tokens[node.emitted: final], rewards[node.emitted: final])
-        node.emitted = final
+        """The node's tokens written and not streamed yet, with the rewards that arrived since the last piece
+        (a token's reward comes with the next position, so a piece may carry its predecessor's)."""
+        if node.done:
+            tokens, rewards = node.chunk.tokens, node.chunk.rewards
+        else:
+            stream, end = node.stream, node.start + node.size
+            tokens, rewards = stream.tokens[node.start: end], stream.rewards[node.start: end]
+        if len(tokens) <= node.emitted and (not node.done or len(rewards) <= node.rewarded):
+            return None  # nothing new to show (late rewards go out with the next tokens or the chunk's end)
+        piece = ScoredTokens(tokens[node.emitted:], rewards[node.rewarded:])
+        node.emitted, node.rewarded = len(tokens), len(rewards)
         return piece
 
     def _comparable(self, candidates: list[Node]) -> bool:

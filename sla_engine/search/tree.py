@@ -35,14 +35,6 @@ class Stream:
             self.rivals.append(p.rivals)
         self.tokens.append(p.token)
 
-    def final(self, start: int, size: int) -> int:
-        """How many of the tokens [start, start + size) are final: each with its reward known (an EOS has none
-        and ends the chunk)."""
-        n = min(len(self.rewards), start + size) - start
-        if start + n < len(self.tokens) and n < size and self.tokens[start + n] in self.eos:
-            n += 1
-        return max(n, 0)
-
     def chunk(self, start: int, size: int) -> Chunk | None:
         """The chunk of `size` tokens from `start` once it is known: its tokens and rewards, and the forks
         after it (none when it ended: EOS, or the request's end before a next position)."""
@@ -69,6 +61,7 @@ class Node:
     start: int = 0  # where the chunk begins in its stream's tokens
     size: int = 0  # the tokens the chunk is to have (fewer where the answer's budget ends)
     emitted: int = 0  # tokens already streamed to the client (a lone candidate streams as it is written)
+    rewarded: int = 0  # of which the rewards went out too
     chunk: Chunk | None = None  # None while it is being written
     path: ScoredTokens = field(default_factory=ScoredTokens)  # response start → end of this chunk, once settled
     children: list["Node"] = field(default_factory=list)

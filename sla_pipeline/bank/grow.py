@@ -25,8 +25,7 @@ from typing import Awaitable, Callable
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from sla_engine.engine import Engine, EngineConfig
-from sla_engine.store import ModelStore
+from sla_engine.engine import Engine
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.manifest import write_manifest
 from sla_pipeline.bank.problems import FORKS, SAMPLES, train_items, validation_items
@@ -35,6 +34,7 @@ from sla_pipeline.data.forks import ForkSettings, fork_problem
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import SamplingSettings, item_seed
 from sla_pipeline.data.sources import Item
+from sla_pipeline.engines import running_engine
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,9 @@ async def grow(plan: GrowPlan, engine: Engine) -> None:
 
 def run(plan: GrowPlan) -> None:
     async def main() -> None:
-        model = ModelStore().resolve(plan.model)
-        engine = await Engine.start(EngineConfig(str(model.path), model.name, max_model_len=2048, max_num_seqs=64,
-                                                 kv_cache_gib=1.25))  # 64 answers of ~700 tokens; leaves memory to work
-        try:
+        # 64 answers of ~700 tokens at once; a small KV cache leaves the machine's memory to other work
+        async with running_engine(plan.model, max_model_len=2048, kv_cache_gib=1.25) as engine:
             await grow(plan, engine)
-        finally:
-            engine.shutdown()
 
     plan.bank.mkdir(parents=True, exist_ok=True)
     asyncio.run(main())

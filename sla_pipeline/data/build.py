@@ -28,10 +28,11 @@ from pathlib import Path
 from sla_pipeline.data import gsm
 from sla_pipeline.data.forks import ForkSettings, fork_items, fork_outcomes, fork_pairs, read_forks
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
-from sla_pipeline.data.judge import Judgement, PairwiseJudge, judge_all
+from sla_pipeline.data.judge import Judgement, judge_all
 from sla_pipeline.data.pairs import Pair
 from sla_pipeline.data.sampling import Sample, SamplingSettings, read_samples, sample_items
 from sla_pipeline.data.sources import Item, alpaca_items, dpo_demo_pairs, gsm_items, mtbench_items
+from sla_pipeline.engines import running_engine
 
 STAGES = ("sample", "judge", "forks", "pairs")
 
@@ -87,20 +88,8 @@ def interleave(a: list, b: list) -> list:
     return [x for _, _, x in sorted(keyed, key=lambda k: k[:2])]
 
 
-async def _with_engine(model: str, work):
-    from sla_engine.engine import Engine, EngineConfig
-    from sla_engine.store import ModelStore
-
-    resolved = ModelStore().resolve(model)
-    engine = await Engine.start(EngineConfig(str(resolved.path), resolved.name, max_model_len=4096, max_num_seqs=64))
-    try:
-        return await work(engine)
-    finally:
-        engine.shutdown()
-
-
 async def stage_sample(plan: DataPlan) -> None:
-    async def work(engine) -> None:
+    async with running_engine(plan.policy) as engine:
         await sample_items(engine, plan.math_items(), plan.math, plan.path("samples", "gsm.jsonl"), "sample gsm")
         await sample_items(engine, plan.general_items(), plan.general, plan.path("samples", "alpaca.jsonl"),
                            "sample alpaca")
@@ -108,14 +97,10 @@ async def stage_sample(plan: DataPlan) -> None:
                                max_tokens=plan.general.max_tokens * 2, seed=plan.general.seed)
         await sample_items(engine, plan.mtbench_items(), one, plan.path("samples", "mtbench.jsonl"), "sample mtbench")
 
-    await _with_engine(plan.policy, work)
-
 
 async def stage_forks(plan: DataPlan) -> None:
-    async def work(engine) -> None:
+    async with running_engine(plan.policy) as engine:
         await fork_items(engine, plan.math_items(), plan.forks, plan.path("forks", "gsm.jsonl"))
-
-    await _with_engine(plan.policy, work)
 
 
 def judge_tasks(items: list[Item], samples: dict[str, list[Sample]]) -> list[tuple[str, str, str, str]]:
@@ -131,11 +116,10 @@ async def stage_judge(plan: DataPlan) -> None:
     samples = read_samples(plan.path("samples", "alpaca.jsonl"))
     tasks = judge_tasks(plan.general_items(), samples)
 
-    async def work(engine) -> None:
-        await judge_all(PairwiseJudge(engine), tasks, plan.path("judgements", "alpaca.jsonl"),
-                        plan.judge_concurrency)
+    from sla_pipeline.judges.methods import PairwiseJudge
 
-    await _with_engine(plan.judge, work)
+    async with running_engine(plan.judge) as engine:
+        await judge_all(PairwiseJudge(engine), tasks, plan.path("judgements", "alpaca.jsonl"), plan.judge_concurrency)
 
 
 def math_pairs(item: Item, samples: list[Sample], limit: int) -> list[Pair]:
@@ -156,7 +140,7 @@ def judged_pair(item: Item, samples: list[Sample], verdict: Judgement) -> Pair |
         return None
     win, lose = (samples[0], samples[1]) if verdict.verdict == "first" else (samples[1], samples[0])
     return Pair(f"{item.id}#{win.index}>{lose.index}", "alpaca", item.id, item.split, item.messages, win.text,
-                lose.text, {"method": "judge_both_orders", "logprobs": verdict.logprobs})
+                lose.text, {"method": "judge_both_orders", "margin": verdict.margin, "position_bias": verdict.position_bias})
 
 
 def reference_pair(item: Item, samples: list[Sample]) -> Pair | None:

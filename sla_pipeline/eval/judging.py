@@ -1,5 +1,5 @@
-"""A strategy's answers against the baseline's, by the pairwise judge (`data/judge.py`: both orders, a tie
-when they disagree). Verdicts are cached by the texts compared, so a regenerated answer is judged afresh and
+"""A strategy's answers against the baseline's, by a judge (`data/judge.py`: the sign of its order-debiased
+margin). Verdicts are cached by the texts compared, so a regenerated answer is judged afresh and
 a rerun asks the judge nothing it has answered before."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import hashlib
 from pathlib import Path
 
 from sla_pipeline.data.jsonl import read_jsonl
-from sla_pipeline.data.judge import Judgement, PairwiseJudge, Verdict, judge_all
+from sla_pipeline.data.judge import Judgement, Verdict, judge_all
 from sla_pipeline.eval.generation import Generation
 from sla_pipeline.eval.sets import EvalSet
+from sla_pipeline.judges.methods import Judge
 
 Task = tuple[str, str, str, str]  # (key, instruction, strategy's answer, baseline's answer)
 
@@ -39,7 +40,7 @@ def uncached(tasks: dict[str, Task], out: Path) -> int:
     return sum(t[0] not in done for t in tasks.values())
 
 
-async def verdicts_against_baseline(judge: PairwiseJudge | None, eval_set: EvalSet, answers: dict[str, Generation],
+async def verdicts_against_baseline(judge: Judge | None, eval_set: EvalSet, answers: dict[str, Generation],
                                     baseline: dict[str, Generation], out: Path,
                                     concurrency: int) -> dict[str, Verdict]:
     """Per item: "first" if the strategy's answer wins, "second" if the baseline's does, else "tie".

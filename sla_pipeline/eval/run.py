@@ -88,23 +88,20 @@ async def _judge(plan: EvalPlan, sets: list[EvalSet], answers) -> dict[tuple[str
 
     pending = sum(uncached(comparisons(s, answers[st.name, s.name], answers[plan.baseline.name, s.name])[1],
                            verdict_path(st, s)) for st, s in pairs)
-    engine = judge = None
-    if pending:  # the judge's engine starts only when something is left to judge
-        from sla_engine.engine import Engine, EngineConfig
-        from sla_engine.store import ModelStore
-        from sla_pipeline.data.judge import PairwiseJudge
 
-        resolved = ModelStore().resolve(plan.judge)
-        engine = await Engine.start(EngineConfig(str(resolved.path), resolved.name, max_model_len=4096))
-        judge = PairwiseJudge(engine)
-    try:
+    async def verdicts(judge) -> dict[tuple[str, str], dict]:
         return {(st.name, s.name): await verdicts_against_baseline(
                     judge, s, answers[st.name, s.name], answers[plan.baseline.name, s.name], verdict_path(st, s),
                     plan.judge_concurrency)
                 for st, s in pairs}
-    finally:
-        if engine is not None:
-            engine.shutdown()
+
+    if not pending:  # the judge's engine starts only when something is left to judge
+        return await verdicts(None)
+    from sla_pipeline.engines import running_engine
+    from sla_pipeline.judges.methods import PairwiseJudge
+
+    async with running_engine(plan.judge) as engine:
+        return await verdicts(PairwiseJudge(engine))
 
 
 def run(plan: EvalPlan) -> dict:
