@@ -150,7 +150,7 @@ class GenerationFailed(Exception):
 
 
 async def plain_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
-    async for out in engine.generate(chat.prompt_ids, chat.params, chat.id):
+    async for out in engine.generate(chat.prompt_ids, chat.params, chat.id, read_out=False):
         c = out.outputs[0]
         finish = c.finish_reason if out.finished else None
         if finish == "abort":

@@ -80,17 +80,33 @@ def test_greedy_tokens_identical_with_and_without_a_head(tiny):
     assert with_head == without
 
 
+def test_a_plain_request_on_a_head_loaded_engine_reads_nothing_out(tiny):
+    """Plain decoding (the server's requests without a search) asks the engine for no read-out: no logprob
+    entries come back, the tokens are the same as a reading request's, and the reserved ids stay unsampled."""
+    family, folder, head, runner = tiny
+
+    async def run(read_out: bool):
+        async for out in runner.engine.generate(PROMPTS[0], greedy(12), read_out=read_out):
+            pass
+        return out.outputs[0]
+
+    plain, reading = runner.run(run(False)), runner.run(run(True))
+    assert plain.logprobs is None and len(reading.logprobs) == 12
+    assert set(runner.engine.reward.columns) <= set(reading.logprobs[0])  # (the sampled token comes along)
+    assert list(plain.token_ids) == list(reading.token_ids)
+
+
 def test_reserved_ids_are_never_sampled_even_at_temperature_2(tiny, tmp_path):
     family, folder, head, runner = tiny
     ids = runner.engine.reward
     hot = SamplingParams(max_tokens=150, temperature=2.0, ignore_eos=True, detokenize=False, seed=3)
 
-    async def sample(p):
-        async for out in runner.engine.generate(p, hot.clone()):
+    async def sample(p, read_out):
+        async for out in runner.engine.generate(p, hot.clone(), read_out=read_out):
             pass
         return out.outputs[0].token_ids
 
-    tokens = [t for p in PROMPTS for t in runner.run(sample(p))]
+    tokens = [t for p in PROMPTS for read_out in (True, False) for t in runner.run(sample(p, read_out))]
     assert len(set(tokens)) > 100  # really sampling across the vocabulary
     assert not set(ids.columns) & set(tokens)
 

@@ -129,12 +129,14 @@ class Engine:
         return room if max_tokens is None else max_tokens
 
     async def generate(
-        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None
+        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None, read_out: bool = True,
     ) -> AsyncIterator[RequestOutput]:
-        """Stream outputs for one request. Leaving the loop early (break, exception, cancellation) aborts it."""
+        """Stream outputs for one request. Leaving the loop early (break, exception, cancellation) aborts it.
+        On a reward engine the request reads the reward and fork columns unless `read_out` is False (plain
+        decoding, which needs none of them)."""
         request_id = request_id or uuid.uuid4().hex
         if self.reward is not None:
-            params = self.reward.apply(params.clone())
+            params = self.reward.apply(params.clone(), read_out)
         finished = False
         async with aclosing(self.llm.generate(tokens_input(prompt_ids), params, request_id)) as gen:
             try:

@@ -69,11 +69,14 @@ class RewardIds:
     def columns(self) -> list[int]:
         return [self.reward, self.zero, self.entropy, *self.fork, *self.fork_logprob]
 
-    def apply(self, params: SamplingParams) -> SamplingParams:
-        """Makes a request read the reserved columns (and never sample them); `params` is changed and returned."""
+    def apply(self, params: SamplingParams, read_out: bool = True) -> SamplingParams:
+        """Makes a request never sample the reserved columns and, with `read_out`, read them; `params` is
+        changed and returned. A request that reads nothing (plain decoding) pays for none of the per-request
+        read-out: no logprob entries are gathered or built for it."""
         if params.logprobs is not None:
             raise ValueError("top-k logprobs cannot be combined with the reward read-out in one batch")
-        params.logprob_token_ids = self.columns
+        if read_out:
+            params.logprob_token_ids = self.columns
         params.logit_bias = {**(params.logit_bias or {}), **{c: SUPPRESS for c in self.columns}}
         return params
 

@@ -69,7 +69,7 @@ class Stream:
 async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, request_id: str) -> tuple[Stream, SearchStats]:
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False)
     t0, first, first_n, n = time.perf_counter(), None, 0, 0
-    async for out in engine.generate(prompt, params, request_id):
+    async for out in engine.generate(prompt, params, request_id, read_out=False):  # as the server decodes plainly
         n = len(out.outputs[0].token_ids)
         if first is None and n:
             first, first_n = time.perf_counter(), n
