@@ -12,7 +12,7 @@ from sla_engine.search.best_of_n import Candidate, best, survivors
 from sla_engine.search.cards import acceptance, threshold
 from sla_engine.search.rsd import step_score
 from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
-from sla_pipeline.bench.run import Stream, summarize
+from sla_pipeline.bench.run import StreamTiming, summarize
 
 
 def sample(index, rewards, finish="stop"):
@@ -104,10 +104,10 @@ def test_rsd_scores_a_step_by_the_sigmoid_of_its_mean_reward():
 
 
 def test_bench_sums_counts_and_averages_ratios_over_streams():
-    streams = [(Stream(ttft_s=1.0, e2e_s=10.0, rate=10.0),
+    streams = [(StreamTiming(ttft_s=1.0, e2e_s=10.0, rate=10.0),
                 SearchStats(tokens_generated=300, tokens_emitted=100, branch_prompt_tokens=200, branch_cached_tokens=150,
                             peak_live_branches=2, counters={"steps_target": 1, "target_share": 0.5, "compute_vs_target": None})),
-               (Stream(ttft_s=3.0, e2e_s=30.0, rate=None),
+               (StreamTiming(ttft_s=3.0, e2e_s=30.0, rate=None),
                 SearchStats(tokens_generated=100, tokens_emitted=50, branch_prompt_tokens=100, branch_cached_tokens=0,
                             peak_live_branches=4, counters={"steps_target": 3, "target_share": 1.0, "compute_vs_target": 2.0}))]
     row = summarize(streams)

@@ -60,13 +60,13 @@ class BenchPlan:
 
 
 @dataclass
-class Stream:
+class StreamTiming:
     ttft_s: float
     e2e_s: float
     rate: float | None  # committed tokens/s after the first commit (None: everything came at once)
 
 
-async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, request_id: str) -> tuple[Stream, SearchStats]:
+async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, request_id: str) -> tuple[StreamTiming, SearchStats]:
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False)
     t0, first, first_n, n = time.perf_counter(), None, 0, 0
     async for out in engine.generate(prompt, params, request_id, read_out=False):  # as the server decodes plainly
@@ -77,7 +77,7 @@ async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, requ
 
 
 async def search_stream(engine: Engine, target: Engine | None, prompt: list[int], search: dict, max_tokens: int,
-                        request_id: str, seed: int) -> tuple[Stream, SearchStats]:
+                        request_id: str, seed: int) -> tuple[StreamTiming, SearchStats]:
     config = make_config(search)
     stats = SearchStats(settings=config.as_dict())
     t0, first, first_n, n = time.perf_counter(), None, 0, 0
@@ -88,14 +88,14 @@ async def search_stream(engine: Engine, target: Engine | None, prompt: list[int]
     return _stream(t0, first, first_n, n), stats
 
 
-def _stream(t0: float, first: float | None, first_n: int, n: int) -> Stream:
+def _stream(t0: float, first: float | None, first_n: int, n: int) -> StreamTiming:
     end = time.perf_counter()
     first = first or end
     rate = (n - first_n) / (end - first) if n > first_n and end > first else None
-    return Stream(first - t0, end - t0, rate)
+    return StreamTiming(first - t0, end - t0, rate)
 
 
-def summarize(runs: list[tuple[Stream, SearchStats]]) -> dict:
+def summarize(runs: list[tuple[StreamTiming, SearchStats]]) -> dict:
     streams, stats = [r[0] for r in runs], [r[1] for r in runs]
     emitted = sum(s.tokens_emitted for s in stats)
     prompt_tokens = sum(s.branch_prompt_tokens for s in stats)
