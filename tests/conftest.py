@@ -1,7 +1,8 @@
 """Shared fixtures: real `sla serve` processes on real sockets, and the official `openai` client.
 
-A server (and its vLLM engine) is started once per session per model and shared by the tests
-marked `engine`; `make test-fast` skips those.
+A server (and its vLLM engine) is started once per test module that uses it and shared by that module's
+tests (marked `engine`; `make test-fast` skips those); one per module rather than per session keeps the
+suite's engines few at any time: every engine is ~3 GB of processes, whatever its model.
 """
 
 from __future__ import annotations
@@ -115,9 +116,9 @@ def stop_server(proc: subprocess.Popen) -> int:
     return proc.returncode
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory) -> LiveServer:
-    """`sla serve` on the small test model, with an API key and a max_tokens cap, shared by the whole session."""
+    """`sla serve` on the small test model, with an API key and a max_tokens cap, shared by a module's tests."""
     ModelStore().pull(TEST_MODEL)
     proc, live = start_server(TEST_MODEL, tmp_path_factory.mktemp("server") / "serve.log", api_key=API_KEY,
                               extra=("--max-tokens-cap", str(MAX_TOKENS_CAP)))
@@ -130,7 +131,7 @@ SLA_SERVER_BRANCH_CAP = 256
 SLA_SERVER_MAX_REQUESTS = 60
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sla_server(tmp_path_factory) -> LiveServer:
     """`sla serve` on the small test model with a random reward head (no API key), a default search, small
     admission caps, and the same model again as the `rsd` target engine; shared by the search API, load and

@@ -8,14 +8,16 @@ import json
 import psutil
 import pytest
 
+from sla_engine.store import ModelStore
 from tests.conftest import TEST_MODEL, start_server
 
 pytestmark = pytest.mark.engine
 
 
-def test_the_server_exits_non_zero_after_the_engine_dies(tmp_path, server):  # `server` has pulled the model
+def test_the_server_exits_non_zero_after_the_engine_dies(tmp_path):
     """A stream that is running when the engine dies ends with an error event, then [DONE]; the server stops
     with exit code 1 and says why."""
+    ModelStore().pull(TEST_MODEL)
     proc, live = start_server(TEST_MODEL, tmp_path / "serve.log")
     try:
         body = {"model": TEST_MODEL, "stream": True, "max_tokens": 400, "temperature": 0,

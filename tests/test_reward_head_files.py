@@ -117,7 +117,7 @@ def test_corrupt_heads_are_refused(tiny_llama, tmp_path, damage):
 def test_sla_serve_refuses_a_wrong_head_before_starting(tiny_llama):
     _, head_dir = tiny_llama
     proc = subprocess.run(
-        [sys.executable, "-m", "server.cli", "serve", "--model", "smollm2-135m-instruct", "--port", "1",
+        [sys.executable, "-m", "sla", "serve", "--model", "smollm2-135m-instruct", "--port", "1",
          "--reward-head", str(head_dir)],
         capture_output=True, text=True, timeout=120,
     )
