@@ -71,7 +71,7 @@ def test_judge_reads_both_orders_and_resumes(runner, tmp_path):
     assert math.isfinite(p.margin) and math.isfinite(p.position_bias)
     assert swapped.margin == pytest.approx(-p.margin) and swapped.position_bias == pytest.approx(p.position_bias)
     out = tmp_path / "verdicts.jsonl"
-    tasks = [(f"k{i}", "Name a colour.", "Blue.", f"Answer {i}.") for i in range(3)]
+    tasks = [(f"k{i}", Case("Name a colour.", "Blue.", f"Answer {i}.")) for i in range(3)]
     got = runner.run(judge_all(judge, tasks, out, concurrency=2))
     assert len(list(read_jsonl(out, dict))) == 3
     assert runner.run(judge_all(judge, tasks, out)) == got

@@ -64,6 +64,21 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
     assert again.returncode == 0, again.stderr[-4000:]
     assert {p: p.read_text() for p in out.rglob("*.jsonl")} == files
     assert json.loads((out / "report.json").read_text()) == report
+    assert report["judge_method"] == "pairwise" and "(pairwise)" in (out / "report.md").read_text()
+    # another judge method judges the same answers afresh into its own verdicts; the pairwise ones stay
+    pointwise = sla_eval(sla_server, out, "--sets", "alpaca", "--judge-method", "pointwise")
+    assert pointwise.returncode == 0, pointwise.stderr[-4000:]
+    again = json.loads((out / "report.json").read_text())
+    assert again["judge_method"] == "pointwise" and list(again["sets"]) == ["alpaca"]
+    e = again["strategies"]["sla-2-4-1"]["equity"]["alpaca"]
+    assert e["win"] + e["tie"] + e["loss"] == 3
+
+    def lines(method: str) -> int:
+        path = out / "verdicts" / method / "sla-2-4-1" / "alpaca.jsonl"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    assert lines("pointwise") == lines("pairwise")  # one verdict per answer that differs from greedy's
+    assert all(p.read_text() == text for p, text in files.items())
 
 
 def test_sla_eval_says_why_when_the_server_is_unreachable(tmp_path):

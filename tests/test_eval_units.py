@@ -113,6 +113,8 @@ def test_eval_plans_refuse_duplicate_strategies_and_unknown_sets(tmp_path):
         EvalPlan("http://x", tmp_path, "m", sets=("arena",))
     with pytest.raises(ValueError, match="limit"):
         EvalPlan("http://x", tmp_path, "m", limit=0)
+    with pytest.raises(ValueError, match="unknown judge method 'ab'"):
+        EvalPlan("http://x", tmp_path, "m", judge_method="ab")
 
 
 class LetterJudge(PairwiseJudge):

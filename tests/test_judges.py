@@ -15,6 +15,7 @@ from sla_engine.engine import EngineConfig
 from sla_pipeline.judges.check import KnownPair, check, summarize, verdict
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
+from sla_pipeline.judges.opening import is_classifier, method_of, open_judge
 from sla_pipeline.judges.methods import Case, PairwiseJudge, PointwiseJudge, expected_score
 from tests.engine_thread import EngineThread
 from tests.tiny_models import TOKENIZER_FILES, TOKENIZER_SOURCE, make_tiny_model
@@ -95,8 +96,15 @@ def test_a_sequence_classification_reward_model_judges_from_its_folder(tmp_path)
     for name in TOKENIZER_FILES:
         if (source / name).exists():
             (tmp_path / "rm" / name).write_bytes((source / name).read_bytes())
-    judge = ClassifierJudge(tmp_path / "rm")
-    p, q = asyncio.run(judge.prefer(CASE)), asyncio.run(judge.prefer(swapped(CASE)))
+    rm = str(tmp_path / "rm")
+    assert is_classifier(rm) and method_of(rm, "pointwise") == "classifier"
+
+    async def judged():  # opened the way `sla eval` and `sla judge-check` open any judge
+        async with open_judge(rm, "pairwise", checklist_writer="unused", checklists=tmp_path / "c.jsonl") as judge:
+            return judge, await judge.prefer(CASE), await judge.prefer(swapped(CASE))
+
+    judge, p, q = asyncio.run(judged())
+    assert isinstance(judge, ClassifierJudge)
     assert math.isfinite(p.margin) and p.margin != 0 and q.margin == pytest.approx(-p.margin)
 
 

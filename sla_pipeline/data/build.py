@@ -33,6 +33,7 @@ from sla_pipeline.data.pairs import Pair
 from sla_pipeline.data.sampling import Sample, SamplingSettings, read_samples, sample_items
 from sla_pipeline.data.sources import Item, alpaca_items, dpo_demo_pairs, gsm_items, mtbench_items
 from sla_pipeline.engines import running_engine
+from sla_pipeline.judges.methods import Case
 
 STAGES = ("sample", "judge", "forks", "pairs")
 
@@ -103,12 +104,12 @@ async def stage_forks(plan: DataPlan) -> None:
         await fork_items(engine, plan.math_items(), plan.forks, plan.path("forks", "gsm.jsonl"))
 
 
-def judge_tasks(items: list[Item], samples: dict[str, list[Sample]]) -> list[tuple[str, str, str, str]]:
+def judge_tasks(items: list[Item], samples: dict[str, list[Sample]]) -> list[tuple[str, Case]]:
     tasks = []
     for it in items:
         got = samples.get(it.id, [])
         if len(got) >= 2 and got[0].text.strip() and got[1].text.strip():
-            tasks.append((it.id, it.messages[-1]["content"], got[0].text, got[1].text))
+            tasks.append((it.id, Case(it.messages[-1]["content"], got[0].text, got[1].text)))
     return tasks
 
 

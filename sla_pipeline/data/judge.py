@@ -38,14 +38,14 @@ class Judgement:
         return cls(r["key"], r["verdict"], float(r.get("margin", 0.0)), float(r.get("position_bias", 0.0)))
 
 
-async def judge_all(judge: Judge, tasks: list[tuple[str, str, str, str]], out: Path,
+async def judge_all(judge: Judge, tasks: list[tuple[str, Case]], out: Path,
                     concurrency: int = 8, desc: str = "judge") -> dict[str, Judgement]:
-    """Verdicts for (key, instruction, first, second) tasks, resuming from `out`."""
+    """Verdicts for (key, case) tasks, resuming from `out`."""
     done = {j.key: j for j in read_jsonl(out, Judgement.from_json)}
 
-    async def one(task: tuple[str, str, str, str]) -> list[dict]:
-        key, instruction, first, second = task
-        p = await judge.prefer(Case(instruction, first, second))
+    async def one(task: tuple[str, Case]) -> list[dict]:
+        key, case = task
+        p = await judge.prefer(case)
         done[key] = Judgement(key, verdict_of(p.margin), p.margin, p.position_bias)
         return [done[key].__dict__]
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.judges.opening import METHODS
 
 
 def add_parser(sub) -> None:
@@ -31,7 +32,12 @@ def add_parser(sub) -> None:
     ev.add_argument("--limit", type=int, help="at most this many items per set (quick runs)")
     ev.add_argument("--max-tokens", type=int, default=512, help="[default %(default)s]")
     ev.add_argument("--concurrency", type=int, default=8, help="requests in flight [default %(default)s]")
-    ev.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct", help="pairwise judge model [default %(default)s]")
+    ev.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct",
+                    help="a packaged or local causal LM, or a sequence-classification reward model folder "
+                         "[default %(default)s]")
+    ev.add_argument("--judge-method", default="pairwise", choices=METHODS,
+                    help="how a causal-LM judge compares two answers (docs/judges.md; validate it first with "
+                         "`sla judge-check`); the checklist writer is the judge itself [default %(default)s]")
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -45,7 +51,8 @@ def eval_command(args: argparse.Namespace) -> int:
     plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
                     sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
                     sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm}, limit=args.limit,
-                    max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge, **extra)
+                    max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge,
+                    judge_method=args.judge_method, **extra)
     import openai
 
     try:

@@ -11,9 +11,9 @@ from sla_pipeline.data.jsonl import read_jsonl
 from sla_pipeline.data.judge import Judgement, Verdict, judge_all
 from sla_pipeline.eval.generation import Generation
 from sla_pipeline.eval.sets import EvalSet
-from sla_pipeline.judges.methods import Judge
+from sla_pipeline.judges.methods import Case, Judge
 
-Task = tuple[str, str, str, str]  # (key, instruction, strategy's answer, baseline's answer)
+Task = tuple[str, Case]  # (key, the strategy's answer first, the baseline's second; MT-Bench's reference)
 
 
 def comparison_key(item: str, answer: str, baseline: str) -> str:
@@ -31,7 +31,8 @@ def comparisons(eval_set: EvalSet, answers: dict[str, Generation],
         if mine == base:
             ties[it.id] = "tie"
         else:
-            tasks[it.id] = (comparison_key(it.id, mine, base), it.messages[-1]["content"], mine, base)
+            tasks[it.id] = (comparison_key(it.id, mine, base),
+                            Case(it.messages[-1]["content"], mine, base, reference=it.reference))
     return ties, tasks
 
 

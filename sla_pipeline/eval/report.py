@@ -66,8 +66,9 @@ def markdown(report: dict) -> str:
         cells += [_fmt(c["generated_per_emitted"]), _fmt(c["mean_ttft_s"]), _fmt(c["mean_wall_s"])]
         rows.append(cells)
     sizes = ", ".join(f"{n} {s['items']}" for n, s in report["sets"].items())
-    lines = [f"Model `{report['model']}` at {report['base_url']}; judge `{report['judge']}`; items: {sizes}; "
-             f"max_tokens {report['max_tokens']}. 95 % bootstrap intervals in brackets.", "",
+    method = report.get("judge_method", "pairwise")  # reports written before judge methods were pairwise
+    lines = [f"Model `{report['model']}` at {report['base_url']}; judge `{report['judge']}` ({method}); "
+             f"items: {sizes}; max_tokens {report['max_tokens']}. 95 % bootstrap intervals in brackets.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from sla_pipeline.eval.generation import Generation, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
+from sla_pipeline.judges.opening import METHODS, method_of, open_judge
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
 SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
@@ -39,6 +40,7 @@ class EvalPlan:
     concurrency: int = 8
     api_key: str = "none"
     judge: str = "qwen2.5-coder-1.5b-instruct"
+    judge_method: str = "pairwise"  # judges/opening.py; a classifier folder always judges as "classifier"
     judge_concurrency: int = 8
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class EvalPlan:
             raise ValueError("limit must be >= 1")
         if self.max_tokens < 1 or self.concurrency < 1 or self.judge_concurrency < 1:
             raise ValueError("max_tokens and the concurrencies must be positive")
+        if self.judge_method not in METHODS:
+            raise ValueError(f"unknown judge method {self.judge_method!r}; known: {', '.join(METHODS)}")
 
     @property
     def baseline(self) -> Strategy:
@@ -84,7 +88,7 @@ async def _judge(plan: EvalPlan, sets: list[EvalSet], answers) -> dict[tuple[str
     pairs = [(st, s) for st in plan.strategies[1:] for s in sets if s.kind == "judged"]
 
     def verdict_path(st: Strategy, s: EvalSet) -> Path:
-        return plan.out / "verdicts" / st.name / f"{s.name}.jsonl"
+        return plan.out / "verdicts" / method_of(plan.judge, plan.judge_method) / st.name / f"{s.name}.jsonl"
 
     pending = sum(uncached(comparisons(s, answers[st.name, s.name], answers[plan.baseline.name, s.name])[1],
                            verdict_path(st, s)) for st, s in pairs)
@@ -97,11 +101,9 @@ async def _judge(plan: EvalPlan, sets: list[EvalSet], answers) -> dict[tuple[str
 
     if not pending:  # the judge's engine starts only when something is left to judge
         return await verdicts(None)
-    from sla_pipeline.engines import running_engine
-    from sla_pipeline.judges.methods import PairwiseJudge
-
-    async with running_engine(plan.judge) as engine:
-        return await verdicts(PairwiseJudge(engine))
+    async with open_judge(plan.judge, plan.judge_method, checklist_writer=plan.judge,
+                          checklists=plan.out / "checklists.jsonl") as judge:
+        return await verdicts(judge)
 
 
 def run(plan: EvalPlan) -> dict:
@@ -109,7 +111,8 @@ def run(plan: EvalPlan) -> dict:
     sets = plan.load()
     answers = asyncio.run(_generate(plan, sets))
     verdicts = asyncio.run(_judge(plan, sets, answers))
-    report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge, "baseline": plan.baseline.name,
+    report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge,
+              "judge_method": method_of(plan.judge, plan.judge_method), "baseline": plan.baseline.name,
               "max_tokens": plan.max_tokens, "limit": plan.limit,
               "sets": {s.name: {"kind": s.kind, "items": len(s.items)} for s in sets}, "strategies": {}}
     math = [s for s in sets if s.kind == "math"]

@@ -21,7 +21,7 @@ MAX_ITEMS = 5
 
 def parse_checklist(text: str) -> list[str]:
     """The questions of a written checklist: lines starting with "- ", "* " or "1." (at most MAX_ITEMS)."""
-    items = [m.group(1).strip() for m in re.finditer(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$", text, re.M)]
+    items = [m.group(1).strip() for m in re.finditer(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$", text, re.MULTILINE)]
     return [i for i in items if i][:MAX_ITEMS]
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
-
-METHODS = ("pointwise", "reference", "checklist", "pairwise")
+from sla_pipeline.judges.opening import METHODS
 
 
 def add_parser(sub) -> None:
@@ -33,14 +31,6 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", type=Path, default=Path("runs/judge-check"), help="judged pairs [default %(default)s]")
 
 
-def is_classifier(name: str) -> bool:
-    import json
-
-    config = Path(name) / "config.json"
-    return config.is_file() and any(a.endswith("ForSequenceClassification")
-                                    for a in json.loads(config.read_text()).get("architectures") or [])
-
-
 async def policy_answers(policy: str, cache: Path) -> dict[str, str]:
     """The policy's greedy answer to each MT-Bench question with a reference (first turns), drawn once."""
     from sla_pipeline.data.sampling import SamplingSettings, sample_items
@@ -56,11 +46,8 @@ async def policy_answers(policy: str, cache: Path) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> dict:
     from sla_engine.store import ModelStore
-    from sla_pipeline.engines import running_engine
     from sla_pipeline.judges.check import check, known_pairs
-    from sla_pipeline.judges.checklist import ChecklistJudge, Checklists
-    from sla_pipeline.judges.classifier import ClassifierJudge
-    from sla_pipeline.judges.methods import PairwiseJudge, PointwiseJudge
+    from sla_pipeline.judges.opening import is_classifier, open_judge
 
     pairs = known_pairs(await policy_answers(args.policy, args.cache), args.limit)
     report: dict = {"tiers": {t: sum(p.tier == t for p in pairs) for t in ("dpo_demo", "mtbench", "sanity")},
@@ -68,22 +55,11 @@ async def run(args: argparse.Namespace) -> dict:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in args.judges or ["qwen2.5-coder-1.5b-instruct"]:
         label = Path(name).name if Path(name).is_dir() else ModelStore().resolve(name).name
-        folder = args.cache / label
-        if is_classifier(name):
-            judge = ClassifierJudge(Path(name))
-            report["judges"][label] = {"methods": {"classifier": await check(judge, pairs, folder / "classifier.jsonl")}}
-            continue
         results = {}
-        async with running_engine(name) as engine:
-            for method in methods:
-                if method == "checklist":  # the writer is another engine only when it is another model
-                    same = ModelStore().resolve(args.checklist_writer).name == label
-                    async with nullcontext(engine) if same else running_engine(args.checklist_writer) as writer:
-                        judge = ChecklistJudge(engine, Checklists(writer, args.cache / "checklists.jsonl"))
-                        results[method] = await check(judge, pairs, folder / f"{method}.jsonl")
-                    continue
-                judge = PairwiseJudge(engine) if method == "pairwise" else PointwiseJudge(engine, method == "reference")
-                results[method] = await check(judge, pairs, folder / f"{method}.jsonl")
+        for method in methods[:1] if is_classifier(name) else methods:  # a classifier has one method, its own
+            async with open_judge(name, method, checklist_writer=args.checklist_writer,
+                                  checklists=args.cache / "checklists.jsonl") as judge:
+                results[judge.name] = await check(judge, pairs, args.cache / label / f"{judge.name}.jsonl")
         report["judges"][label] = {"methods": results}
     return report
 
