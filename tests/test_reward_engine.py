@@ -90,10 +90,26 @@ def test_a_plain_request_on_a_head_loaded_engine_reads_nothing_out(tiny):
             pass
         return out.outputs[0]
 
-    plain, reading = runner.run(run(False)), runner.run(run(True))
+    steps = runner.engine.channel_steps
+    before = runner.run(steps())
+    plain = runner.run(run(False))
+    after_plain = runner.run(steps())
+    reading = runner.run(run(True))
+    after_reading = runner.run(steps())
     assert plain.logprobs is None and len(reading.logprobs) == 12
     assert set(runner.engine.reward.columns) <= set(reading.logprobs[0])  # (the sampled token comes along)
     assert list(plain.token_ids) == list(reading.token_ids)
+    # what the engine computed: no forward pass of the plain request ran the channel; every one of the reading
+    # request's did (its prefill and 11 decode steps)
+    assert after_plain == before and after_reading - after_plain >= 12
+
+    async def mixed():  # a batch with one reading row among plain ones computes the reward for it
+        return await asyncio.gather(run(False), run(True), run(False))
+
+    first, read, last = runner.run(mixed())
+    rewards = runner.engine.reward.rewards
+    assert first.logprobs is None and last.logprobs is None
+    assert rewards(read.logprobs) == pytest.approx(rewards(reading.logprobs), abs=1e-4)
 
 
 def test_reserved_ids_are_never_sampled_even_at_temperature_2(tiny, tmp_path):

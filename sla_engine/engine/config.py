@@ -68,6 +68,8 @@ class EngineConfig:
         """vLLM's AsyncEngineArgs for this platform (`hf_overrides` selects the reward model class)."""
         from vllm.engine.arg_utils import AsyncEngineArgs
 
+        from sla_engine.reward.gate import EXTENSION, GATE
+
         cpu = on_cpu()
         kwargs: dict = dict(
             model=self.model_path,
@@ -82,6 +84,9 @@ class EngineConfig:
             # With a reward head every request reads logits[R] − logits[Z]; raw logits give it exactly and
             # spare the full-vocabulary log-softmax that raw logprobs would cost at every step.
             logprobs_mode="raw_logits" if hf_overrides else None,
+            # and a step whose requests read none of it (plain decoding) skips the channel (reward/gate.py)
+            logits_processors=[GATE] if hf_overrides else None,
+            worker_extension_cls=EXTENSION if hf_overrides else None,  # Engine.channel_steps
         )
         if cpu:
             # vLLM gives up on an engine step after VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS (300) and kills the engine.

@@ -147,6 +147,14 @@ class Engine:
                 if not finished:
                     await self.llm.abort(request_id)
 
+    async def channel_steps(self) -> int:
+        """How many forward passes so far ran the reward channel, read from the engine's worker process (a step
+        whose requests read no reward skips it: reward/gate.py). 0 on an engine without a head."""
+        if self.reward is None:
+            return 0
+        [steps] = await self.llm.collective_rpc("sla_channel_steps")  # reward/gate.py's ChannelSteps
+        return steps
+
     @property
     def healthy(self) -> bool:
         return not self.llm.errored

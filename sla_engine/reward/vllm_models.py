@@ -7,7 +7,9 @@ the final channel state to `compute_logits` by widening the returned hidden stat
 it off, scores it with the head in fp32, and writes the reward into the reserved columns (readout.py).
 
 Selected only when a reward head is loaded: `Engine` points `hf_overrides.architectures` at these classes and
-passes the head in `hf_overrides.sla_reward`. Limits: one pipeline stage and one tensor-parallel rank; the
+passes the head in `hf_overrides.sla_reward`. A step whose batch has no request that reads the reward columns
+(plain decoding) runs neither the channel nor the reserved columns (gate.py), except while a CUDA graph is
+captured, whose replays must serve every batch. Limits: one pipeline stage and one tensor-parallel rank; the
 decoder loop runs eagerly (vLLM does not compile it).
 """
 
@@ -17,13 +19,21 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
-from vllm.config import VllmConfig
+from vllm.config import CUDAGraphMode, VllmConfig
+from vllm.forward_context import get_forward_context, is_forward_context_available
 from vllm.model_executor.models.llama import LlamaForCausalLM
 from vllm.model_executor.models.qwen2 import Qwen2ForCausalLM
 
+from sla_engine.reward.gate import READ_OUT
 from sla_engine.reward.plugin import REWARD_CONFIG_KEY
 from sla_engine.reward.readout import FORK_COLUMNS, FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import RewardHead
+
+
+def reads_out() -> bool:
+    """Whether this step computes the reward: some request in the batch reads it, or a graph is captured."""
+    captured = is_forward_context_available() and get_forward_context().cudagraph_runtime_mode != CUDAGraphMode.NONE
+    return captured or READ_OUT.needed()
 
 
 class RewardChannelMixin:
@@ -42,8 +52,10 @@ class RewardChannelMixin:
         hidden = m.embed_input_ids(input_ids) if inputs_embeds is None else inputs_embeds
         residual, t = None, None
         channel = self.reward_channel
+        run_channel = channel.uses_layers and reads_out()
+        READ_OUT.steps += run_channel
         for i, layer in enumerate(m.layers):
-            if channel.uses_layers:
+            if run_channel:
                 t = channel.step(i, hidden if residual is None else hidden + residual, t)
             hidden, residual = layer(positions, hidden, residual)
         hidden, _ = m.norm(hidden, residual)
@@ -52,12 +64,14 @@ class RewardChannelMixin:
         return torch.cat([hidden, t.contiguous().view(hidden.dtype)], dim=-1)
 
     def _split(self, wide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if not self.reward_channel.uses_layers:
-            return wide, None
         hidden_size = self.config.hidden_size
+        if wide.shape[-1] == hidden_size:  # no channel state: a head without it, or a step that reads nothing
+            return wide, None
         return wide[:, :hidden_size], wide[:, hidden_size:].contiguous().view(torch.float32)
 
     def _with_reward(self, hidden: torch.Tensor, t: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+        if (self.reward_channel.uses_layers and t is None) or not reads_out():
+            return logits  # nobody reads the reserved columns; their logit bias keeps them from being sampled
         ids = self.reward_ids
         logits = logits.float()
         tokens = logits[:, : ids.token_vocab]

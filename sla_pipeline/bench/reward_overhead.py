@@ -5,9 +5,9 @@
 The reward engine gets a head with random weights (speed does not depend on them) of the paper's width
 (256). It is measured twice: reading the reward of every token, as search strategies do (`ratio`), and
 decoding plainly, as the server's requests without a search do (`plain_request_ratio`: they ask for no
-read-out, but the channel still runs in the engine's forward pass). Prints JSON with per-batch tokens/s
-(median of alternating rounds) and the ratios to the engine without a head (1.0 = no overhead; the target
-is ≥ 0.97).
+read-out, so their steps skip the channel and the reserved columns: `channel_steps` counts the forward passes
+that ran the channel, 0 for these rows). Prints JSON with per-batch tokens/s (median of alternating rounds)
+and the ratios to the engine without a head (1.0 = no overhead; the target is ≥ 0.97).
 """
 
 from __future__ import annotations
@@ -38,13 +38,18 @@ async def main(args: argparse.Namespace) -> dict:
         rows = []
         for batch in args.batches:
             runs = {"plain": [], "reward": [], "reward_plain_request": []}
+            steps = {"reward": 0, "reward_plain_request": 0}
             for _ in range(args.repeats):
                 for name, engine, read_out in (("plain", plain, False), ("reward", reward, True),
                                                ("reward_plain_request", reward, False)):
+                    before = await engine.channel_steps()
                     runs[name].append((await run_batch(engine, prompt, batch, args.tokens, read_out))["tok_s"])
+                    if name in steps:
+                        steps[name] += await engine.channel_steps() - before
             p, r, q = (statistics.median(runs[k]) for k in ("plain", "reward", "reward_plain_request"))
             rows.append({"batch": batch, "plain_tok_s": p, "reward_tok_s": r, "ratio": r / p,
-                         "reward_plain_request_tok_s": q, "plain_request_ratio": q / p, "rounds": runs})
+                         "reward_plain_request_tok_s": q, "plain_request_ratio": q / p, "channel_steps": steps,
+                         "rounds": runs})
     finally:
         plain.shutdown()
         reward.shutdown()
