@@ -44,7 +44,8 @@ def test_sweep_measures_greedy_and_sla_with_vllm_definitions(sla_server, tmp_pat
 
 
 def test_overload_at_four_times_the_cap_gets_only_200_and_429_with_retry_after(sla_server):
-    out = run(sla_server, "--scenario", "overload", "--max-tokens", "16")["overload"]
+    # answers long enough that the first `cap` are still running when the last of the 4 x cap arrive
+    out = run(sla_server, "--scenario", "overload", "--max-tokens", "48")["overload"]
     assert out["cap"] == SLA_SERVER_MAX_REQUESTS and out["offered"] == 4 * SLA_SERVER_MAX_REQUESTS
     assert set(out["statuses"]) <= {"200", "429"} and out["server_errors_5xx"] == 0 and out["other_failures"] == 0
     assert out["refused_429"] > 0 and out["refused_with_retry_after"] == out["refused_429"]
