@@ -103,3 +103,22 @@ def test_validation_problems_are_held_out_templates_and_never_test_questions():
     assert not questions & {it.messages[-1]["content"] for it in validation}
     assert all(it.split == "train" for it in train)
     assert not {it.meta["template"] for it in train} & {it.meta["template"] for it in validation}
+
+
+@pytest.mark.download
+def test_grow_runs_the_jobs_a_plan_names_in_its_order_and_skips_drawn_problems(tmp_path):
+    from sla_pipeline.bank.grow import GrowPlan, jobs
+    from sla_pipeline.bank.problems import SAMPLES, train_items
+
+    first = train_items(1)[0]
+    Collection(tmp_path / SAMPLES).append([BankRecord.graded(
+        f"{first.id}#s0", "sample", "train", first.id, 7, "so #### 42", [5], "stop", first.answer)])
+    plan = GrowPlan(tmp_path, "qwen2.5-coder-0.5b-instruct", train_sample_problems=3, train_fork_problems=2,
+                    validation_problems=2, jobs=("train-samples", "validation-forks"))
+    listed = jobs(plan)
+    assert [j.name for j in listed] == ["train samples", "validation forks"]
+    assert [it.id for it in listed[0].todo()] == [it.id for it in train_items(3)[1:]]
+    assert len(listed[1].todo()) == 2
+    for bad in (("train-samples", "train-samples"), ("samples",), ()):
+        with pytest.raises(ValueError, match="jobs"):
+            GrowPlan(tmp_path, "m", jobs=bad)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL, canonical
+from sla_pipeline.bank.problems import JOBS
 
 
 def add_parser(sub) -> None:
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
     grow = cmds.add_parser("grow", help="draw GSM samples and forks into the bank (resumable; rerun to go on)",
                            description="Round robin in slices over validation forks, validation samples, train "
                                        "samples and train forks; each slice is sealed into a compressed part and "
-                                       "counted in BANK/manifest.json. Commit the bank folder to keep what it drew.")
+                                       "counted in BANK/manifest.json. SIGTERM/SIGINT stop it cleanly. Commit the bank folder to keep what it drew.")
     grow.add_argument("--bank", type=Path, default=None, help="[default: bank/MODEL]")
     grow.add_argument("--model", default=DEFAULT_MODEL, help="the policy [default %(default)s]")
     grow.add_argument("--train-sample-problems", type=int, default=1000, help="[default %(default)s]")
@@ -26,6 +27,8 @@ def add_parser(sub) -> None:
     grow.add_argument("--train-fork-problems", type=int, default=1500, help="[default %(default)s]")
     grow.add_argument("--validation-problems", type=int, default=400, help="[default %(default)s]")
     grow.add_argument("--validation-samples", type=int, default=4, help="per problem [default %(default)s]")
+    grow.add_argument("--jobs", default=",".join(JOBS),
+                      help="which jobs run round robin, in this order [default %(default)s]")
     grow.add_argument("--slice", type=int, default=50, help="problems per job per turn [default %(default)s]")
     stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts, read from the files)")
     stats.add_argument("--bank", type=Path, required=True)
@@ -44,7 +47,8 @@ def bank_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     plan = grow.GrowPlan(args.bank or Path("bank") / canonical(args.model), canonical(args.model),
                     args.train_sample_problems, args.train_fork_problems, args.validation_problems,
-                    args.validation_samples, slice=args.slice)
+                    args.validation_samples, slice=args.slice,
+                         jobs=tuple(j.strip() for j in args.jobs.split(",")))
     plan = replace(plan, sampling=replace(plan.sampling, samples=args.train_samples))
     grow.run(plan)
     return 0

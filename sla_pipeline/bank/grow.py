@@ -9,8 +9,9 @@ Two collections, each on train-side problems and on the validation problems:
 Problems (problems.py): train-side templates, and the validation problems, held-out templates drawn with
 their own seed, never a test-set question.
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
-samples, train forks), each slice sealed into a compressed part and counted in the manifest, so a stop at any
-point leaves a balanced bank. A rerun skips what is there.
+samples, train forks, or the `jobs` a plan names, in its order), each slice sealed into a compressed part and
+counted in the manifest, so a stop at any point leaves a balanced bank. A rerun skips what is there. SIGTERM
+and SIGINT end it cleanly: the engine is shut down, the open slice stays open for the next run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -28,7 +30,7 @@ from vllm.sampling_params import RequestOutputKind
 from sla_engine.engine import Engine
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.manifest import write_manifest
-from sla_pipeline.bank.problems import FORKS, SAMPLES, train_items, validation_items
+from sla_pipeline.bank.problems import FORKS, JOBS, SAMPLES, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.forks import ForkSettings, fork_problem
 from sla_pipeline.data.resumable import run_resumable
@@ -52,12 +54,15 @@ class GrowPlan:
         samples=8, temperature=0.7, top_k=20, max_tokens=512, concurrency=8))
     forks: ForkSettings = field(default_factory=lambda: ForkSettings(max_fork_at=480))
     slice: int = 50  # problems per job before the next job's turn
+    jobs: tuple[str, ...] = JOBS  # which jobs run, in this order
 
     def __post_init__(self) -> None:
         counts = (self.train_sample_problems, self.train_fork_problems, self.validation_problems)
         if min(counts) < 0 or self.slice < 1 or not 1 <= self.validation_samples <= 16:
             raise ValueError(f"invalid grow plan: problems {counts}, validation samples {self.validation_samples}, "
                              f"slice {self.slice}")
+        if not self.jobs or set(self.jobs) - set(JOBS) or len(set(self.jobs)) != len(self.jobs):
+            raise ValueError(f"jobs {list(self.jobs)}: name each of {', '.join(JOBS)} at most once")
         if self.forks.max_tokens != self.sampling.max_tokens:
             raise ValueError("forks and samples share one answer budget (max_tokens), as the evaluation does")
 
@@ -108,17 +113,20 @@ def jobs(plan: GrowPlan) -> list[Job]:
     train = train_items(max(plan.train_sample_problems, plan.train_fork_problems))
     validation = validation_items(plan.validation_problems)
     s, f = plan.sampling, plan.forks
-    listed = [
-        Job("validation forks", forks, validation, lambda e, it: draw_forks(e, it, f), f.concurrency),
-        Job("validation samples", samples, validation,
-            lambda e, it: draw_samples(e, it, plan.validation_samples, s), s.concurrency),
-        Job("train samples", samples, train[: plan.train_sample_problems],
-            lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
-        Job("train forks", forks, train[: plan.train_fork_problems], lambda e, it: draw_forks(e, it, f), f.concurrency),
-    ]
-    kinds = {"validation forks": "trunk", "train forks": "trunk", "validation samples": "sample", "train samples": "sample"}
+    by_name = {
+        "validation-forks": Job("validation forks", forks, validation, lambda e, it: draw_forks(e, it, f),
+                                f.concurrency),
+        "validation-samples": Job("validation samples", samples, validation,
+                                  lambda e, it: draw_samples(e, it, plan.validation_samples, s), s.concurrency),
+        "train-samples": Job("train samples", samples, train[: plan.train_sample_problems],
+                             lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
+        "train-forks": Job("train forks", forks, train[: plan.train_fork_problems],
+                           lambda e, it: draw_forks(e, it, f), f.concurrency),
+    }
+    listed = [by_name[name] for name in plan.jobs]
     for job in listed:
-        present = {r.item for r in job.collection.records() if r.kind == kinds[job.name]}
+        kind = "trunk" if job.collection is forks else "sample"
+        present = {r.item for r in job.collection.records() if r.kind == kind}
         job.done_items = {it.id for it in job.items if it.id in present}
     return listed
 
@@ -147,9 +155,15 @@ async def grow(plan: GrowPlan, engine: Engine) -> None:
 
 def run(plan: GrowPlan) -> None:
     async def main() -> None:
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # cancel the run, so that the engine below is shut down
+            loop.add_signal_handler(sig, task.cancel)
         # 64 answers of ~700 tokens at once; a small KV cache leaves the machine's memory to other work
         async with running_engine(plan.model, max_model_len=2048, kv_cache_gib=1.25) as engine:
             await grow(plan, engine)
 
     plan.bank.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        log.info("stopped by a signal; rerun to go on")

@@ -13,6 +13,7 @@ from sla_pipeline.data.sources import Item, gsm_items
 VALIDATION_SEED = 1
 TEST_SEED, TEST_SIZE = 0, 200
 SAMPLES, FORKS = "gsm-samples", "gsm-forks"  # the bank's collections
+JOBS = ("validation-forks", "validation-samples", "train-samples", "train-forks")  # `sla bank grow`'s, in turn
 
 
 def train_items(count: int) -> list[Item]:
