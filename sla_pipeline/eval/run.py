@@ -16,7 +16,7 @@ from sla_pipeline.eval.generation import Generation, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
-from sla_pipeline.judges.opening import METHODS, method_of, open_judge
+from sla_pipeline.judges.opening import method_of, open_judge
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
 SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
@@ -53,8 +53,7 @@ class EvalPlan:
             raise ValueError("limit must be >= 1")
         if self.max_tokens < 1 or self.concurrency < 1 or self.judge_concurrency < 1:
             raise ValueError("max_tokens and the concurrencies must be positive")
-        if self.judge_method not in METHODS:
-            raise ValueError(f"unknown judge method {self.judge_method!r}; known: {', '.join(METHODS)}")
+        method_of(self.judge, self.judge_method)  # raises on an unknown method
 
     @property
     def baseline(self) -> Strategy:
