@@ -55,6 +55,11 @@ def test_an_answer_is_trained_at_sparse_positions_its_last_scored_one_and_its_si
     assert by_id["p#fork@20"].response.positions == (15, 29, 31, 39, 47, 49, 59)
     assert by_id["p#fork@20"].labels == (0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     assert by_id["p#trunk"].response.response_ids == tuple(range(100, 159))  # the EOS itself is not scored
+    # validation answers are kept only as far as a choice reads them; the others still label their prefixes
+    alone = answer("p", "s0", list(range(100, 116)) + [1, 2], True)  # shares the first 16 tokens
+    cut = value_examples([trunk, fork, alone], {"p": [7, 7]}, stride=16, limit=512, reach={"p#fork@20": 50})
+    assert [e.record.id for e in cut] == ["p#fork@20"] and cut[0].response.positions == (15, 29, 31, 39, 47, 49)
+    assert cut[0].labels[0] == 2 / 3
 
 
 def test_pairs_are_the_two_choices_of_a_search():

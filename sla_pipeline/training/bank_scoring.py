@@ -13,24 +13,13 @@ import torch
 from tqdm import tqdm
 
 from sla_engine.reward import RewardHead
-from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
+from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import choice_accuracy, read, seen_tokens
+from sla_pipeline.training.choices import choice_accuracy, reach, read
 from sla_pipeline.training.features import TokenizedResponse, forward_group
 from sla_pipeline.training.value import prompt_ids, read_bank
 
 READOUTS = ("mean", "last")
-
-
-def reach(pairs: list[tuple[list[AnswerPair], int | None]], limit: int) -> dict[str, tuple[BankRecord, int]]:
-    """Per answer, how far any of the choices reads it."""
-    far: dict[str, tuple[BankRecord, int]] = {}
-    for group, lookahead in pairs:
-        for p in group:
-            for a in (p.right, p.wrong):
-                seen = seen_tokens(p, a, lookahead, limit)
-                far[a.id] = (a, max(seen, far.get(a.id, (a, 0))[1]))
-    return far
 
 
 @torch.no_grad()

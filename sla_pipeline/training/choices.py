@@ -26,6 +26,17 @@ def seen_tokens(pair: AnswerPair, answer: BankRecord, lookahead: int | None, lim
     return last if lookahead is None else max(1, min(last, pair.parting + lookahead))
 
 
+def reach(pairs: Sequence[tuple[Sequence[AnswerPair], int | None]], limit: int) -> dict[str, tuple[BankRecord, int]]:
+    """Per answer id, the answer and how far any of the choices (pairs, each group with its look-ahead) reads it."""
+    far: dict[str, tuple[BankRecord, int]] = {}
+    for group, lookahead in pairs:
+        for p in group:
+            for a in (p.right, p.wrong):
+                seen = seen_tokens(p, a, lookahead, limit)
+                far[a.id] = (a, max(seen, far.get(a.id, (a, 0))[1]))
+    return far
+
+
 def outcomes(pairs: Sequence[AnswerPair], score: Scorer, lookahead: int | None, limit: int) -> list[float]:
     result = []
     for p in pairs:

@@ -28,7 +28,7 @@ from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, SAMPLES, items_by_id
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import choice_accuracy
+from sla_pipeline.training.choices import choice_accuracy, reach
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.trainer import cosine_with_warmup, initial_channel
@@ -68,7 +68,8 @@ def value_loss(rewards: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) 
 @torch.no_grad()
 def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample], lookahead: int,
              limit: int, batch: int = 32) -> dict:
-    """Held-out loss, and the choices of a search reading the value at a path's last token seen."""
+    """Held-out loss (at the positions kept of the answers the choices read), and the choices of a search
+    reading the value at a path's last token seen."""
     values: dict[str, dict[int, float]] = {}
     loss = weight = 0.0
     for i in range(0, len(examples), batch):
@@ -125,7 +126,9 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     limit, lookahead = config.max_response_tokens, config.lookahead or 30
     views = {*SIBLING_VIEWS, lookahead}
     train_ex = value_examples(train, prompts, config.stride, limit, views)
-    held_ex = value_examples(heldout, prompts, config.stride, limit, views)
+    # validation answers only as far as the choices read them: a third of the backbone pass over all of them
+    read = reach([(sibling_pairs(heldout), lookahead), (candidate_pairs(heldout), None)], limit)
+    held_ex = value_examples(heldout, prompts, config.stride, limit, views, {i: seen for i, (_, seen) in read.items()})
     cache = FeatureCache(cache_dir)
     if backbone is not None:
         cache.fill(backbone, [e.response for e in train_ex + held_ex])

@@ -78,10 +78,11 @@ class ValueExample:
 
 
 def value_examples(records: list[BankRecord], prompt_ids: dict[str, list[int]], stride: int, limit: int,
-                   views: Iterable[int] = SIBLING_VIEWS) -> list[ValueExample]:
+                   views: Iterable[int] = SIBLING_VIEWS, reach: dict[str, int] | None = None) -> list[ValueExample]:
     """Training examples for `records` (one split), labelled within each problem; `prompt_ids[item]` is the
     chat prompt as the server renders it; `views`: the look-aheads past a fork kept for both siblings. Answers
-    with no scored position (an EOS alone) are left out."""
+    with no scored position (an EOS alone) are left out. `reach`: per answer id, how many tokens to keep (what
+    the validation choices read); answers not in it give no example but still count in their prefixes' labels."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)
     for r in records:
         by_item[r.item].append(r)
@@ -90,7 +91,7 @@ def value_examples(records: list[BankRecord], prompt_ids: dict[str, list[int]], 
     for item, answers in by_item.items():
         rates = prefix_success(answers)
         for a in answers:
-            n = scored_length(a, limit)
+            n = scored_length(a, limit) if reach is None else min(scored_length(a, limit), reach.get(a.id, 0))
             if n < 1:
                 continue
             kept = sorted({p for p in range(stride - 1, n, stride)} | {n - 1} | {p for p in points[a.id] if p < n})
