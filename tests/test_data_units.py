@@ -164,6 +164,10 @@ def test_configs_refuse_bad_values():
         TrainConfig(warmup=1.0)
     with pytest.raises(ValueError, match="lookahead"):
         TrainConfig(lookahead=0)
+    with pytest.raises(ValueError, match="pair_weight"):
+        TrainConfig(pair_weight=1.0)  # a value-loss term
+    with pytest.raises(ValueError, match="pair_weight"):
+        TrainConfig(loss="value", pair_weight=-1.0)
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):

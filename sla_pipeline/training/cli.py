@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
                        ("max_response_tokens", int), ("seed", int), ("save_dtype", str), ("stride", int)):
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
                            help="[default %(default)s]")
+    train.add_argument("--pair-weight", type=float, default=defaults.pair_weight,
+                       help="--loss value: weight of a Bradley-Terry term on train siblings 10, 20 and 30 tokens past "
+                            "their fork (needs train forks in the bank) [default %(default)s]")
     train.add_argument("--lookahead", type=int, metavar="N",
                        help="the loss and held-out metrics see each pair only N tokens past where its responses part "
                             "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses; with --loss "
@@ -88,7 +91,7 @@ def train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
-                         lookahead=args.lookahead, stride=args.stride)
+                         lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")

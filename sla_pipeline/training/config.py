@@ -28,6 +28,9 @@ class TrainConfig:
     seed: int = 0
     save_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     stride: int = 16  # value loss: every stride-th answer position is a training example (value_data.py)
+    # value loss: weight of a fork-aligned pairwise term, Bradley–Terry on train siblings 10, 20 and 30 tokens
+    # past their fork (where SLA compares them); 0 leaves it out
+    pair_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -38,6 +41,9 @@ class TrainConfig:
             raise ValueError("width, epochs, batch_size, max_response_tokens and stride must be positive")
         if self.lookahead is not None and self.lookahead < 1:
             raise ValueError(f"lookahead must be at least 1 (or None for whole responses), got {self.lookahead}")
+        if self.pair_weight < 0 or (self.pair_weight and self.loss != "value"):
+            raise ValueError(f"pair_weight is a value-loss term and must be >= 0, got {self.pair_weight} "
+                             f"with loss {self.loss}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

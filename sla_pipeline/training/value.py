@@ -18,6 +18,7 @@ import random
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,33 @@ def batch_rewards(channel: RewardChannel, cache: FeatureCache,
 
 def value_loss(rewards: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(rewards, labels, weight=mask, reduction="sum") / mask.sum().clamp(min=1)
+
+
+# one fork-aligned comparison: (right answer, index into its kept positions, wrong answer, index)
+SiblingView = tuple[ValueExample, int, ValueExample, int]
+
+
+def sibling_views(examples: list[ValueExample], views: Iterable[int]) -> list[SiblingView]:
+    """Per sibling pair among `examples`' answers and per view v, the position v tokens past the fork (the fork
+    token counts) in both answers, where both keep it."""
+    by_id = {e.record.id: e for e in examples}
+    found = []
+    for p in sibling_pairs(e.record for e in examples):
+        right, wrong = by_id[p.right.id], by_id[p.wrong.id]
+        for v in sorted(views):
+            at = p.parting + v - 1
+            if at in right.response.positions and at in wrong.response.positions:
+                found.append((right, right.response.positions.index(at), wrong, wrong.response.positions.index(at)))
+    return found
+
+
+def pair_term(channel: RewardChannel, cache: FeatureCache, batch: list[SiblingView]) -> torch.Tensor:
+    """Bradley–Terry on the two siblings' outputs at the same position past their fork: −log σ(r_right − r_wrong)."""
+    right, _, _ = batch_rewards(channel, cache, [b[0] for b in batch])
+    wrong, _, _ = batch_rewards(channel, cache, [b[2] for b in batch])
+    rows = torch.arange(len(batch))
+    diff = right[rows, [b[1] for b in batch]] - wrong[rows, [b[3] for b in batch]]
+    return -F.logsigmoid(diff).mean()
 
 
 @torch.no_grad()
@@ -142,16 +170,24 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     history = {"steps": [], "epochs": [{"epoch": 0, **evaluate(channel, cache, held_ex, lookahead, limit)}]}
     best = (history["epochs"][0]["siblings"]["accuracy"] or 0.0, 0, copy.deepcopy(channel.state_dict()))
     rng = random.Random(config.seed)
+    pairs = sibling_views(train_ex, SIBLING_VIEWS) if config.pair_weight else []
+    if config.pair_weight and not pairs:
+        raise ValueError("pair_weight needs train siblings with different outcomes (train forks in the bank)")
     for epoch in range(1, config.epochs + 1):
         order = train_ex[:]
         rng.shuffle(order)
         for i in tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="step"):
             loss = value_loss(*batch_rewards(channel, cache, order[i: i + config.batch_size]))
+            step = {"step": len(history["steps"]) + 1, "epoch": epoch, "value_loss": loss.item()}
+            if pairs:
+                term = pair_term(channel, cache, rng.sample(pairs, min(config.batch_size, len(pairs))))
+                loss = loss + config.pair_weight * term
+                step["pair_loss"] = term.item()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-            history["steps"].append({"step": len(history["steps"]) + 1, "epoch": epoch, "loss": loss.item()})
+            history["steps"].append({**step, "loss": loss.item()})
         e = {"epoch": epoch, **evaluate(channel, cache, held_ex, lookahead, limit)}
         history["epochs"].append(e)
         log.info("epoch %d: held-out loss %.4f, siblings %s, candidates %s", epoch, e["heldout_loss"],
@@ -162,7 +198,7 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     RewardHead.from_channel(channel, base_model, model_path, None, readout="last").save(
         out, getattr(torch, config.save_dtype))
     report = {"config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
-              "answers": {"train": len(train_ex), "heldout": len(held_ex)},
+              "answers": {"train": len(train_ex), "heldout": len(held_ex)}, "train_sibling_views": len(pairs),
               "problems": {"train": len({r.item for r in train}), "heldout": len({r.item for r in heldout})},
               "positions": {"train": sum(len(e.labels) for e in train_ex), "heldout": sum(len(e.labels) for e in held_ex)},
               "kept_epoch": best[1], "final": history["epochs"][best[1]], "history": history,
