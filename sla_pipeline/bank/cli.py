@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     grow = cmds.add_parser("grow", help="draw GSM samples and forks into the bank (resumable; rerun to go on)",
                            description="Round robin in slices over validation forks, validation samples, train "
                                        "samples and train forks; each slice is sealed into a compressed part and "
-                                       "counted in BANK/manifest.json. SIGTERM/SIGINT stop it cleanly. Commit the bank folder to keep what it drew.")
+                                       "counted in BANK/manifest.json. SIGTERM/SIGINT stop it cleanly. Commit the "
+                                       "bank folder to keep what it drew.")
     grow.add_argument("--bank", type=Path, default=None, help="[default: bank/MODEL]")
     grow.add_argument("--model", default=DEFAULT_MODEL, help="the policy [default %(default)s]")
     grow.add_argument("--train-sample-problems", type=int, default=1000, help="[default %(default)s]")
@@ -46,9 +47,8 @@ def bank_command(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     plan = grow.GrowPlan(args.bank or Path("bank") / canonical(args.model), canonical(args.model),
-                    args.train_sample_problems, args.train_fork_problems, args.validation_problems,
-                    args.validation_samples, slice=args.slice,
-                         jobs=tuple(j.strip() for j in args.jobs.split(",")))
+                         args.train_sample_problems, args.train_fork_problems, args.validation_problems,
+                         args.validation_samples, slice=args.slice, jobs=tuple(j.strip() for j in args.jobs.split(",")))
     plan = replace(plan, sampling=replace(plan.sampling, samples=args.train_samples))
     grow.run(plan)
     return 0
