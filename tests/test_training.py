@@ -197,6 +197,8 @@ def test_score_pairs_reports_the_trained_accuracy_per_source(trained, tmp_path, 
     assert first["alpaca"]["lookahead_accuracy"] != first["alpaca"]["pair_accuracy"]
     assert main(["score-pairs", str(head), "--pairs", str(pairs), "--model", str(model),
                  "--features", str(head / "features"), "--lookahead", "0"]) == 2
+    with pytest.raises(SystemExit):  # a look-ahead curve names positive token counts or "all"
+        main(["score-pairs", str(head), "--bank", str(tmp_path), "--curve", "10,0"])
 
 
 def test_score_pairs_replays_best_of_n_and_compares_two_heads(trained, tmp_path, capsys):

@@ -169,14 +169,15 @@ def test_the_pair_term_trains_siblings_apart_at_their_views(tmp_path):
 @pytest.mark.download
 def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
     """`sla score-pairs --bank`'s scores (one backbone pass per problem, prompt shared) equal the transformers
-    reference applied to each answer alone, under both read-outs."""
+    reference applied to each answer alone, under both read-outs and at every look-ahead of the curve."""
     folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=4)
     backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     head = RewardHead.load(make_random_head(folder, tmp_path / "head", seed=5))
     records, prompts = marker_task(random.Random(1), 12, "heldout")
     trunk = next(r for r in records if r.id == "heldout/0#trunk")
     records.append(answer("heldout/0", "s0", [3001, 3002, 3003], not trunk.correct, split="heldout"))  # a candidate
-    result = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512)["heads"]["h"]
+    result = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512,
+                           curve=(1, None))["heads"]["h"]
     channel = head.channel().eval()
 
     def reference(a: BankRecord, seen: int, readout: str) -> float:
@@ -187,5 +188,8 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), 3, 512)
         assert result["siblings"][readout]["accuracy"] == pytest.approx(expected["accuracy"])
         assert result["siblings"][readout]["pairs"] == 12
+        for lookahead, key in ((1, "1"), (None, "all")):
+            expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), lookahead, 512)
+            assert result["siblings_by_lookahead"][key][readout]["accuracy"] == pytest.approx(expected["accuracy"])
     assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
     assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]

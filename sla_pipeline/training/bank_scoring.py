@@ -1,13 +1,15 @@
 """`sla score-pairs HEAD --bank BANK`: how well heads make a search's two choices on the bank's validation
 answers — siblings as SLA sees them (`lookahead` tokens past the fork: 30 for SLA(2, 10, 2)) and best-of-N's
 candidates — under both read-outs (the mean reward over the tokens seen, and the reward at the last one),
-the head's own marked. Nothing is cached: each answer goes once through the frozen backbone, as far as a
+the head's own marked; optionally siblings at more look-aheads (`curve`: how far past the fork a search must
+read before the head tells them apart, e.g. 10, 60, 120 and whole answers). Nothing is cached: each answer goes once through the frozen backbone, as far as a
 choice reads it, and every head is applied to the same features.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from tqdm import tqdm
@@ -43,7 +45,7 @@ def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankR
 
 
 def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str = "heldout", lookahead: int = 30,
-               limit: int = 512) -> dict:
+               limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
     """`score_answers` on the bank's `split` answers (validation by default)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -51,19 +53,26 @@ def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str =
     records = [r for r in read_bank(bank) if r.split == split]
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
-    result = score_answers(backbone, dict(zip(map(str, head_dirs), heads)), records, prompts, lookahead, limit)
+    result = score_answers(backbone, dict(zip(map(str, head_dirs), heads)), records, prompts, lookahead, limit, curve)
     return {"split": split, **result}
 
 
+def curve_key(lookahead: int | None) -> str:
+    return "all" if lookahead is None else str(lookahead)
+
+
 def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankRecord], prompts: dict[str, list[int]],
-                  lookahead: int = 30, limit: int = 512) -> dict:
+                  lookahead: int = 30, limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
     """{"lookahead", "problems", "heads": {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems",
     "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
-    three are the siblings' under the head's own read-out."""
+    three are the siblings' under the head's own read-out. With a `curve` (look-aheads, None for whole
+    answers), each head also has "siblings_by_lookahead": {"10" | ... | "all": {READOUT: {...}}}."""
+    if any(c is not None and c < 1 for c in curve) or lookahead < 1:
+        raise ValueError(f"look-aheads are at least one token: {lookahead}, {list(curve)}")
     siblings, candidates = sibling_pairs(records), candidate_pairs(records)
     if not siblings and not candidates:
         raise ValueError("no pairs to score")
-    answers = reach([(siblings, lookahead), (candidates, None)], limit)
+    answers = reach([(siblings, lookahead), (candidates, None)] + [(siblings, c) for c in curve], limit)
     result = {"lookahead": lookahead, "problems": len({r.item for r in records}), "heads": {}}
     for (name, head), rewards in zip(heads.items(), rewards_of(backbone, list(heads.values()), answers, prompts)):
         entry: dict = {"readout": head.readout, "siblings": {}, "candidates": {}}
@@ -73,6 +82,10 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
 
             entry["siblings"][readout] = choice_accuracy(siblings, score, lookahead, limit)
             entry["candidates"][readout] = choice_accuracy(candidates, score, None, limit)
+        if curve:
+            entry["siblings_by_lookahead"] = {
+                curve_key(c): {r: choice_accuracy(siblings, lambda a, seen, r=r: read(rewards[a.id], seen, r), c, limit)
+                               for r in READOUTS} for c in curve}
         own = entry["siblings"][head.readout]
         entry |= {"pairs": own["pairs"], "lookahead_accuracy": own["accuracy"], "lookahead_ci95": own["ci95"]}
         result["heads"][name] = entry

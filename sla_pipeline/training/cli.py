@@ -77,10 +77,20 @@ def add_parser(sub) -> None:
     score.add_argument("--lookahead", type=int, metavar="N",
                        help="also score each pair as SLA sees it: both responses cut N tokens past where they part "
                             "(SLA's (depth + 1) x chunk, 30 for its defaults)")
+    score.add_argument("--curve", type=look_aheads, default=(), metavar="N,N,...",
+                       help="--bank: also score the siblings at these look-aheads ('all': whole answers), e.g. "
+                            "10,60,120,all: how far past the fork a search must read before the head tells them apart")
     score.add_argument("--compare", type=Path, metavar="HEAD",
                        help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
                             "accuracy gain with a 95%% interval bootstrapped over items")
     score.add_argument("--json", type=Path, help="also write the result here")
+
+
+def look_aheads(text: str) -> tuple[int | None, ...]:
+    values = tuple(None if v.strip() == "all" else int(v) for v in text.split(","))
+    if any(v is not None and v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"look-aheads are positive token counts or 'all': {text}")
+    return values
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -158,13 +168,16 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
 
     heads = [args.head] + ([args.compare] if args.compare else [])
     result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
-                        limit=max(args.max_response_tokens, 512))
+                        limit=max(args.max_response_tokens, 512), curve=args.curve)
     for head, r in result["heads"].items():
         for choice in ("siblings", "candidates"):
             for readout, a in r[choice].items():
                 mark = " (its read-out)" if readout == r["readout"] else ""
                 acc = "-" if a["accuracy"] is None else f"{a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]"
                 print(f"{head}: {choice} by {readout}{mark}: {acc} on {a['pairs']} pairs of {a['problems']} problems")
+        for key, by in r.get("siblings_by_lookahead", {}).items():
+            print(f"{head}: siblings {key} tokens past the fork: " + ", ".join(
+                f"by {readout} {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]" for readout, a in by.items()))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
