@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from sla_engine.store import ModelStore
+from sla_pipeline.bank.problems import validation_items
 from sla_pipeline.eval.sets import load_set
 from tests.conftest import TEST_MODEL, start_server, stop_server
 from tests.tiny_models import make_random_head
@@ -95,3 +96,7 @@ def test_eval_sets_are_held_out_only_and_sized():
     assert all(it.split == "heldout" for s in (alpaca, mtbench, gsm) for it in s.items)
     assert all(len(it.messages) == 1 for it in mtbench.items)  # first turns
     assert len({it.id for it in gsm.items}) == 200 and all(it.answer is not None for it in gsm.items)
+    # the validation set is the sample bank's validation problems: held-out templates, never a test question
+    validation = load_set("gsm-validation", 60)
+    assert [it.id for it in validation.items] == [it.id for it in validation_items(60)] and validation.kind == "math"
+    assert not {it.messages[-1]["content"] for it in gsm.items} & {it.messages[-1]["content"] for it in validation.items}

@@ -26,9 +26,12 @@ def add_parser(sub) -> None:
                          'and every search at its defaults (rsd needs a server with --target-model) '
                          '[default: greedy={"strategy": "greedy"} and '
                          'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}]')
-    ev.add_argument("--sets", default="alpaca,mtbench,gsm", help="comma-separated [default %(default)s]")
+    ev.add_argument("--sets", default="alpaca,mtbench,gsm",
+                    help="comma-separated, of alpaca, mtbench, gsm, gsm-validation (choose settings and heads on "
+                         "gsm-validation, report on gsm, the test set) [default %(default)s]")
     ev.add_argument("--alpaca", type=int, default=100, help="AlpacaEval held-out instructions [default %(default)s]")
-    ev.add_argument("--gsm", type=int, default=200, help="GSM-symbolic held-out variants [default %(default)s]")
+    ev.add_argument("--gsm", type=int, default=200,
+                    help="GSM-symbolic held-out variants in gsm and in gsm-validation [default %(default)s]")
     ev.add_argument("--limit", type=int, help="at most this many items per set (quick runs)")
     ev.add_argument("--max-tokens", type=int, default=512, help="[default %(default)s]")
     ev.add_argument("--concurrency", type=int, default=8, help="requests in flight [default %(default)s]")
@@ -50,7 +53,8 @@ def eval_command(args: argparse.Namespace) -> int:
     extra = {"strategies": tuple(strategies)} if strategies else {}
     plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
                     sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
-                    sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm}, limit=args.limit,
+                    sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm,
+                           "gsm-validation": args.gsm}, limit=args.limit,
                     max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge,
                     judge_method=args.judge_method, **extra)
     import openai

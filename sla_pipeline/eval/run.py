@@ -33,7 +33,7 @@ class EvalPlan:
     out: Path
     model: str
     strategies: tuple[Strategy, ...] = (GREEDY, SLA_DEFAULT)  # the first is the baseline
-    sets: tuple[str, ...] = SETS
+    sets: tuple[str, ...] = ("alpaca", "mtbench", "gsm")  # of SETS
     sizes: dict = field(default_factory=lambda: {"alpaca": 100, "mtbench": None, "gsm": 200})  # None: all
     limit: int | None = None  # at most this many items per set (quick runs)
     max_tokens: int = 512

@@ -3,7 +3,9 @@
     alpaca   AlpacaEval instructions on the held-out side (162 of 805)          judged against greedy
     mtbench  MT-Bench first turns of held-out questions (65 of 80: the 15 with  judged against greedy
              a reference answer on the train side taught the head)
-    gsm      GSM-symbolic variants of held-out templates                        exact final number
+    gsm      GSM-symbolic variants of held-out templates, seed 0: the test set   exact final number
+    gsm-validation  the same templates drawn with the validation seed, never a   exact final number
+             test question (bank/problems.py): where settings and heads are chosen
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sla_pipeline.bank.problems import validation_items
 from sla_pipeline.data.sources import Item, alpaca_items, gsm_items, mtbench_items
 
-SETS = ("alpaca", "mtbench", "gsm")
+SETS = ("alpaca", "mtbench", "gsm", "gsm-validation")
 Kind = Literal["judged", "math"]
 
 
@@ -25,9 +28,11 @@ class EvalSet:
 
 
 def load_set(name: str, size: int | None) -> EvalSet:
-    """The first `size` held-out items of a set (None: all; for gsm, `size` variants are generated)."""
+    """The first `size` held-out items of a set (None: all; for the gsm sets, `size` variants are generated)."""
     if name == "gsm":
         return EvalSet(name, "math", tuple(gsm_items("heldout", size or 200)))
+    if name == "gsm-validation":
+        return EvalSet(name, "math", tuple(validation_items(size or 200)))
     if name == "alpaca":
         items = alpaca_items()
     elif name == "mtbench":
