@@ -8,8 +8,8 @@ choice reads it, and every head is applied to the same features.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from tqdm import tqdm
@@ -17,7 +17,7 @@ from tqdm import tqdm
 from sla_engine.reward import RewardHead
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import choice_accuracy, reach, read
+from sla_pipeline.training.choices import Scorer, choice_accuracy, reach, read
 from sla_pipeline.training.features import TokenizedResponse, forward_group
 from sla_pipeline.training.value import prompt_ids, read_bank
 
@@ -57,6 +57,10 @@ def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str =
     return {"split": split, **result}
 
 
+def scorer(rewards: dict[str, list[float]], readout: str) -> Scorer:
+    return lambda answer, seen: read(rewards[answer.id], seen, readout)
+
+
 def curve_key(lookahead: int | None) -> str:
     return "all" if lookahead is None else str(lookahead)
 
@@ -77,15 +81,12 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
     for (name, head), rewards in zip(heads.items(), rewards_of(backbone, list(heads.values()), answers, prompts)):
         entry: dict = {"readout": head.readout, "siblings": {}, "candidates": {}}
         for readout in READOUTS:
-            def score(a: BankRecord, seen: int, readout: str = readout) -> float:
-                return read(rewards[a.id], seen, readout)
-
-            entry["siblings"][readout] = choice_accuracy(siblings, score, lookahead, limit)
-            entry["candidates"][readout] = choice_accuracy(candidates, score, None, limit)
+            entry["siblings"][readout] = choice_accuracy(siblings, scorer(rewards, readout), lookahead, limit)
+            entry["candidates"][readout] = choice_accuracy(candidates, scorer(rewards, readout), None, limit)
         if curve:
             entry["siblings_by_lookahead"] = {
-                curve_key(c): {r: choice_accuracy(siblings, lambda a, seen, r=r: read(rewards[a.id], seen, r), c, limit)
-                               for r in READOUTS} for c in curve}
+                curve_key(c): {r: choice_accuracy(siblings, scorer(rewards, r), c, limit) for r in READOUTS}
+                for c in curve}
         own = entry["siblings"][head.readout]
         entry |= {"pairs": own["pairs"], "lookahead_accuracy": own["accuracy"], "lookahead_ci95": own["ci95"]}
         result["heads"][name] = entry
