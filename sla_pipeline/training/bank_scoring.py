@@ -2,8 +2,9 @@
 answers — siblings as SLA sees them (`lookahead` tokens past the fork: 30 for SLA(2, 10, 2)) and best-of-N's
 candidates — under both read-outs (the mean reward over the tokens seen, and the reward at the last one),
 the head's own marked; optionally siblings at more look-aheads (`curve`: how far past the fork a search must
-read before the head tells them apart, e.g. 10, 60, 120 and whole answers). Nothing is cached: each answer goes once through the frozen backbone, as far as a
-choice reads it, and every head is applied to the same features.
+read before the head tells them apart, e.g. 10, 60, 120 and whole answers). Nothing is cached: each answer
+goes once through the frozen backbone, as far as a choice reads it, and every head is applied to the same
+features.
 """
 
 from __future__ import annotations

@@ -163,6 +163,10 @@ def score_pairs_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def accuracy_text(a: dict) -> str:
+    return "-" if a["accuracy"] is None else f"{a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]"
+
+
 def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
     from sla_pipeline.training.bank_scoring import score_bank
 
@@ -173,11 +177,11 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
         for choice in ("siblings", "candidates"):
             for readout, a in r[choice].items():
                 mark = " (its read-out)" if readout == r["readout"] else ""
-                acc = "-" if a["accuracy"] is None else f"{a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]"
-                print(f"{head}: {choice} by {readout}{mark}: {acc} on {a['pairs']} pairs of {a['problems']} problems")
+                print(f"{head}: {choice} by {readout}{mark}: {accuracy_text(a)} on {a['pairs']} pairs of "
+                      f"{a['problems']} problems")
         for key, by in r.get("siblings_by_lookahead", {}).items():
-            print(f"{head}: siblings {key} tokens past the fork: " + ", ".join(
-                f"by {readout} {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]" for readout, a in by.items()))
+            print(f"{head}: siblings {key} tokens past the fork: "
+                  + ", ".join(f"by {readout} {accuracy_text(a)}" for readout, a in by.items()))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
