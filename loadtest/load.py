@@ -4,7 +4,8 @@ failures), plus, for SLA, the gap between committed chunks. Loopback only, bound
 
 Scenarios (`--scenario`, repeatable):
   sweep     greedy vs SLA at each concurrency of --concurrency (the same prompts for both)
-  overload  4x the server's admission cap at once: every request must end 200 or 429 (with Retry-After)
+  overload  4x the server's admission cap at once: every request must end 200 or 429 (with Retry-After); a
+            request that got no response at all is retried twice, as the openai client does, and counted
   storm     --storm-streams streams, each dropped by its client at a random point; then the engine must hold
             no request or branch, and the server's memory must be back near its baseline. The client retries
             a 429 and (twice, as the openai client does) a request that got no response at all; both counted
@@ -131,6 +132,19 @@ class Server:
             res.error = f"{type(e).__name__}: {e}"
         return res
 
+    async def stream_retrying_unanswered(self, search: dict, prompt: str, max_tokens: int, errors: list[str],
+                                         drop_after: int | None = None) -> StreamResult:
+        """`stream`, retried twice (as the official openai client does) while the request got no response at all
+        (a transport error before the status line); each such error is appended to `errors`."""
+        res = await self.stream(search, prompt, max_tokens, drop_after)
+        for _ in range(2):
+            if res.status != 0:
+                break
+            errors.append(res.error or "")
+            await asyncio.sleep(0.5)
+            res = await self.stream(search, prompt, max_tokens, drop_after)
+        return res
+
     async def wait_idle(self, timeout: float) -> dict[str, float]:
         deadline = time.monotonic() + timeout
         while True:
@@ -203,16 +217,21 @@ async def sweep(server: Server, concurrencies: list[int], requests: int, max_tok
 async def overload(server: Server, max_tokens: int) -> dict:
     cap = int((await server.metrics())["sla:requests_admitted_cap"])
     n = 4 * cap
+    connection_errors: list[str] = []
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(server.stream(GREEDY, PROMPTS[i % len(PROMPTS)], max_tokens) for i in range(n)))
+    results = await asyncio.gather(*(server.stream_retrying_unanswered(GREEDY, PROMPTS[i % len(PROMPTS)],
+                                                                       max_tokens, connection_errors)
+                                     for i in range(n)))
     out = summarize(list(results), time.perf_counter() - t0)
     refused = [r for r in results if r.status == 429]
     out.update(cap=cap, offered=n, refused_429=len(refused),
                refused_with_retry_after=sum(1 for r in refused if r.retry_after),
-               other_failures=sum(1 for r in results if r.status not in (200, 429) or (r.status == 200 and not r.ok)))
+               other_failures=sum(1 for r in results if r.status not in (200, 429) or (r.status == 200 and not r.ok)),
+               retried_connection_errors=len(connection_errors), connection_errors=sorted(set(connection_errors))[:5])
     out["leaked_after"] = await server.wait_idle(120)
     print(f"overload: {n} offered against a cap of {cap}: {out['completed']} ok, {len(refused)} 429, "
-          f"{out['other_failures']} other")
+          f"{out['other_failures']} other; retried {len(connection_errors)} requests without a response "
+          f"{out['connection_errors']}")
     return out
 
 
@@ -230,22 +249,15 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
 
     async def one(i: int) -> StreamResult:
         nonlocal retries
-        failed_connections = 0
         async with gate:
-            # a polite client: a 429 is retried after its Retry-After, and a request that got no response at all
-            # (a transport error before the status line) is retried twice, as the official openai client does
-            while True:
-                res = await server.stream(shallow if i % 2 else GREEDY, PROMPTS[i % len(PROMPTS)], max_tokens,
-                                          drop_after=drops[i])
-                if res.status == 429:
-                    retries += 1
-                    await asyncio.sleep(float(res.retry_after or 1))
-                elif res.status == 0 and failed_connections < 2:
-                    failed_connections += 1
-                    connection_errors.append(res.error or "")
-                    await asyncio.sleep(0.5)
-                else:
+            while True:  # a polite client: a 429 is retried after its Retry-After
+                res = await server.stream_retrying_unanswered(
+                    shallow if i % 2 else GREEDY, PROMPTS[i % len(PROMPTS)], max_tokens, connection_errors,
+                    drop_after=drops[i])
+                if res.status != 429:
                     return res
+                retries += 1
+                await asyncio.sleep(float(res.retry_after or 1))
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(streams)))
