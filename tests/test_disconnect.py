@@ -42,12 +42,13 @@ def test_dropped_streams_are_aborted_in_the_engine(server):
     assert wait_for(lambda: server.metric("sla:engine_unfinished_requests") == 0), "front end still tracks requests"
     assert server.metric("sla:client_disconnects_total") >= DROPPED
 
-    # The scheduler's own counts, read while a probe request runs: only the probe is there.
-    probe = {**body, "max_tokens": 60}
-    with server.http() as h, h.stream("POST", "/v1/chat/completions", json=probe) as r:
+    # The scheduler's own counts, read while a probe request runs: only the probe is there. The gauges
+    # hold the engine's last step, which may run ahead of the stream we read (a short probe had already
+    # finished on the CI machine), so the probe is long and the gauge is polled while it streams.
+    with server.http() as h, h.stream("POST", "/v1/chat/completions", json=body) as r:
         lines = r.iter_lines()
-        for _ in range(5):
-            next(line for line in lines if '"content":"' in line and '"role"' not in line)
+        next(line for line in lines if '"content":"' in line and '"role"' not in line)
+        assert wait_for(lambda: server.metric("sla:engine_scheduler_running") >= 1, timeout=10)
         assert server.metric("sla:engine_scheduler_running") == 1
         assert server.metric("sla:engine_scheduler_waiting") == 0
     assert wait_for(lambda: server.metric("sla:engine_unfinished_requests") == 0)
