@@ -73,6 +73,21 @@ class LiveServer:
 MAX_TOKENS_CAP = 3000  # the `server` fixture's; its context is 4096
 
 
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Polls `predicate` every 0.1 s until it holds or `timeout` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def first_content(lines) -> str:
+    """The next line of an SSE stream's `lines` that carries generated text (not the role-only first delta)."""
+    return next(line for line in lines if '"content":"' in line and '"role"' not in line)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
+
+from tests.conftest import first_content, wait_for
 
 pytestmark = pytest.mark.engine
 
 DROPPED = 6
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_dropped_streams_are_aborted_in_the_engine(server):
@@ -33,7 +24,7 @@ def test_dropped_streams_are_aborted_in_the_engine(server):
     readers = [r.iter_lines() for r in responses]
     for r, lines in zip(responses, readers):  # every stream is generating: it has sent content
         assert r.status_code == 200
-        next(line for line in lines if '"content":"' in line and '"role"' not in line)
+        first_content(lines)
     assert server.metric("sla:engine_unfinished_requests") == DROPPED
     for s, c in zip(streams, clients):  # drop the connections mid-generation
         s.__exit__(None, None, None)
@@ -47,7 +38,7 @@ def test_dropped_streams_are_aborted_in_the_engine(server):
     # finished on the CI machine), so the probe is long and the gauge is polled while it streams.
     with server.http() as h, h.stream("POST", "/v1/chat/completions", json=body) as r:
         lines = r.iter_lines()
-        next(line for line in lines if '"content":"' in line and '"role"' not in line)
+        first_content(lines)
         assert wait_for(lambda: server.metric("sla:engine_scheduler_running") >= 1, timeout=10)
         assert server.metric("sla:engine_scheduler_running") == 1
         assert server.metric("sla:engine_scheduler_waiting") == 0

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from sla_engine.store import ModelStore
-from tests.conftest import TEST_MODEL, start_server
+from tests.conftest import TEST_MODEL, first_content, start_server
 
 pytestmark = pytest.mark.engine
 
@@ -24,7 +24,7 @@ def test_the_server_exits_non_zero_after_the_engine_dies(tmp_path):
                 "messages": [{"role": "user", "content": "Tell me a very long story about a dragon."}]}
         with live.http() as h, h.stream("POST", "/v1/chat/completions", json=body) as r:
             lines = r.iter_lines()
-            next(line for line in lines if '"content":"' in line and '"role"' not in line)
+            first_content(lines)
             cores = [p for p in psutil.Process(proc.pid).children(recursive=True)
                      if "EngineCore" in " ".join(p.cmdline())]
             assert cores, "no engine core process found"

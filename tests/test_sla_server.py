@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import SLA_SERVER_BRANCH_CAP as CAP
 from tests.conftest import SLA_SERVER_MAX_REQUESTS as MAX_REQUESTS
 from tests.conftest import SLA_SERVER_SEARCH as DEFAULT_SEARCH
-from tests.test_disconnect import wait_for
+from tests.conftest import first_content, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -131,7 +131,7 @@ def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
     # the long half is running (the short half may be done already on a slow machine): 4 branches each
     assert n // 2 * 4 <= sla_server.metric("sla:live_branches_reserved") <= n * 4
     for lines in readers[: n // 2]:  # these have committed text; then their clients go away
-        next(line for line in lines if '"content":"' in line and '"role"' not in line)
+        first_content(lines)
     for s in streams[: n // 2]:
         s.__exit__(None, None, None)
     for lines in readers[n // 2:]:  # the others run to the end

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_disconnect import wait_for
+from tests.conftest import wait_for
 from tests.test_sla_server import engine_idle, open_streams, stream_text
 
 pytestmark = pytest.mark.engine
