@@ -168,6 +168,13 @@ def test_configs_refuse_bad_values():
         TrainConfig(pair_weight=1.0)  # a value-loss term
     with pytest.raises(ValueError, match="pair_weight"):
         TrainConfig(loss="value", pair_weight=-1.0)
+    with pytest.raises(ValueError, match="readout"):
+        TrainConfig(loss="value", readout="max")
+    with pytest.raises(ValueError, match="keep_by"):
+        TrainConfig(loss="value", keep_by="loss")
+    with pytest.raises(ValueError, match="value head"):
+        TrainConfig(readout="mean")  # a pair-trained head is kept by its pair accuracy
+    assert TrainConfig(loss="value", readout="mean", keep_by="candidates").keep_by == "candidates"
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):

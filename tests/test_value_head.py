@@ -147,6 +147,39 @@ def test_the_pair_term_compares_siblings_where_sla_does():
         ("p#trunk", 29, "p#fork@20", 29), ("p#trunk", 39, "p#fork@20", 39), ("p#trunk", 49, "p#fork@20", 49)]
 
 
+def with_samples(rng: random.Random, records: list[BankRecord]) -> list[BankRecord]:
+    """`records` and per problem two independent samples, one with each marker: best-of-N's candidates."""
+    samples = []
+    for item in sorted({r.item for r in records}):
+        split = next(r.split for r in records if r.item == item)
+        for name, (marker, right) in zip(("s0", "s1"), ((MARKERS[0], True), (MARKERS[1], False))):
+            ids = [rng.randrange(3000, 9000) for _ in range(4)] + [marker] + [rng.randrange(3000, 9000) for _ in range(6)]
+            samples.append(answer(item, name, ids, right, split=split))
+    return records + samples
+
+
+@pytest.mark.download
+def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(tmp_path):
+    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
+    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    rng = random.Random(1)
+    train, prompts = marker_task(rng, 200, "train")
+    heldout, more = marker_task(rng, 40, "heldout")
+    config = TrainConfig(loss="value", width=32, lr=3e-3, epochs=3, batch_size=16, warmup=0.0, stride=1,
+                         lookahead=7, save_dtype="float32", readout="mean", keep_by="candidates")
+    with pytest.raises(ValueError, match="keep_by candidates needs validation candidates"):
+        train_value(folder, "tiny", train, heldout, prompts | more, tmp_path / "none", config, tmp_path / "features",
+                    backbone=backbone)
+
+    heldout = with_samples(rng, heldout)
+    report = train_value(folder, "tiny", with_samples(rng, train), heldout, prompts | more, tmp_path / "value",
+                         config, tmp_path / "features", backbone=backbone)
+    by_epoch = [e["candidates"]["accuracy"] for e in report["history"]["epochs"]]
+    assert report["kept_epoch"] == by_epoch.index(max(by_epoch)) and max(by_epoch) > by_epoch[0]
+    assert report["final"]["candidates"]["pairs"] == 40 * 2 and report["final"]["candidates"]["accuracy"] >= 0.9
+    assert RewardHead.load(tmp_path / "value").readout == "mean"
+
+
 @pytest.mark.download
 def test_the_pair_term_trains_siblings_apart_at_their_views(tmp_path):
     """With only the pair term's pressure on the positions past the fork (the value labels there say the same),

@@ -40,6 +40,12 @@ def add_parser(sub) -> None:
     train.add_argument("--pair-weight", type=float, default=defaults.pair_weight,
                        help="--loss value: weight of a Bradley-Terry term on train siblings 10, 20 and 30 tokens past "
                             "their fork (needs train forks in the bank) [default %(default)s]")
+    train.add_argument("--readout", choices=("last", "mean"), default=defaults.readout,
+                       help="--loss value: the read-out the head declares and its epochs are scored by "
+                            "[default %(default)s]")
+    train.add_argument("--keep-by", choices=("siblings", "candidates"), default=defaults.keep_by,
+                       help="--loss value: keep the epoch that ranks the validation siblings (SLA's choice) or "
+                            "best-of-N's candidates best [default %(default)s]")
     train.add_argument("--lookahead", type=int, metavar="N",
                        help="the loss and held-out metrics see each pair only N tokens past where its responses part "
                             "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses; with --loss "
@@ -101,7 +107,8 @@ def train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(loss=args.loss, head=args.head, width=args.width, lr=args.lr, epochs=args.epochs,
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
-                         lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight)
+                         lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight,
+                         readout=args.readout, keep_by=args.keep_by)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")
@@ -111,7 +118,8 @@ def train_command(args: argparse.Namespace) -> int:
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
                              args.features or Path("runs") / "features" / model.name, args.init, args.all_problems)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
-        print(f"{args.out}: epoch {report['kept_epoch']}: validation siblings {s['accuracy']} ({s['pairs']} pairs, "
+        print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "
+              f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "
               f"{s['lookahead']} tokens past the fork), candidates {c['accuracy']} ({c['pairs']} pairs)")
         return 0
     report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",

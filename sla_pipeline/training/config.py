@@ -31,6 +31,11 @@ class TrainConfig:
     # value loss: weight of a fork-aligned pairwise term, Bradley–Terry on train siblings 10, 20 and 30 tokens
     # past their fork (where SLA compares them); 0 leaves it out
     pair_weight: float = 0.0
+    # value loss: the read-out the saved head declares and its epochs are scored by ("last": the value at a path's
+    # last token; "mean": the mean over the positions kept, every stride-th), and the validation choice whose
+    # accuracy picks the epoch kept: SLA's siblings or best-of-N's candidates
+    readout: Literal["last", "mean"] = "last"
+    keep_by: Literal["siblings", "candidates"] = "siblings"
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -44,6 +49,11 @@ class TrainConfig:
         if self.pair_weight < 0 or (self.pair_weight and self.loss != "value"):
             raise ValueError(f"pair_weight is a value-loss term and must be >= 0, got {self.pair_weight} "
                              f"with loss {self.loss}")
+        if self.readout not in ("last", "mean") or self.keep_by not in ("siblings", "candidates"):
+            raise ValueError(f"readout must be last or mean and keep_by siblings or candidates, got "
+                             f"{self.readout!r} and {self.keep_by!r}")
+        if (self.readout, self.keep_by) != ("last", "siblings") and self.loss != "value":
+            raise ValueError(f"readout and keep_by choose how a value head is kept, not a {self.loss} head")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

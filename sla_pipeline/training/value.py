@@ -1,11 +1,12 @@
 """`sla train --loss value`: a value head trained on the sample bank (value_data.py says on what).
 
 The head's output r_t at an answer position is trained toward the success rate through that prefix with a
-binary cross-entropy on σ(r_t); the saved head declares the read-out "last" (a search scores a path by the
-output at its last token, the log-odds that the answer will end right) and carries no calibration: its unit
-already means something. After each epoch the head is scored on the validation problems (held-out templates,
-never the test set): sibling pairs as SLA(2, 10, 2) sees them (`lookahead` tokens past the fork) and best-of-N's
-candidate pairs; the epoch with the best sibling accuracy is the one saved.
+binary cross-entropy on σ(r_t); the saved head declares its read-out, by default "last" (a search scores a path
+by the output at its last token, the log-odds that the answer will end right), and carries no calibration: its
+unit already means something. After each epoch the head is scored under that read-out on the validation problems
+(held-out templates, never the test set): sibling pairs as SLA(2, 10, 2) sees them (`lookahead` tokens past the
+fork) and best-of-N's candidate pairs; the epoch with the best accuracy on `keep_by`'s choice (default the
+siblings) is the one saved.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ def pair_term(channel: RewardChannel, cache: FeatureCache, batch: list[SiblingVi
 
 @torch.no_grad()
 def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample], lookahead: int,
-             limit: int, batch: int = 32) -> dict:
+             limit: int, readout: str = "last", batch: int = 32) -> dict:
     """Held-out loss (at the positions kept of the answers the choices read), and the choices of a search
-    reading the value at a path's last token seen."""
+    reading a path by `readout`: the value at its last token seen, or the mean over its kept positions seen."""
     values: dict[str, dict[int, float]] = {}
     loss = weight = 0.0
     for i in range(0, len(examples), batch):
@@ -110,7 +111,10 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
     records = [e.record for e in examples]
 
     def score(answer: BankRecord, seen: int) -> float:
-        return values[answer.id][seen - 1]
+        if readout == "last":
+            return values[answer.id][seen - 1]
+        kept = [v for p, v in values[answer.id].items() if p < seen]
+        return sum(kept) / len(kept)
 
     return {"heldout_loss": loss / max(weight, 1.0),
             "siblings": {"lookahead": lookahead, **choice_accuracy(sibling_pairs(records), score, lookahead, limit)},
@@ -145,17 +149,20 @@ def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, conf
 def train_value(model_path: Path, base_model: str, train: list[BankRecord], heldout: list[BankRecord],
                 prompts: dict[str, list[int]], out: Path, config: TrainConfig, cache_dir: Path,
                 init: Path | None = None, backbone=None) -> dict:
-    """Trains a value head on `train`, keeps the epoch that ranks `heldout`'s siblings best, and writes it with
-    report.json into `out`; returns the report. `prompts[item]`: the chat prompt's token ids."""
+    """Trains a value head on `train`, keeps the epoch that makes `heldout`'s `config.keep_by` choice best, and
+    writes it with report.json into `out`; returns the report. `prompts[item]`: the chat prompt's token ids."""
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     if not train or not heldout:
         raise ValueError(f"need train and validation answers, got {len(train)} and {len(heldout)}")
     limit, lookahead = config.max_response_tokens, config.lookahead or 30
     views = {*SIBLING_VIEWS, lookahead}
+    choices = {"siblings": sibling_pairs(heldout), "candidates": candidate_pairs(heldout)}
+    if not choices[config.keep_by]:
+        raise ValueError(f"keep_by {config.keep_by} needs validation {config.keep_by} with different outcomes")
     train_ex = value_examples(train, prompts, config.stride, limit, views)
     # validation answers only as far as the choices read them: a third of the backbone pass over all of them
-    read = reach([(sibling_pairs(heldout), lookahead), (candidate_pairs(heldout), None)], limit)
+    read = reach([(choices["siblings"], lookahead), (choices["candidates"], None)], limit)
     held_ex = value_examples(heldout, prompts, config.stride, limit, views, {i: seen for i, (_, seen) in read.items()})
     cache = FeatureCache(cache_dir)
     if backbone is not None:
@@ -167,8 +174,8 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     optimizer = torch.optim.AdamW(channel.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = math.ceil(len(train_ex) / config.batch_size) * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(steps, config.warmup))
-    history = {"steps": [], "epochs": [{"epoch": 0, **evaluate(channel, cache, held_ex, lookahead, limit)}]}
-    best = (history["epochs"][0]["siblings"]["accuracy"] or 0.0, 0, copy.deepcopy(channel.state_dict()))
+    history = {"steps": [], "epochs": [{"epoch": 0, **evaluate(channel, cache, held_ex, lookahead, limit, config.readout)}]}
+    best = (history["epochs"][0][config.keep_by]["accuracy"] or 0.0, 0, copy.deepcopy(channel.state_dict()))
     rng = random.Random(config.seed)
     pairs = sibling_views(train_ex, SIBLING_VIEWS) if config.pair_weight else []
     if config.pair_weight and not pairs:
@@ -188,14 +195,14 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
             optimizer.step()
             schedule.step()
             history["steps"].append({**step, "loss": loss.item()})
-        e = {"epoch": epoch, **evaluate(channel, cache, held_ex, lookahead, limit)}
+        e = {"epoch": epoch, **evaluate(channel, cache, held_ex, lookahead, limit, config.readout)}
         history["epochs"].append(e)
         log.info("epoch %d: held-out loss %.4f, siblings %s, candidates %s", epoch, e["heldout_loss"],
                  e["siblings"]["accuracy"], e["candidates"]["accuracy"])
-        if (e["siblings"]["accuracy"] or 0.0) > best[0]:
-            best = (e["siblings"]["accuracy"], epoch, copy.deepcopy(channel.state_dict()))
+        if (e[config.keep_by]["accuracy"] or 0.0) > best[0]:
+            best = (e[config.keep_by]["accuracy"], epoch, copy.deepcopy(channel.state_dict()))
     channel.load_state_dict(best[2])
-    RewardHead.from_channel(channel, base_model, model_path, None, readout="last").save(
+    RewardHead.from_channel(channel, base_model, model_path, None, readout=config.readout).save(
         out, getattr(torch, config.save_dtype))
     report = {"config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
               "answers": {"train": len(train_ex), "heldout": len(held_ex)}, "train_sibling_views": len(pairs),
