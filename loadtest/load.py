@@ -214,6 +214,11 @@ async def sweep(server: Server, concurrencies: list[int], requests: int, max_tok
     return {"rows": rows}
 
 
+def unanswered(connection_errors: list[str]) -> dict:
+    """The report's fields for requests retried because no response came: how many, and up to 5 distinct errors."""
+    return {"retried_connection_errors": len(connection_errors), "connection_errors": sorted(set(connection_errors))[:5]}
+
+
 async def overload(server: Server, max_tokens: int) -> dict:
     cap = int((await server.metrics())["sla:requests_admitted_cap"])
     n = 4 * cap
@@ -227,7 +232,7 @@ async def overload(server: Server, max_tokens: int) -> dict:
     out.update(cap=cap, offered=n, refused_429=len(refused),
                refused_with_retry_after=sum(1 for r in refused if r.retry_after),
                other_failures=sum(1 for r in results if r.status not in (200, 429) or (r.status == 200 and not r.ok)),
-               retried_connection_errors=len(connection_errors), connection_errors=sorted(set(connection_errors))[:5])
+               **unanswered(connection_errors))
     out["leaked_after"] = await server.wait_idle(120)
     print(f"overload: {n} offered against a cap of {cap}: {out['completed']} ok, {len(refused)} 429, "
           f"{out['other_failures']} other; retried {len(connection_errors)} requests without a response "
@@ -273,7 +278,7 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
         "statuses": summary["statuses"], "errors": summary["errors"],
         "server_errors_5xx": sum(1 for r in results if r.status >= 500),
         "retried_429": retries,
-        "retried_connection_errors": len(connection_errors), "connection_errors": sorted(set(connection_errors))[:5],
+        **unanswered(connection_errors),
         "client_disconnects_counted": after.get("sla:client_disconnects_total", 0)
         - before.get("sla:client_disconnects_total", 0),
         "leaked": leaked,
