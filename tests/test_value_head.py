@@ -75,6 +75,13 @@ def test_pairs_are_the_two_choices_of_a_search():
     assert read([1.0, 2.0, 6.0], 2, "mean") == 1.5 and read([1.0, 2.0, 6.0], 2, "last") == 2.0
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny random qwen2 model's folder and its transformers backbone (the feature source)."""
+    folder = make_tiny_model("qwen2", tmp_path_factory.mktemp("tiny"), seed=3)
+    return folder, AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+
 MARKERS = (1500, 2500)  # the right marker, the wrong one
 
 
@@ -99,9 +106,8 @@ def marker_task(rng: random.Random, problems: int, split: str,
 
 
 @pytest.mark.download
-def test_a_value_head_reads_the_outcome_at_the_last_token_where_a_sequence_wise_head_does_not(tmp_path):
-    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
-    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+def test_a_value_head_reads_the_outcome_at_the_last_token_where_a_sequence_wise_head_does_not(tiny, tmp_path):
+    folder, backbone = tiny
     rng = random.Random(0)
     train, prompts = marker_task(rng, 400, "train")
     heldout, more = marker_task(rng, 60, "heldout")
@@ -159,9 +165,8 @@ def with_samples(rng: random.Random, records: list[BankRecord]) -> list[BankReco
 
 
 @pytest.mark.download
-def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(tmp_path):
-    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
-    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(tiny, tmp_path):
+    folder, backbone = tiny
     rng = random.Random(1)
     train, prompts = marker_task(rng, 200, "train")
     heldout, more = marker_task(rng, 40, "heldout")
@@ -181,11 +186,10 @@ def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(t
 
 
 @pytest.mark.download
-def test_the_pair_term_trains_siblings_apart_at_their_views(tmp_path):
+def test_the_pair_term_trains_siblings_apart_at_their_views(tiny, tmp_path):
     """With only the pair term's pressure on the positions past the fork (the value labels there say the same),
     its loss falls from log 2 and the head ranks held-out siblings; a wrong index (a shared position) could not."""
-    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
-    backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    folder, backbone = tiny
     rng = random.Random(2)
     train, prompts = marker_task(rng, 400, "train", tail=26)
     heldout, more = marker_task(rng, 40, "heldout", tail=26)
