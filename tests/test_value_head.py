@@ -15,7 +15,7 @@ from sla_engine.reward.reference import reference_rewards
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
-from sla_pipeline.training.choices import choice_accuracy, read
+from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, read
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
@@ -73,6 +73,35 @@ def test_pairs_are_the_two_choices_of_a_search():
     assert {(p.right.id, p.wrong.id) for p in candidate_pairs([trunk, same, flip, s0, s1])} == {
         ("p#trunk", "p#s0"), ("p#s1", "p#s0")}  # forks are not best-of-N's candidates
     assert read([1.0, 2.0, 6.0], 2, "mean") == 1.5 and read([1.0, 2.0, 6.0], 2, "last") == 2.0
+
+
+def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy():
+    def problem(item, trunk, *samples):  # (right, finish, score) per answer, the trunk first
+        answers = [answer(item, "trunk", [1], trunk[0], kind="trunk", split="heldout", finish=trunk[1])]
+        answers += [answer(item, f"s{i}", [2 + i], right, split="heldout", finish=finish)
+                    for i, (right, finish, _) in enumerate(samples)]
+        return answers, {a.id: v[2] for a, v in zip(answers, (trunk, *samples))}
+
+    problems = [
+        problem("a", (True, "stop", 0.1), (False, "stop", 0.9)),  # a wrong sample outscores greedy: broke
+        problem("b", (False, "length", 0.9), (True, "stop", 0.2)),  # greedy was cut: fixed if finished ones rank first
+        problem("c", (True, "stop", 0.5), (False, "stop", 0.5)),  # a tie goes to the first drawn, greedy
+        problem("d", (False, "stop", None), (False, "stop", None)),  # one outcome: never scored
+        problem("e", (True, "stop", None)),  # nothing to choose
+    ]
+    no_trunk = [answer("f", f"s{i}", [i], i == 0, split="heldout") for i in range(2)]
+    records = [r for answers, _ in problems for r in answers] + no_trunk
+    scores = {k: v for _, s in problems for k, v in s.items() if v is not None}
+
+    def score(a: BankRecord, seen: int) -> float:
+        return scores[a.id]  # a KeyError if an unmixed problem were scored
+
+    replay = best_of_n_replay(records, score, 512)
+    assert (replay["problems"], replay["candidates"], replay["fixed"], replay["broke"]) == (4, 2, 1, 1)
+    assert (replay["greedy"], replay["pick"], replay["oracle"], replay["changed_right"]) == (0.5, 0.5, 0.75, 0.5)
+    plain = best_of_n_replay(records, score, 512, prefer_finished=False)  # b keeps greedy's higher score
+    assert (plain["pick"], plain["fixed"], plain["broke"], plain["gain"]) == (0.25, 0, 1, -0.25)
+    assert best_of_n_replay(no_trunk, score, 512) == {"problems": 0}
 
 
 @pytest.fixture(scope="module")
@@ -228,5 +257,8 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         for lookahead, key in ((1, "1"), (None, "all")):
             expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), lookahead, 512)
             assert result["siblings_by_lookahead"][key][readout]["accuracy"] == pytest.approx(expected["accuracy"])
+        expected = best_of_n_replay(records, lambda a, s: reference(a, s, readout), 512)
+        got = result["best_of_n"][readout]
+        assert (got["problems"], got["pick"], got["greedy"]) == (1, expected["pick"], expected["greedy"])
     assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
     assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]

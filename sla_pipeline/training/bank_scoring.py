@@ -2,7 +2,9 @@
 answers — siblings as SLA sees them (`lookahead` tokens past the fork: 30 for SLA(2, 10, 2)) and best-of-N's
 candidates — under both read-outs (the mean reward over the tokens seen, and the reward at the last one),
 the head's own marked; optionally siblings at more look-aheads (`curve`: how far past the fork a search must
-read before the head tells them apart, e.g. 10, 60, 120 and whole answers). Nothing is cached: each answer
+read before the head tells them apart, e.g. 10, 60, 120 and whole answers); and best-of-N with the greedy
+answer first replayed on each problem's answers, against greedy (what a server row of best-of-N would
+measure, on the bank's draws, before running one). Nothing is cached: each answer
 goes once through the frozen backbone, as far as a choice reads it, and every head is applied to the same
 features.
 """
@@ -18,7 +20,7 @@ from tqdm import tqdm
 from sla_engine.reward import RewardHead
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import Scorer, choice_accuracy, reach, read
+from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, reach, read
 from sla_pipeline.training.features import TokenizedResponse, forward_group
 from sla_pipeline.training.value import prompt_ids, read_bank
 
@@ -70,7 +72,8 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
                   lookahead: int = 30, limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
     """{"lookahead", "problems", "heads": {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems",
     "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
-    three are the siblings' under the head's own read-out. With a `curve` (look-aheads, None for whole
+    three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
+    (with `prefer_finished`, as the README's setting). With a `curve` (look-aheads, None for whole
     answers), each head also has "siblings_by_lookahead": {"10" | ... | "all": {READOUT: {...}}}."""
     if any(c is not None and c < 1 for c in curve) or lookahead < 1:
         raise ValueError(f"look-aheads are at least one token: {lookahead}, {list(curve)}")
@@ -84,6 +87,7 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
         for readout in READOUTS:
             entry["siblings"][readout] = choice_accuracy(siblings, scorer(rewards, readout), lookahead, limit)
             entry["candidates"][readout] = choice_accuracy(candidates, scorer(rewards, readout), None, limit)
+        entry["best_of_n"] = {r: best_of_n_replay(records, scorer(rewards, r), limit) for r in READOUTS}
         if curve:
             entry["siblings_by_lookahead"] = {
                 curve_key(c): {r: choice_accuracy(siblings, scorer(rewards, r), c, limit) for r in READOUTS}

@@ -1,5 +1,6 @@
 """How often a head makes a search's choice right, on the bank's answer pairs (bank/pairs.py): siblings as
-SLA sees them (`lookahead` tokens past the fork) and best-of-N's candidates (whole answers).
+SLA sees them (`lookahead` tokens past the fork) and best-of-N's candidates (whole answers); and best-of-N
+itself replayed on each problem's answers (`best_of_n_replay`): what it would answer, against greedy.
 
 A head scores the part of an answer a search sees by its read-out: the mean reward over those tokens, or the
 reward at the last of them (a value head). A pair is right when the right answer scores higher (a tie counts
@@ -8,11 +9,12 @@ one half); intervals are bootstrapped over problems, whose pairs are not indepen
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 
 from sla_pipeline.bank.pairs import AnswerPair
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.eval.stats import bootstrap_ci
+from sla_pipeline.eval.stats import PairedGain, bootstrap_ci
 from sla_pipeline.training.value_data import scored_length
 
 # score(answer, tokens seen) → the head's score of that answer's first `seen` tokens
@@ -61,3 +63,44 @@ def read(rewards: Sequence[float], seen: int, readout: str) -> float:
     if readout == "last":
         return rewards[seen - 1]
     return sum(rewards[:seen]) / seen
+
+
+def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True) -> dict:
+    """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
+    samples: the answer is the highest score over the whole answer (first drawn among equals), with
+    `prefer_finished` among those that ended at EOS if any did — the server's rule (search/best_of_n.py).
+    Scored only where the answers' outcomes differ (elsewhere any pick has greedy's outcome).
+
+    {"problems", "candidates" (most per problem), "greedy", "pick", "oracle" (accuracies), "fixed", "broke",
+    "gain", "gain_ci95", "p_value" (against greedy, paired over problems), "changed_right" (fixed / (fixed +
+    broke): how often a changed outcome went right; None if none changed)}; only "problems" (0) without any
+    problem to replay."""
+    by_item: dict[str, list[BankRecord]] = defaultdict(list)
+    for r in records:
+        if r.kind in ("trunk", "sample"):
+            by_item[r.item].append(r)
+    greedy, picked, oracle, most = [], [], [], 0
+    for answers in by_item.values():
+        trunks = [r for r in answers if r.kind == "trunk"]
+        if len(trunks) != 1 or len(answers) == 1:
+            continue  # no greedy answer to compare with, or nothing to choose
+        candidates = trunks + [r for r in answers if r.kind == "sample"]
+        most = max(most, len(candidates))
+        outcomes = {r.correct for r in candidates}
+        if len(outcomes) == 1:
+            pick = candidates[0]
+        else:
+            pick = min(enumerate(candidates), key=lambda c: (
+                prefer_finished and c[1].finish_reason != "stop", -score(c[1], scored_length(c[1], limit)), c[0]))[1]
+        greedy.append(candidates[0].correct)
+        picked.append(pick.correct)
+        oracle.append(True in outcomes)
+    if not greedy:
+        return {"problems": 0}
+    gain = PairedGain.of(picked, greedy)
+    changed = gain.fixed + gain.broke
+    return {"problems": len(greedy), "candidates": most, "prefer_finished": prefer_finished,
+            "greedy": sum(greedy) / len(greedy), "pick": sum(picked) / len(picked),
+            "oracle": sum(oracle) / len(oracle), "fixed": gain.fixed, "broke": gain.broke, "gain": gain.gain,
+            "gain_ci95": list(gain.ci95), "p_value": gain.p_value,
+            "changed_right": gain.fixed / changed if changed else None}

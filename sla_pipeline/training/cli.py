@@ -187,6 +187,11 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
                 mark = " (its read-out)" if readout == r["readout"] else ""
                 print(f"{head}: {choice} by {readout}{mark}: {accuracy_text(a)} on {a['pairs']} pairs of "
                       f"{a['problems']} problems")
+        for readout, b in r["best_of_n"].items():
+            if b["problems"]:
+                print(f"{head}: best-of-{b['candidates']} (greedy first) by {readout}: {b['pick']:.3f} against greedy "
+                      f"{b['greedy']:.3f} on {b['problems']} problems, {b['gain']:+.3f} [{b['gain_ci95'][0]:+.3f}, "
+                      f"{b['gain_ci95'][1]:+.3f}], fixed {b['fixed']} / broke {b['broke']} (oracle {b['oracle']:.3f})")
         for key, by in r.get("siblings_by_lookahead", {}).items():
             print(f"{head}: siblings {key} tokens past the fork: "
                   + ", ".join(f"by {readout} {accuracy_text(a)}" for readout, a in by.items()))
