@@ -105,6 +105,17 @@ def test_validation_problems_are_held_out_templates_and_never_test_questions():
     assert not {it.meta["template"] for it in train} & {it.meta["template"] for it in validation}
 
 
+def test_problems_are_found_by_id_while_a_slice_is_drawn_out_of_order():
+    from sla_pipeline.bank.problems import items_by_id, train_items, validation_items
+
+    validation, train = validation_items(80), train_items(30)
+    drawn = {it.id for it in validation[:50] + validation[60:80] + train[:20] + train[25:30]}  # two open slices' gaps
+    found = items_by_id(drawn)
+    assert found.keys() == drawn and found[validation[70].id] == validation[70]
+    with pytest.raises(ValueError, match="not among the first problems"):
+        items_by_id({validation[0].id, "gsm/t0-s1-999"})
+
+
 @pytest.mark.download
 def test_grow_runs_the_jobs_a_plan_names_in_its_order_and_skips_drawn_problems(tmp_path):
     from sla_pipeline.bank.grow import GrowPlan, jobs

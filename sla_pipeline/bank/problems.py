@@ -13,6 +13,7 @@ from sla_pipeline.data.sources import Item, gsm_items
 VALIDATION_SEED = 1
 TEST_SEED, TEST_SIZE = 0, 200
 SAMPLES, FORKS = "gsm-samples", "gsm-forks"  # the bank's collections
+OPEN_SLICE_GAP = 100  # problems an open slice may have skipped (at least `sla bank grow --slice`'s default, 50)
 JOBS = ("validation-forks", "validation-samples", "train-samples", "train-forks")  # `sla bank grow`'s, in turn
 
 
@@ -39,10 +40,14 @@ def validation_items(count: int) -> list[Item]:
 
 def items_by_id(ids: set[str]) -> dict[str, Item]:
     """The problems behind bank records' item ids. `sla bank grow` takes each list's problems in order, so
-    the ids of each role are the first ones of its list: the lists are drawn as long as there are ids."""
+    the ids of each role are the first ones of its list but for the gaps of a slice still being drawn (its
+    problems finish out of order): each list is drawn as long as there are ids, then `OPEN_SLICE_GAP` longer
+    if some are missing."""
     train = {i for i in ids if f"-s{VALIDATION_SEED}-" not in i}
     validation = ids - train
-    found = {it.id: it for it in train_items(len(train)) + validation_items(len(validation))}
-    if missing := ids - found.keys():
-        raise ValueError(f"{len(missing)} bank items are not the first problems of their list, e.g. {sorted(missing)[0]}")
-    return {i: found[i] for i in ids}
+    for gap in (0, OPEN_SLICE_GAP):
+        found = {it.id: it for it in train_items(len(train) + gap if train else 0)
+                 + validation_items(len(validation) + gap if validation else 0)}
+        if not (missing := ids - found.keys()):
+            return {i: found[i] for i in ids}
+    raise ValueError(f"{len(missing)} bank items are not among the first problems of their list, e.g. {min(missing)}")
