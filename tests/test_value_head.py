@@ -75,8 +75,8 @@ def test_pairs_are_the_two_choices_of_a_search():
     assert read([1.0, 2.0, 6.0], 2, "mean") == 1.5 and read([1.0, 2.0, 6.0], 2, "last") == 2.0
 
 
-def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy():
-    def problem(item, trunk, *samples):  # (right, finish, score) per answer, the trunk first
+def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy_and_a_majority_vote():
+    def problem(item, trunk, *samples):  # (right, finish, score) per answer, the trunk first; given 1 if right else 0
         answers = [answer(item, "trunk", [1], trunk[0], kind="trunk", split="heldout", finish=trunk[1])]
         answers += [answer(item, f"s{i}", [2 + i], right, split="heldout", finish=finish)
                     for i, (right, finish, _) in enumerate(samples)]
@@ -87,6 +87,7 @@ def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy():
         problem("b", (False, "length", 0.9), (True, "stop", 0.2)),  # greedy was cut: fixed if finished ones rank first
         problem("c", (True, "stop", 0.5), (False, "stop", 0.5)),  # a tie goes to the first drawn, greedy
         problem("d", (False, "stop", None), (False, "stop", None)),  # one outcome: never scored
+        problem("g", (False, "stop", 0.9), (True, "stop", 0.1), (True, "stop", 0.2)),  # the head keeps greedy, two agree
         problem("e", (True, "stop", None)),  # nothing to choose
     ]
     no_trunk = [answer("f", f"s{i}", [i], i == 0, split="heldout") for i in range(2)]
@@ -97,10 +98,12 @@ def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy():
         return scores[a.id]  # a KeyError if an unmixed problem were scored
 
     replay = best_of_n_replay(records, score, 512)
-    assert (replay["problems"], replay["candidates"], replay["fixed"], replay["broke"]) == (4, 2, 1, 1)
-    assert (replay["greedy"], replay["pick"], replay["oracle"], replay["changed_right"]) == (0.5, 0.5, 0.75, 0.5)
-    plain = best_of_n_replay(records, score, 512, prefer_finished=False)  # b keeps greedy's higher score
-    assert (plain["pick"], plain["fixed"], plain["broke"], plain["gain"]) == (0.25, 0, 1, -0.25)
+    assert (replay["problems"], replay["candidates"], replay["greedy"], replay["oracle"]) == (5, 3, 0.4, 0.8)
+    pick, vote = replay["pick"], replay["vote"]
+    assert (pick["accuracy"], pick["fixed"], pick["broke"], pick["changed_right"]) == (0.4, 1, 1, 0.5)
+    assert (vote["accuracy"], vote["fixed"], vote["broke"]) == (0.6, 2, 1)  # a 1-1 vote goes to the head's pick
+    plain = best_of_n_replay(records, score, 512, prefer_finished=False)["pick"]  # b keeps greedy's higher score
+    assert (plain["accuracy"], plain["fixed"], plain["broke"], plain["gain"]) == (0.2, 0, 1, -0.2)
     assert best_of_n_replay(no_trunk, score, 512) == {"problems": 0}
 
 
@@ -259,6 +262,6 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
             assert result["siblings_by_lookahead"][key][readout]["accuracy"] == pytest.approx(expected["accuracy"])
         expected = best_of_n_replay(records, lambda a, s: reference(a, s, readout), 512)
         got = result["best_of_n"][readout]
-        assert (got["problems"], got["pick"], got["greedy"]) == (1, expected["pick"], expected["greedy"])
+        assert got["problems"] == 1 and got["pick"]["accuracy"] == expected["pick"]["accuracy"]
     assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
     assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]

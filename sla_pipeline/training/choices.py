@@ -9,7 +9,7 @@ one half); intervals are bootstrapped over problems, whose pairs are not indepen
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 from sla_pipeline.bank.pairs import AnswerPair
@@ -65,21 +65,48 @@ def read(rewards: Sequence[float], seen: int, readout: str) -> float:
     return sum(rewards[:seen]) / seen
 
 
+def ranked(candidates: list[BankRecord], score: Scorer, limit: int, prefer_finished: bool) -> list[BankRecord]:
+    """Best-of-N's order (search/best_of_n.py): highest score over the whole answer first, first drawn among
+    equals; with `prefer_finished`, every answer that ended at EOS before any cut at max_tokens."""
+    order = sorted(range(len(candidates)), key=lambda i: (
+        prefer_finished and candidates[i].finish_reason != "stop", -score(candidates[i], scored_length(
+            candidates[i], limit)), i))
+    return [candidates[i] for i in order]
+
+
+def majority(order: list[BankRecord]) -> BankRecord:
+    """Self-consistency over the same answers: one whose final number most of them give, the best ranked
+    among ties; the top-ranked answer if none gives a number."""
+    counts = Counter(r.given for r in order if r.given is not None)
+    if not counts:
+        return order[0]
+    top = max(counts.values())
+    return next(r for r in order if r.given is not None and counts[r.given] == top)
+
+
+def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
+    gain = PairedGain.of(correct, greedy)
+    changed = gain.fixed + gain.broke
+    return {"accuracy": sum(correct) / len(correct), "fixed": gain.fixed, "broke": gain.broke, "gain": gain.gain,
+            "gain_ci95": list(gain.ci95), "p_value": gain.p_value,
+            "changed_right": gain.fixed / changed if changed else None}
+
+
 def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True) -> dict:
     """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
-    samples: the answer is the highest score over the whole answer (first drawn among equals), with
-    `prefer_finished` among those that ended at EOS if any did — the server's rule (search/best_of_n.py).
-    Scored only where the answers' outcomes differ (elsewhere any pick has greedy's outcome).
+    samples, by the server's rule (`ranked`), and beside it a majority vote over the same answers (`majority`:
+    what the answers agree on, the head only breaking ties). Scored only where the answers' outcomes differ
+    (elsewhere every choice has greedy's outcome).
 
-    {"problems", "candidates" (most per problem), "greedy", "pick", "oracle" (accuracies), "fixed", "broke",
-    "gain", "gain_ci95", "p_value" (against greedy, paired over problems), "changed_right" (fixed / (fixed +
-    broke): how often a changed outcome went right; None if none changed)}; only "problems" (0) without any
-    problem to replay."""
+    {"problems", "candidates" (most per problem), "prefer_finished", "greedy", "oracle" (accuracies), "pick"
+    and "vote": {"accuracy", "fixed", "broke", "gain", "gain_ci95", "p_value" (against greedy, paired over
+    problems), "changed_right" (fixed / (fixed + broke); None if no outcome changed)}}; only "problems" (0)
+    without a problem to replay."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)
     for r in records:
         if r.kind in ("trunk", "sample"):
             by_item[r.item].append(r)
-    greedy, picked, oracle, most = [], [], [], 0
+    greedy, picked, voted, oracle, most = [], [], [], [], 0
     for answers in by_item.values():
         trunks = [r for r in answers if r.kind == "trunk"]
         if len(trunks) != 1 or len(answers) == 1:
@@ -87,20 +114,13 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
         candidates = trunks + [r for r in answers if r.kind == "sample"]
         most = max(most, len(candidates))
         outcomes = {r.correct for r in candidates}
-        if len(outcomes) == 1:
-            pick = candidates[0]
-        else:
-            pick = min(enumerate(candidates), key=lambda c: (
-                prefer_finished and c[1].finish_reason != "stop", -score(c[1], scored_length(c[1], limit)), c[0]))[1]
+        order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
         greedy.append(candidates[0].correct)
-        picked.append(pick.correct)
+        picked.append(order[0].correct)
+        voted.append(majority(order).correct)
         oracle.append(True in outcomes)
     if not greedy:
         return {"problems": 0}
-    gain = PairedGain.of(picked, greedy)
-    changed = gain.fixed + gain.broke
     return {"problems": len(greedy), "candidates": most, "prefer_finished": prefer_finished,
-            "greedy": sum(greedy) / len(greedy), "pick": sum(picked) / len(picked),
-            "oracle": sum(oracle) / len(oracle), "fixed": gain.fixed, "broke": gain.broke, "gain": gain.gain,
-            "gain_ci95": list(gain.ci95), "p_value": gain.p_value,
-            "changed_right": gain.fixed / changed if changed else None}
+            "greedy": sum(greedy) / len(greedy), "oracle": sum(oracle) / len(oracle),
+            "pick": against_greedy(picked, greedy), "vote": against_greedy(voted, greedy)}

@@ -189,9 +189,11 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
                       f"{a['problems']} problems")
         for readout, b in r["best_of_n"].items():
             if b["problems"]:
-                print(f"{head}: best-of-{b['candidates']} (greedy first) by {readout}: {b['pick']:.3f} against greedy "
-                      f"{b['greedy']:.3f} on {b['problems']} problems, {b['gain']:+.3f} [{b['gain_ci95'][0]:+.3f}, "
-                      f"{b['gain_ci95'][1]:+.3f}], fixed {b['fixed']} / broke {b['broke']} (oracle {b['oracle']:.3f})")
+                print(f"{head}: best-of-{b['candidates']} (greedy first) on {b['problems']} problems, greedy "
+                      f"{b['greedy']:.3f}, oracle {b['oracle']:.3f}; " + "; ".join(
+                          f"{name} {c['accuracy']:.3f}, {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, "
+                          f"{c['gain_ci95'][1]:+.3f}], fixed {c['fixed']} / broke {c['broke']}"
+                          for name, c in ((f"by {readout}", b["pick"]), ("majority vote", b["vote"]))))
         for key, by in r.get("siblings_by_lookahead", {}).items():
             print(f"{head}: siblings {key} tokens past the fork: "
                   + ", ".join(f"by {readout} {accuracy_text(a)}" for readout, a in by.items()))
