@@ -79,7 +79,9 @@ def search_field() -> type[SearchFieldBase]:
         for f in dataclasses.fields(cls):
             if f.name == "strategy":
                 continue
-            kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+            hint = hints[f.name]  # X, X | None, or a Literal (whose args are its values, not types)
+            kind = hint if typing.get_origin(hint) is Literal else next(
+                t for t in typing.get_args(hint) or (hint,) if t is not type(None))
             if f.name in fields and fields[f.name][0] != kind | None:
                 raise TypeError(f"search setting {f.name!r} has two types across strategies")
             fields[f.name] = (kind | None, None)

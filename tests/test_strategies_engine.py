@@ -13,7 +13,7 @@ from vllm import SamplingParams
 
 from sla_engine.engine import Engine, EngineConfig
 from sla_engine.search import BestOfNConfig, CardsConfig, RsdConfig, TreeConfig
-from sla_engine.search.best_of_n import BestOfN
+from sla_engine.search.best_of_n import BestOfN, Candidate
 from sla_engine.search.cards import Cards
 from sla_engine.search.rsd import Rsd
 from sla_engine.search.tree_sampling import TreeSampling
@@ -84,6 +84,25 @@ def test_best_of_n_picks_by_the_read_out(setup):
         pytest.fail("no seed made the two read-outs pick different samples")
     assert commit.tokens == search.samples[last.index(max(last))].tokens
     assert search.stats.settings["score"] == "last"
+
+
+def test_best_of_n_can_answer_with_the_samples_majority(setup):
+    """`select: "vote"` reads each sample's final number from its decoded text (the real tokenizer) and answers
+    with the best-scored sample among the most common number; "score" answers with the best-scored sample."""
+    runner = setup[0]
+    tokenizer = runner.engine.tokenizer
+    texts = ["So the answer is 7.", "The answer is 12.", "Thus 5 + 7 = 12.", "I am not sure.", "#### 12"]
+    rewards = [3.0, 1.0, 2.0, 4.0, 0.5]
+
+    def samples():
+        return [Candidate(tokenizer.encode(t, add_special_tokens=False), [r], "stop", index=i)
+                for i, (t, r) in enumerate(zip(texts, rewards))]
+
+    voting = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=5, prune_at=0, select="vote"), 12)
+    scoring = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=5, prune_at=0), 12)
+    assert voting._choose(samples()).index == 2  # three say 12; of them the best reward (2.0)
+    assert scoring._choose(samples()).index == 3  # the best reward, a sample with no answer at all
+    assert voting.stats.settings["select"] == "vote"
 
 
 def test_best_of_n_samples_only_from_the_top_k_tokens(setup):

@@ -58,11 +58,22 @@ def test_a_seed_makes_the_sampling_strategies_reproducible(sla_server):
         assert a == b
 
 
+def test_best_of_n_answers_by_a_majority_vote_when_asked(sla_server):
+    search = {"strategy": "best_of_n", "n": 3, "prune_at": 0, "select": "vote"}
+    full = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=16,
+                                                       seed=11, extra_body={"search": search})
+    body = full.search_stats
+    assert body["select"] == "vote" and body["samples"] == 3 and body["samples_pruned"] == 0
+    assert full.choices[0].message.content and body["tokens_emitted"] == full.usage.completion_tokens <= 16
+
+
 @pytest.mark.parametrize("search,param", [
     ({"strategy": "best_of_n", "n": 0}, "search.n"),
     ({"strategy": "best_of_n", "n": 2, "batch": 3}, "search.batch"),
     ({"strategy": "best_of_n", "keep": 1.5}, "search.keep"),
     ({"strategy": "best_of_n", "width": 2}, "search.width"),  # an SLA setting
+    ({"strategy": "best_of_n", "select": "best"}, "search.select"),
+    ({"strategy": "best_of_n", "select": "vote", "threshold": 0.5}, "search.threshold"),
     ({"strategy": "cards", "entropy": 0}, "search.entropy"),
     ({"strategy": "cards", "min_segment": 10, "max_segment": 5}, "search.max_segment"),
     ({"strategy": "cards", "n": 3}, "search.n"),

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from sla_engine.search import CardsConfig, Chunk, ScoredTokens, SearchStats
-from sla_engine.search.best_of_n import Candidate, best, survivors
+from sla_engine.search.best_of_n import Candidate, best, majority, survivors
 from sla_engine.search.cards import acceptance, threshold
 from sla_engine.search.rsd import step_score
 from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
@@ -36,6 +36,14 @@ def test_best_of_n_prefer_finished_ranks_an_eos_sample_above_any_cut_one():
     assert best(batch, prefer_finished=True).index == 2  # the best of those that ended at EOS
     cut = [sample(0, [1.0], "length"), sample(1, [2.0], "length")]
     assert best(cut, prefer_finished=True).index == 1  # none ended: the best cut one
+
+
+def test_a_majority_vote_takes_the_best_ranked_sample_of_the_most_given_answer():
+    order = ["a", "b", "c", "d", "e"]  # best first
+    assert majority(order, [1.0, 2.0, 2.0, None, 3.0]) == "b"  # two give 2: the better ranked of them
+    assert majority(order, [1.0, 2.0, None, 2.0, 1.0]) == "a"  # 1 and 2 tie: the best ranked of either
+    assert majority(order, [None, None, 4.0, None, None]) == "c"  # answers without a number do not vote
+    assert majority(order, [None] * 5) == "a"  # nobody votes: the top-ranked sample
 
 
 def test_a_sample_finishes_at_eos_at_its_budget_or_at_the_context_end():

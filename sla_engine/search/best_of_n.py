@@ -6,21 +6,27 @@ are right less often than its greedy answer: docs/gsm-investigation.md). With pr
 `prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the best `keep`
 fraction of the batch by prefix score then continues from where it stopped (a second request over the same
 path, its prefix served by the prefix cache) and the rest are dropped. After each batch, adaptive N stops
-when the best finished sample's score reaches `threshold`. The answer is the finished sample with the
-highest score (first drawn among equals); with `prefer_finished`, a sample that ended on its own (EOS)
-outranks any sample cut at max_tokens, whatever their rewards. A score is the head's read-out
-(scored.py): the mean token reward, or the reward at the last token for a value head.
+when the best finished sample's score reaches `threshold`. The samples are ranked by score (first drawn
+among equals); with `prefer_finished`, a sample that ended on its own (EOS) outranks any sample cut at
+max_tokens, whatever their rewards. A score is the head's read-out (scored.py): the mean token reward, or the
+reward at the last token for a value head. The answer is the top-ranked sample, or with `select: "vote"`
+the top-ranked of those whose final number (final_answer.py) most samples give — self-consistency over the
+same samples, the head breaking ties (docs/reward-head.md: on GSM it changes fewer outcomes and gets more of
+them right than the head's pick).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import TypeVar
 
 from sla_engine.reward.weights import Readout
 from sla_engine.search.base import Search
 from sla_engine.search.config import BestOfNConfig
+from sla_engine.search.final_answer import extract_answer
 from sla_engine.search.primitives import Draw, extend
 from sla_engine.search.scored import ScoredTokens
 
@@ -38,10 +44,27 @@ def survivors(samples: list[Candidate], keep: float, readout: Readout = "mean") 
     return [s for s in samples if id(s) in kept]
 
 
+def ranked(samples: list[Candidate], prefer_finished: bool = False, readout: Readout = "mean") -> list[Candidate]:
+    """Best first: the highest score (first drawn among equals); with `prefer_finished`, every sample that
+    ended at EOS before any cut at max_tokens."""
+    return sorted(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.score(readout), s.index))
+
+
 def best(samples: list[Candidate], prefer_finished: bool = False, readout: Readout = "mean") -> Candidate:
-    """The highest score (first drawn among equals); with `prefer_finished`, among the samples that ended at
-    EOS if any did."""
-    return min(samples, key=lambda s: (prefer_finished and s.finish_reason != "stop", -s.score(readout), s.index))
+    return ranked(samples, prefer_finished, readout)[0]
+
+
+T = TypeVar("T")
+
+
+def majority(order: Sequence[T], answers: Sequence[float | None]) -> T:
+    """Of `order` (best first), the first whose final answer (`answers`, one each; None: it gives none) most of
+    them give; `order[0]` if none gives one."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return order[0]
+    top = max(counts.values())
+    return next(o for o, a in zip(order, answers) if a is not None and counts[a] == top)
 
 
 class BestOfN(Search):
@@ -60,10 +83,17 @@ class BestOfN(Search):
             size = min(config.batch_size, config.n - drawn)
             finished += await self._batch(drawn, size)
             drawn += size
-            winner = best(finished, config.prefer_finished, self.scoring)
+            winner = self._choose(finished)
             if config.threshold is not None and winner.score(self.scoring) >= config.threshold:
                 break
         yield winner
+
+    def _choose(self, samples: list[Candidate]) -> Candidate:
+        order = ranked(samples, self.config.prefer_finished, self.scoring)
+        if self.config.select == "score":
+            return order[0]
+        texts = (self.engine.tokenizer.decode(s.tokens, skip_special_tokens=True) for s in order)
+        return majority(order, [extract_answer(t) for t in texts])
 
     async def _batch(self, first: int, size: int) -> list[Candidate]:
         samples = [Candidate(index=first + i) for i in range(size)]

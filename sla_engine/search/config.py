@@ -23,6 +23,7 @@ MAX_DEPTH = 4
 MAX_LEAVES = 64  # width ** (depth + 1): the live branches one SLA request may keep
 MAX_SAMPLES = 16
 MAX_PATHS = 32
+SELECTS = ("score", "vote")  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
 
 
 class SearchConfigError(ValueError):
@@ -136,7 +137,9 @@ class BestOfNConfig(StrategyConfig):
     Adaptive N: after a batch, stop drawing when the best finished sample's score is ≥ `threshold`.
     The answer is the finished sample with the highest score (`score`: its "mean" token reward or the reward
     at its "last" token; left out, the head's own read-out, which also ranks prefixes for pruning and meets
-    `threshold`); with `prefer_finished`, one that ended at EOS outranks any cut at max_tokens. It is not
+    `threshold`); with `prefer_finished`, one that ended at EOS outranks any cut at max_tokens. `select`:
+    "score" answers with the top-ranked sample, "vote" with the top-ranked of those whose final number most
+    samples give (math answers; adaptive N's `threshold` is a score, so it goes with "score" only). It is not
     known before the end, so a stream gets it in one piece."""
 
     n: int = 4
@@ -149,6 +152,7 @@ class BestOfNConfig(StrategyConfig):
     threshold: float | None = None
     prefer_finished: bool = False
     score: Readout | None = None
+    select: Literal["score", "vote"] = "score"
     strategy: ClassVar[str] = "best_of_n"
     streams_tokens: ClassVar[bool] = False
 
@@ -165,6 +169,11 @@ class BestOfNConfig(StrategyConfig):
         if self.threshold is not None:
             check_float(self, "threshold", -1e6, 1e6)
         check_readout(self)
+        if self.select not in SELECTS:
+            raise SearchConfigError("select", f"select must be one of {', '.join(SELECTS)}; got {self.select!r}")
+        if self.select == "vote" and self.threshold is not None:
+            raise SearchConfigError("threshold", "threshold stops drawing on a sample's score; select 'vote' "
+                                                 "counts every sample, so it takes no threshold")
 
     @property
     def batch_size(self) -> int:

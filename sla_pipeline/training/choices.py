@@ -9,9 +9,10 @@ one half); intervals are bootstrapped over problems, whose pairs are not indepen
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
+from sla_engine.search.best_of_n import majority
 from sla_pipeline.bank.pairs import AnswerPair
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.eval.stats import PairedGain, bootstrap_ci
@@ -74,16 +75,6 @@ def ranked(candidates: list[BankRecord], score: Scorer, limit: int, prefer_finis
     return [candidates[i] for i in order]
 
 
-def majority(order: list[BankRecord]) -> BankRecord:
-    """Self-consistency over the same answers: one whose final number most of them give, the best ranked
-    among ties; the top-ranked answer if none gives a number."""
-    counts = Counter(r.given for r in order if r.given is not None)
-    if not counts:
-        return order[0]
-    top = max(counts.values())
-    return next(r for r in order if r.given is not None and counts[r.given] == top)
-
-
 def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
     gain = PairedGain.of(correct, greedy)
     changed = gain.fixed + gain.broke
@@ -94,8 +85,8 @@ def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
 
 def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True) -> dict:
     """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
-    samples, by the server's rule (`ranked`), and beside it a majority vote over the same answers (`majority`:
-    what the answers agree on, the head only breaking ties). Scored only where the answers' outcomes differ
+    samples, by the server's rule (`ranked`), and beside it its `select: "vote"` over the same answers (the
+    server's `majority` of their final numbers, the head only breaking ties). Scored only where the answers' outcomes differ
     (elsewhere every choice has greedy's outcome).
 
     {"problems", "candidates" (most per problem), "prefer_finished", "greedy", "oracle" (accuracies), "pick"
@@ -117,7 +108,7 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
         order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
         greedy.append(candidates[0].correct)
         picked.append(order[0].correct)
-        voted.append(majority(order).correct)
+        voted.append(majority(order, [r.given for r in order]).correct)
         oracle.append(True in outcomes)
     if not greedy:
         return {"problems": 0}
