@@ -12,6 +12,7 @@ policy's own per-token reward, 0 being its average token. With an uncalibrated h
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Literal
 
@@ -23,7 +24,8 @@ MAX_DEPTH = 4
 MAX_LEAVES = 64  # width ** (depth + 1): the live branches one SLA request may keep
 MAX_SAMPLES = 16
 MAX_PATHS = 32
-SELECTS = ("score", "vote")  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
+Select = Literal["score", "vote"]  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
+SELECTS: tuple[str, ...] = typing.get_args(Select)
 
 
 class SearchConfigError(ValueError):
@@ -152,7 +154,7 @@ class BestOfNConfig(StrategyConfig):
     threshold: float | None = None
     prefer_finished: bool = False
     score: Readout | None = None
-    select: Literal["score", "vote"] = "score"
+    select: Select = "score"
     strategy: ClassVar[str] = "best_of_n"
     streams_tokens: ClassVar[bool] = False
 

@@ -30,13 +30,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sla_engine.engine import Engine, EngineConfig
 from sla_engine.search import BestOfNConfig
-from sla_engine.search.best_of_n import BestOfN, best
+from sla_engine.search.best_of_n import BestOfN, best, majority
 from sla_engine.store import ModelStore
 from sla_pipeline.data.gsm import extract_answer, is_correct
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
@@ -67,13 +66,10 @@ def pick(samples: list[Drawn], score: str = "reward") -> int:
 
 def vote(samples: list[Drawn]) -> int:
     """Majority vote over final numbers (samples without one do not vote); a tie goes to the value whose best
-    sample the head scores higher. Returns the index of that best sample (the head's pick if nobody votes)."""
-    counts = Counter(s.value for s in samples if s.value is not None)
-    if not counts:
-        return pick(samples)
-    top = max(counts.values())
-    voters = [i for i, s in enumerate(samples) if s.value is not None and counts[s.value] == top]
-    return voters[pick([samples[i] for i in voters])]
+    sample the head scores higher — best-of-N's `select: "vote"` (`majority`). Returns the index of that best
+    sample (the head's pick if nobody votes)."""
+    order = sorted(range(len(samples)), key=lambda i: (-samples[i].reward, i))
+    return majority(order, [samples[i].value for i in order])
 
 
 def pair_ranking(mixed: list[list[Drawn]], score: str) -> dict:
