@@ -4,6 +4,7 @@ output tells apart siblings that part at the marker, a sequence-wise head traine
 
 from __future__ import annotations
 
+import functools
 import random
 
 import pytest
@@ -15,7 +16,7 @@ from sla_engine.reward.reference import reference_rewards
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
-from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, read
+from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, fork_over_greedy, read
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
@@ -105,6 +106,22 @@ def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy_and_a_majori
     plain = best_of_n_replay(records, score, 512, prefer_finished=False)["pick"]  # b keeps greedy's higher score
     assert (plain["accuracy"], plain["fixed"], plain["broke"], plain["gain"]) == (0.2, 0, 1, -0.2)
     assert best_of_n_replay(no_trunk, score, 512) == {"problems": 0}
+
+
+def test_the_fork_is_taken_over_greedy_only_above_the_margin():
+    pairs, scores = [], {}
+    for i, (trunk_right, fork_minus_trunk) in enumerate([(False, 3.0), (True, 2.0), (False, 1.0), (True, -1.0)]):
+        trunk = answer(f"p{i}", "trunk", [1, 2, 3], trunk_right, kind="trunk", split="heldout")
+        fork = answer(f"p{i}", "fork@1", [1, 9, 3], not trunk_right, kind="fork", split="heldout",
+                      parent=f"p{i}#trunk", fork_at=1, fork_token=9)
+        pairs += sibling_pairs([trunk, fork])
+        scores |= {trunk.id: 0.0, fork.id: fork_minus_trunk}
+    result = fork_over_greedy(pairs, lambda a, seen: scores[a.id], 2, 512, quantiles=(0.0, 0.5, 0.75))
+    assert result["pairs"] == 4
+    rows = [(m["margin"], m["taken"], m["fixed"], m["broke"], m["changed_right"]) for m in result["margins"]]
+    # |differences| sorted 1, 1, 2, 3: the paper's rule takes every fork that scores higher (3 of 4, 2 right);
+    # above the median (2) only the largest, a right one; nothing is above the largest
+    assert rows == [(0.0, 3, 2, 1, 2 / 3), (2.0, 1, 1, 0, 1.0), (3.0, 0, 0, 0, None)]
 
 
 @pytest.fixture(scope="module")
@@ -254,14 +271,19 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         return read(rewards.tolist(), seen, readout)
 
     for readout in ("mean", "last"):
-        expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), 3, 512)
+        score = functools.partial(reference, readout=readout)
+        expected = choice_accuracy(sibling_pairs(records), score, 3, 512)
         assert result["siblings"][readout]["accuracy"] == pytest.approx(expected["accuracy"])
         assert result["siblings"][readout]["pairs"] == 12
         for lookahead, key in ((1, "1"), (None, "all")):
-            expected = choice_accuracy(sibling_pairs(records), lambda a, s: reference(a, s, readout), lookahead, 512)
+            expected = choice_accuracy(sibling_pairs(records), score, lookahead, 512)
             assert result["siblings_by_lookahead"][key][readout]["accuracy"] == pytest.approx(expected["accuracy"])
-        expected = best_of_n_replay(records, lambda a, s: reference(a, s, readout), 512)
+        expected = best_of_n_replay(records, score, 512)
         got = result["best_of_n"][readout]
         assert got["problems"] == 1 and got["pick"]["accuracy"] == expected["pick"]["accuracy"]
+        expected = fork_over_greedy(sibling_pairs(records), score, 3, 512)
+        got = result["fork_over_greedy"][readout]["margins"]
+        assert [m["margin"] for m in got] == pytest.approx([m["margin"] for m in expected["margins"]], rel=1e-2)
+        assert [m["taken"] for m in got] == [m["taken"] for m in expected["margins"]]
     assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
     assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]

@@ -4,7 +4,8 @@ candidates — under both read-outs (the mean reward over the tokens seen, and t
 the head's own marked; optionally siblings at more look-aheads (`curve`: how far past the fork a search must
 read before the head tells them apart, e.g. 10, 60, 120 and whole answers); and best-of-N with the greedy
 answer first replayed on each problem's answers, against greedy (what a server row of best-of-N would
-measure, on the bank's draws, before running one). Nothing is cached: each answer
+measure, on the bank's draws, before running one); and SLA's fork choice with greedy as the default, taken
+only above a margin (`fork_over_greedy`: whether the head's confident choices are the right ones). Nothing is cached: each answer
 goes once through the frozen backbone, as far as a choice reads it, and every head is applied to the same
 features.
 """
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from sla_engine.reward import RewardHead
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, reach, read
+from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, reach, read
 from sla_pipeline.training.features import TokenizedResponse, forward_group
 from sla_pipeline.training.value import prompt_ids, read_bank
 
@@ -73,7 +74,8 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
     """{"lookahead", "problems", "heads": {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems",
     "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
     three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
-    (with `prefer_finished`, as the README's setting). With a `curve` (look-aheads, None for whole
+    (with `prefer_finished`, as the README's setting); "fork_over_greedy": {READOUT: fork_over_greedy's result}
+    on the siblings at `lookahead`. With a `curve` (look-aheads, None for whole
     answers), each head also has "siblings_by_lookahead": {"10" | ... | "all": {READOUT: {...}}}."""
     if any(c is not None and c < 1 for c in curve) or lookahead < 1:
         raise ValueError(f"look-aheads are at least one token: {lookahead}, {list(curve)}")
@@ -88,6 +90,8 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
             entry["siblings"][readout] = choice_accuracy(siblings, scorer(rewards, readout), lookahead, limit)
             entry["candidates"][readout] = choice_accuracy(candidates, scorer(rewards, readout), None, limit)
         entry["best_of_n"] = {r: best_of_n_replay(records, scorer(rewards, r), limit) for r in READOUTS}
+        entry["fork_over_greedy"] = {r: fork_over_greedy(siblings, scorer(rewards, r), lookahead, limit)
+                                     for r in READOUTS}
         if curve:
             entry["siblings_by_lookahead"] = {
                 curve_key(c): {r: choice_accuracy(siblings, scorer(rewards, r), c, limit) for r in READOUTS}

@@ -59,6 +59,30 @@ def choice_accuracy(pairs: Sequence[AnswerPair], score: Scorer, lookahead: int |
             "ci95": bootstrap_ci(got, groups=items)}
 
 
+def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int,
+                     quantiles: Sequence[float] = (0.0, 0.5, 0.75, 0.9)) -> dict:
+    """SLA's choice at one fork with greedy as the default: the fork (the runner-up token, then greedy) is
+    taken over the greedy trunk only when it scores more than `margin` above it, `lookahead` tokens past the
+    fork. Per margin — the `quantile` of |score difference| over the pairs, so 0 is the paper's rule — how
+    often the fork is taken and whether that fixed or broke the answer (every pair's outcomes differ).
+
+    {"pairs", "margins": [{"quantile", "margin", "taken", "fixed", "broke", "changed_right"}]}."""
+    deltas = []
+    for p in siblings:
+        fork, trunk = (p.right, p.wrong) if p.wrong.kind == "trunk" else (p.wrong, p.right)
+        seen = score(fork, seen_tokens(p, fork, lookahead, limit)), score(trunk, seen_tokens(p, trunk, lookahead, limit))
+        deltas.append((seen[0] - seen[1], fork.correct))
+    spread = sorted(abs(d) for d, _ in deltas)
+    rows = []
+    for q in quantiles:
+        margin = spread[min(len(spread) - 1, int(q * len(spread)))] if q > 0 and spread else 0.0
+        taken = [right for d, right in deltas if d > margin]
+        fixed = sum(taken)
+        rows.append({"quantile": q, "margin": margin, "taken": len(taken), "fixed": fixed,
+                     "broke": len(taken) - fixed, "changed_right": fixed / len(taken) if taken else None})
+    return {"pairs": len(deltas), "margins": rows}
+
+
 def read(rewards: Sequence[float], seen: int, readout: str) -> float:
     """A path's score from its per-position rewards: the mean of the first `seen`, or the `seen`-th."""
     if readout == "last":

@@ -194,6 +194,10 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
                           f"{name} {c['accuracy']:.3f}, {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, "
                           f"{c['gain_ci95'][1]:+.3f}], fixed {c['fixed']} / broke {c['broke']}"
                           for name, c in ((f"by {readout}", b["pick"]), ("majority vote", b["vote"]))))
+        for readout, f in r["fork_over_greedy"].items():
+            print(f"{head}: the fork over greedy by {readout}, {f['pairs']} sibling pairs: " + "; ".join(
+                f"margin {m['margin']:.3f} (q{m['quantile']:.2f}) taken {m['taken']}, fixed {m['fixed']} / "
+                f"broke {m['broke']}" for m in f["margins"]))
         for key, by in r.get("siblings_by_lookahead", {}).items():
             print(f"{head}: siblings {key} tokens past the fork: "
                   + ", ".join(f"by {readout} {accuracy_text(a)}" for readout, a in by.items()))
