@@ -1,12 +1,14 @@
 # Two commands do the whole set-up on a fresh machine:
 #   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000 (PORT=..., HOST=...,
-#                MODEL=... to change; `sla serve` loads the model's shipped reward head from heads/MODEL)
+#                MODEL=... to change; `sla serve` loads the model's shipped reward head from heads/MODEL, or
+#                HEAD=FOLDER's, e.g. HEAD=heads/qwen2.5-coder-0.5b-instruct/value-184)
 #   make test    same set-up, then the whole test suite
 # FLAVOUR=gpu installs the CUDA build of vLLM instead of the CPU one.
 
 FLAVOUR ?= cpu
 MODEL   ?= qwen2.5-coder-0.5b-instruct
 HOST    ?= 127.0.0.1
+HEAD    ?=
 PORT    ?= 8000
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -29,7 +31,7 @@ model: $(STAMP)
 	$(SLA) models pull $(MODEL)
 
 serve: model
-	$(SLA) serve --model $(MODEL) --host $(HOST) --port $(PORT)
+	$(SLA) serve --model $(MODEL) --host $(HOST) --port $(PORT) $(if $(HEAD),--reward-head $(HEAD))
 
 test: model
 	$(PY) -m pytest

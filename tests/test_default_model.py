@@ -1,9 +1,10 @@
 """The README's promise: `make serve` (`sla serve` on the default model, which loads its shipped reward head)
-+ the README's curl streams an answer that names Paris, the shipped head serves the README's recommended SLA
-setting, and the model's old name is still accepted."""
++ the README's curl streams an answer that names Paris, the shipped head serves the README's recommended
+search, `make serve HEAD=` serves another head, and the model's old name is still accepted."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -16,8 +17,8 @@ from sla_engine.store import ALIASES, DEFAULT_MODEL, ModelStore
 from tests.conftest import start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
-# the search setting the README recommends for the shipped head, as its Python example sends it
-README_SEARCH = json.loads(re.search(r'extra_body=\{"search": (\{.*?\})\}', (REPO / "README.md").read_text())[1])
+# the search setting the README recommends, as its Python example sends it (a Python dict literal)
+README_SEARCH = ast.literal_eval(re.search(r'extra_body=\{"search": (\{.*?\})\}', (REPO / "README.md").read_text())[1])
 
 pytestmark = pytest.mark.engine
 
@@ -50,6 +51,12 @@ def test_make_serve_runs_sla_serve_on_the_default_model():
                            env=env, cwd=REPO).stdout.splitlines()
     serve = [line for line in lines if " serve " in line]
     assert len(serve) == 1 and f"--model {DEFAULT_MODEL}" in serve[0] and "--port 8123" in serve[0], lines
+    assert "--reward-head" not in serve[0]  # the shipped head, found by the model's name
+    head = "heads/qwen2.5-coder-0.5b-instruct/value-184"  # the head the README's search was measured with
+    lines = subprocess.run(["make", "-n", "serve", f"HEAD={head}"], capture_output=True, text=True, check=True,
+                           env=env, cwd=REPO).stdout.splitlines()
+    assert any(f"--reward-head {head}" in line for line in lines), lines
+    assert (REPO / head / "reward_head.json").is_file()
 
 
 def test_the_shipped_head_is_loaded_without_being_named(default_server):
@@ -67,10 +74,10 @@ def test_the_shipped_head_serves_the_readme_search(default_server):
     client = default_server.client()
     r = client.chat.completions.create(
         model=DEFAULT_MODEL, max_tokens=60,
-        # open-ended, so that some chunk boundary has a runner-up above fork_min_p (an arithmetic prompt has none)
-        messages=[{"role": "user", "content": "Write a short poem about the sea."}],
+        messages=[{"role": "user", "content": "Tom has 12 apples and buys 30 more. How many does he have?"}],
         extra_body={"search": README_SEARCH},
     )
     stats = r.search_stats
-    assert r.choices[0].message.content and r.usage.completion_tokens > 20
-    assert stats["strategy"] == "sla" and stats["branches_forked"] > 0 and stats["mean_reward"] is not None
+    assert r.choices[0].message.content and stats["tokens_emitted"] == r.usage.completion_tokens
+    assert stats["strategy"] == README_SEARCH["strategy"] == "best_of_n" and stats["select"] == README_SEARCH["select"]
+    assert stats["samples"] == README_SEARCH["n"] and stats["mean_reward"] is not None
