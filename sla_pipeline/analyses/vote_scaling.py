@@ -20,36 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
 from sla_engine.search.best_of_n import majority
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import against_greedy, ranked
+from sla_pipeline.training.choices import against_greedy, greedy_and_samples, ranked
 from sla_pipeline.training.value import read_bank
-
-
-def problems(records: Iterable[BankRecord], split: str) -> list[tuple[BankRecord, list[BankRecord]]]:
-    """(trunk, samples in draw order) per problem of `split` with one trunk and some samples."""
-    by_item: dict[str, list[BankRecord]] = defaultdict(list)
-    for r in records:
-        if r.split == split and r.kind in ("trunk", "sample"):
-            by_item[r.item].append(r)
-    found = []
-    for answers in by_item.values():
-        trunks = [r for r in answers if r.kind == "trunk"]
-        samples = [r for r in answers if r.kind == "sample"]
-        if len(trunks) == 1 and samples:
-            found.append((trunks[0], samples))
-    return found
 
 
 def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> dict:
     """{"split", "problems", "samples" (the fewest any problem has), "greedy", "by_n": {N: {"oracle",
     "accuracy", "fixed", "broke", "gain", "gain_ci95", "p_value", "changed_right"}}} for N = 2 .. samples + 1;
     only "split" and "problems" (0) without a problem."""
-    found = problems(records, split)
+    found = greedy_and_samples(r for r in records if r.split == split)
     if not found:
         return {"split": split, "problems": 0}
     most = min(len(samples) for _, samples in found)

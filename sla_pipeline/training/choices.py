@@ -107,6 +107,22 @@ def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
             "changed_right": gain.fixed / changed if changed else None}
 
 
+def greedy_and_samples(records: Iterable[BankRecord]) -> list[tuple[BankRecord, list[BankRecord]]]:
+    """Best-of-N's problems among the records: (greedy's answer, the samples in draw order) per problem with
+    one trunk and some samples (elsewhere there is no greedy answer to compare with, or nothing to choose)."""
+    by_item: dict[str, list[BankRecord]] = defaultdict(list)
+    for r in records:
+        if r.kind in ("trunk", "sample"):
+            by_item[r.item].append(r)
+    found = []
+    for answers in by_item.values():
+        trunks = [r for r in answers if r.kind == "trunk"]
+        samples = [r for r in answers if r.kind == "sample"]
+        if len(trunks) == 1 and samples:
+            found.append((trunks[0], samples))
+    return found
+
+
 def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True) -> dict:
     """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
     samples, by the server's rule (`ranked`), and beside it its `select: "vote"` over the same answers (the
@@ -117,16 +133,9 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
     and "vote": {"accuracy", "fixed", "broke", "gain", "gain_ci95", "p_value" (against greedy, paired over
     problems), "changed_right" (fixed / (fixed + broke); None if no outcome changed)}}; only "problems" (0)
     without a problem to replay."""
-    by_item: dict[str, list[BankRecord]] = defaultdict(list)
-    for r in records:
-        if r.kind in ("trunk", "sample"):
-            by_item[r.item].append(r)
     greedy, picked, voted, oracle, most = [], [], [], [], 0
-    for answers in by_item.values():
-        trunks = [r for r in answers if r.kind == "trunk"]
-        if len(trunks) != 1 or len(answers) == 1:
-            continue  # no greedy answer to compare with, or nothing to choose
-        candidates = trunks + [r for r in answers if r.kind == "sample"]
+    for trunk, samples in greedy_and_samples(records):
+        candidates = [trunk, *samples]
         most = max(most, len(candidates))
         outcomes = {r.correct for r in candidates}
         order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
