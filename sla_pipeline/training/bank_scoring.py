@@ -5,9 +5,9 @@ the head's own marked; optionally siblings at more look-aheads (`curve`: how far
 read before the head tells them apart, e.g. 10, 60, 120 and whole answers); and best-of-N with the greedy
 answer first replayed on each problem's answers, against greedy (what a server row of best-of-N would
 measure, on the bank's draws, before running one); and SLA's fork choice with greedy as the default, taken
-only above a margin (`fork_over_greedy`: whether the head's confident choices are the right ones). Nothing is cached: each answer
-goes once through the frozen backbone, as far as a choice reads it, and every head is applied to the same
-features.
+only above a margin (`fork_over_greedy`: whether the head's confident choices are the right ones). Nothing
+is cached: each answer goes once through the frozen backbone, as far as a choice reads it, and every head is
+applied to the same features.
 """
 
 from __future__ import annotations

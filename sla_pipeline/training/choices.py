@@ -40,11 +40,16 @@ def reach(pairs: Sequence[tuple[Sequence[AnswerPair], int | None]], limit: int) 
     return far
 
 
+def seen_score(pair: AnswerPair, answer: BankRecord, score: Scorer, lookahead: int | None, limit: int) -> float:
+    """The head's score of the part of `answer` a search sees (`seen_tokens`)."""
+    return score(answer, seen_tokens(pair, answer, lookahead, limit))
+
+
 def outcomes(pairs: Sequence[AnswerPair], score: Scorer, lookahead: int | None, limit: int) -> list[float]:
     result = []
     for p in pairs:
-        right = score(p.right, seen_tokens(p, p.right, lookahead, limit))
-        wrong = score(p.wrong, seen_tokens(p, p.wrong, lookahead, limit))
+        right = seen_score(p, p.right, score, lookahead, limit)
+        wrong = seen_score(p, p.wrong, score, lookahead, limit)
         result.append(1.0 if right > wrong else 0.5 if right == wrong else 0.0)
     return result
 
@@ -70,8 +75,8 @@ def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: i
     deltas = []
     for p in siblings:
         fork, trunk = (p.right, p.wrong) if p.wrong.kind == "trunk" else (p.wrong, p.right)
-        seen = score(fork, seen_tokens(p, fork, lookahead, limit)), score(trunk, seen_tokens(p, trunk, lookahead, limit))
-        deltas.append((seen[0] - seen[1], fork.correct))
+        delta = seen_score(p, fork, score, lookahead, limit) - seen_score(p, trunk, score, lookahead, limit)
+        deltas.append((delta, fork.correct))
     spread = sorted(abs(d) for d, _ in deltas)
     rows = []
     for q in quantiles:
