@@ -73,6 +73,8 @@ def test_pairs_are_the_two_choices_of_a_search():
     assert sib.seen(1) == (3, 3) and sib.seen(None) == (3, 3)
     assert {(p.right.id, p.wrong.id) for p in candidate_pairs([trunk, same, flip, s0, s1])} == {
         ("p#trunk", "p#s0"), ("p#s1", "p#s0")}  # forks are not best-of-N's candidates
+    assert {(p.right.id, p.wrong.id) for p in candidate_pairs([trunk, same, flip, s0, s1], "fork")} == {
+        ("p#trunk", "p#fork@2"), ("p#fork@1", "p#fork@2")}  # read whole, the forks are, and samples are not
     assert read([1.0, 2.0, 6.0], 2, "mean") == 1.5 and read([1.0, 2.0, 6.0], 2, "last") == 2.0
 
 
@@ -106,6 +108,18 @@ def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy_and_a_majori
     plain = best_of_n_replay(records, score, 512, prefer_finished=False)["pick"]  # b keeps greedy's higher score
     assert (plain["accuracy"], plain["fixed"], plain["broke"], plain["gain"]) == (0.2, 0, 1, -0.2)
     assert best_of_n_replay(no_trunk, score, 512) == {"problems": 0}
+
+
+def test_the_trunk_and_its_forks_are_replayed_as_best_of_n_over_greedy_rollouts():
+    trunk = answer("p", "trunk", [1, 2, 3], False, kind="trunk", split="heldout", finish="stop")
+    forks = [answer("p", f"fork@{i}", [1, 8 + i, 3], i == 1, kind="fork", split="heldout", finish="stop",
+                    parent="p#trunk", fork_at=1, fork_token=8 + i) for i in range(3)]
+    sample = answer("p", "s0", [4], False, split="heldout", finish="stop")
+    scores = {"p#trunk": 0.1, "p#fork@0": 0.3, "p#fork@1": 0.5, "p#fork@2": 0.2, "p#s0": 0.9}
+    replay = best_of_n_replay([trunk, *forks, sample], lambda a, seen: scores[a.id], 512, kind="fork")
+    assert (replay["problems"], replay["candidates"], replay["oracle"]) == (1, 4, 1.0)  # the sample is not one
+    assert (replay["pick"]["fixed"], replay["pick"]["broke"]) == (1, 0)
+    assert replay["vote"]["fixed"] == 0  # the three wrong answers all give 0: they outvote the right one
 
 
 def test_the_fork_is_taken_over_greedy_only_above_the_margin():
@@ -281,6 +295,12 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         expected = best_of_n_replay(records, score, 512)
         got = result["best_of_n"][readout]
         assert got["problems"] == 1 and got["pick"]["accuracy"] == expected["pick"]["accuracy"]
+        expected = best_of_n_replay(records, score, 512, kind="fork")
+        got = result["fork_rollouts"][readout]
+        assert got["problems"] == expected["problems"] > 0
+        assert [got["pick"][k] for k in ("fixed", "broke")] == [expected["pick"][k] for k in ("fixed", "broke")]
+        expected = choice_accuracy(candidate_pairs(records, "fork"), score, None, 512)
+        assert result["fork_candidates"][readout]["accuracy"] == pytest.approx(expected["accuracy"])
         expected = fork_over_greedy(sibling_pairs(records), score, 3, 512)
         got = result["fork_over_greedy"][readout]["margins"]
         assert [m["margin"] for m in got] == pytest.approx([m["margin"] for m in expected["margins"]], rel=1e-2)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sla_engine.search.best_of_n import majority
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import against_greedy, greedy_and_samples, ranked
+from sla_pipeline.training.choices import against_greedy, greedy_and, ranked
 from sla_pipeline.training.value import read_bank
 
 
@@ -33,7 +33,7 @@ def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> d
     """{"split", "problems", "samples" (the fewest any problem has), "greedy", "by_n": {N: {"oracle",
     "accuracy", "fixed", "broke", "gain", "gain_ci95", "p_value", "changed_right"}}} for N = 2 .. samples + 1;
     only "split" and "problems" (0) without a problem."""
-    found = greedy_and_samples(r for r in records if r.split == split)
+    found = greedy_and(r for r in records if r.split == split)
     if not found:
         return {"split": split, "problems": 0}
     most = min(len(samples) for _, samples in found)

@@ -3,7 +3,8 @@
 - `siblings`: a trunk and one of its forks, one right and one wrong — SLA's choice at a chunk boundary.
   SLA(n, k, d) compares leaves (d + 1) · k tokens past the fork (the fork token counts): `lookahead`.
 - `candidates`: best-of-N's choice among independent answers to one problem — every (right, wrong) pair
-  among the problem's greedy answer (its trunk) and sampled answers.
+  among the problem's greedy answer (its trunk) and sampled answers; with `kind="fork"`, among the trunk and
+  its forks read whole (a choice between greedy rollouts from the trunk's uncertain points).
 
 Right and wrong are the evaluation's rule (record.py), so an answer cut at max_tokens counts as wrong: for the
 user it is.
@@ -52,15 +53,16 @@ def sibling_pairs(records: Iterable[BankRecord]) -> list[AnswerPair]:
             if f.kind == "fork" and f.parent in trunks and f.correct != trunks[f.parent].correct]
 
 
-def candidate_pairs(records: Iterable[BankRecord]) -> list[AnswerPair]:
-    """Every (right, wrong) pair among each problem's trunk and samples, grouped by problem in bank order."""
+def candidate_pairs(records: Iterable[BankRecord], kind: str = "sample") -> list[AnswerPair]:
+    """Every (right, wrong) pair among each problem's trunk and answers of `kind` (samples or forks), grouped
+    by problem in bank order."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)
     for r in records:
-        if r.kind in ("trunk", "sample"):
+        if r.kind in ("trunk", kind):
             by_item[r.item].append(r)
     pairs = []
     for item, answers in by_item.items():
-        if not any(r.kind == "sample" for r in answers):
+        if not any(r.kind == kind for r in answers):
             continue  # a trunk alone is no choice
         right = [r for r in answers if r.correct]
         wrong = [r for r in answers if not r.correct]

@@ -5,7 +5,9 @@ the head's own marked; optionally siblings at more look-aheads (`curve`: how far
 read before the head tells them apart, e.g. 10, 60, 120 and whole answers); and best-of-N with the greedy
 answer first replayed on each problem's answers, against greedy (what a server row of best-of-N would
 measure, on the bank's draws, before running one); and SLA's fork choice with greedy as the default, taken
-only above a margin (`fork_over_greedy`: whether the head's confident choices are the right ones). Nothing
+only above a margin (`fork_over_greedy`: whether the head's confident choices are the right ones); and the
+same best-of-N over the trunk and its forks read whole (`fork_rollouts`: the choice at a fork with the
+look-ahead reaching the answer's end, where the head can tell finished answers apart). Nothing
 is cached: each answer goes once through the frozen backbone, as far as a choice reads it, and every head is
 applied to the same features.
 """
@@ -75,14 +77,18 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
     "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
     three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
     (with `prefer_finished`, as the README's setting); "fork_over_greedy": {READOUT: fork_over_greedy's result}
-    on the siblings at `lookahead`. With a `curve` (look-aheads, None for whole
+    on the siblings at `lookahead`; "fork_candidates": {READOUT: {"pairs", ...}} (every right-vs-wrong pair
+    among a problem's trunk and forks, whole) and "fork_rollouts": {READOUT: best_of_n_replay's result over
+    the trunk and its forks}. With a `curve` (look-aheads, None for whole
     answers), each head also has "siblings_by_lookahead": {"10" | ... | "all": {READOUT: {...}}}."""
     if any(c is not None and c < 1 for c in curve) or lookahead < 1:
         raise ValueError(f"look-aheads are at least one token: {lookahead}, {list(curve)}")
     siblings, candidates = sibling_pairs(records), candidate_pairs(records)
+    fork_candidates = candidate_pairs(records, "fork")
     if not siblings and not candidates:
         raise ValueError("no pairs to score")
-    answers = reach([(siblings, lookahead), (candidates, None)] + [(siblings, c) for c in curve], limit)
+    whole = [(candidates, None), (fork_candidates, None)]
+    answers = reach([(siblings, lookahead), *whole] + [(siblings, c) for c in curve], limit)
     result = {"lookahead": lookahead, "problems": len({r.item for r in records}), "heads": {}}
     for (name, head), rewards in zip(heads.items(), rewards_of(backbone, list(heads.values()), answers, prompts)):
         entry: dict = {"readout": head.readout, "siblings": {}, "candidates": {}}
@@ -92,6 +98,10 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
         entry["best_of_n"] = {r: best_of_n_replay(records, scorer(rewards, r), limit) for r in READOUTS}
         entry["fork_over_greedy"] = {r: fork_over_greedy(siblings, scorer(rewards, r), lookahead, limit)
                                      for r in READOUTS}
+        entry["fork_candidates"] = {r: choice_accuracy(fork_candidates, scorer(rewards, r), None, limit)
+                                    for r in READOUTS}
+        entry["fork_rollouts"] = {r: best_of_n_replay(records, scorer(rewards, r), limit, kind="fork")
+                                  for r in READOUTS}
         if curve:
             entry["siblings_by_lookahead"] = {
                 curve_key(c): {r: choice_accuracy(siblings, scorer(rewards, r), c, limit) for r in READOUTS}

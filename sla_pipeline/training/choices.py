@@ -112,34 +112,37 @@ def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
             "changed_right": gain.fixed / changed if changed else None}
 
 
-def greedy_and_samples(records: Iterable[BankRecord]) -> list[tuple[BankRecord, list[BankRecord]]]:
-    """Best-of-N's problems among the records: (greedy's answer, the samples in draw order) per problem with
-    one trunk and some samples (elsewhere there is no greedy answer to compare with, or nothing to choose)."""
+def greedy_and(records: Iterable[BankRecord], kind: str = "sample") -> list[tuple[BankRecord, list[BankRecord]]]:
+    """Best-of-N's problems among the records: (greedy's answer, the answers of `kind` — samples, or forks — in
+    bank order) per problem with one trunk and some of them (elsewhere there is no greedy answer to compare
+    with, or nothing to choose)."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)
     for r in records:
-        if r.kind in ("trunk", "sample"):
+        if r.kind in ("trunk", kind):
             by_item[r.item].append(r)
     found = []
     for answers in by_item.values():
         trunks = [r for r in answers if r.kind == "trunk"]
-        samples = [r for r in answers if r.kind == "sample"]
+        samples = [r for r in answers if r.kind == kind]
         if len(trunks) == 1 and samples:
             found.append((trunks[0], samples))
     return found
 
 
-def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True) -> dict:
+def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True,
+                     kind: str = "sample") -> dict:
     """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
     samples, by the server's rule (`ranked`), and beside it its `select: "vote"` over the same answers (the
-    server's `majority` of their final numbers, the head only breaking ties). Scored only where the answers' outcomes differ
-    (elsewhere every choice has greedy's outcome).
+    server's `majority` of their final numbers, the head only breaking ties). Scored only where the answers'
+    outcomes differ (elsewhere every choice has greedy's outcome). With `kind="fork"` the candidates are the
+    trunk and its forks instead: a look-ahead to the end of the answer at the trunk's uncertain points.
 
     {"problems", "candidates" (most per problem), "prefer_finished", "greedy", "oracle" (accuracies), "pick"
     and "vote": {"accuracy", "fixed", "broke", "gain", "gain_ci95", "p_value" (against greedy, paired over
     problems), "changed_right" (fixed / (fixed + broke); None if no outcome changed)}}; only "problems" (0)
     without a problem to replay."""
     greedy, picked, voted, oracle, most = [], [], [], [], 0
-    for trunk, samples in greedy_and_samples(records):
+    for trunk, samples in greedy_and(records, kind):
         candidates = [trunk, *samples]
         most = max(most, len(candidates))
         outcomes = {r.correct for r in candidates}

@@ -187,9 +187,12 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
                 mark = " (its read-out)" if readout == r["readout"] else ""
                 print(f"{head}: {choice} by {readout}{mark}: {accuracy_text(a)} on {a['pairs']} pairs of "
                       f"{a['problems']} problems")
-        for readout, b in r["best_of_n"].items():
+        for readout, a in r["fork_candidates"].items():
+            print(f"{head}: trunk and forks read whole, by {readout}: {accuracy_text(a)} on {a['pairs']} pairs")
+        for what, readout, b in [("best-of", k, b) for k, b in r["best_of_n"].items()] + [
+                ("trunk + forks, best of", k, b) for k, b in r["fork_rollouts"].items()]:
             if b["problems"]:
-                print(f"{head}: best-of-{b['candidates']} (greedy first) on {b['problems']} problems, greedy "
+                print(f"{head}: {what} {b['candidates']} (greedy first) on {b['problems']} problems, greedy "
                       f"{b['greedy']:.3f}, oracle {b['oracle']:.3f}; " + "; ".join(
                           f"{name} {c['accuracy']:.3f}, {c['gain']:+.3f} [{c['gain_ci95'][0]:+.3f}, "
                           f"{c['gain_ci95'][1]:+.3f}], fixed {c['fixed']} / broke {c['broke']}"
