@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer, field_validator, model_validator
 
-from sla_engine.search.config import CONFIG_CLASSES, STRATEGIES
+from sla_engine.search.choose import CONFIG_CLASSES, STRATEGIES
 
 MAX_STOP_SEQUENCES = 4  # as OpenAI
 MAX_MESSAGES = 1024  # a chat longer than this is a client bug, not a conversation

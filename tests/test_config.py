@@ -13,7 +13,7 @@ from server.errors import APIError, parse_body
 from server.protocol import ChatCompletionRequest, SearchField
 from sla.cli import build_parser, main
 from sla_engine.engine import EngineConfig
-from sla_engine.search.config import CONFIGS
+from sla_engine.search.choose import CONFIGS
 from sla_engine.store.store import default_cache_dir
 
 

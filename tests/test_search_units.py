@@ -36,6 +36,10 @@ from sla_engine.search.tree import Node
     (dict(strategy="tree", width=1), "width"), (dict(strategy="tree", paths=33), "paths"),
     (dict(strategy="rsd", threshold=1.5), "threshold"), (dict(strategy="rsd", max_step=0), "max_step"),
     (dict(strategy="greedy", width=2), "width"),
+    (dict(strategy="fork_rollouts", forks=0), "forks"), (dict(strategy="fork_rollouts", forks=17), "forks"),
+    (dict(strategy="fork_rollouts", chunk=20, last_fork_at=10), "last_fork_at"),
+    (dict(strategy="fork_rollouts", fork_min_p=1.1), "fork_min_p"),
+    (dict(strategy="fork_rollouts", score="max"), "score"), (dict(strategy="fork_rollouts", n=4), "n"),
 ])
 def test_invalid_settings_name_their_field(given, field):
     with pytest.raises(SearchConfigError) as e:

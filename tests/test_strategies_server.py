@@ -1,4 +1,4 @@
-"""best_of_n, cards, tree and rsd over the API (the shared `sla_server`, which also runs a target engine):
+"""best_of_n, fork_rollouts, cards, tree and rsd over the API (the shared `sla_server`, which also runs a target engine):
 answers, stream shape, search_stats that add up, 400s for bad settings, nothing left running after a
 client drops a stream."""
 
@@ -14,6 +14,7 @@ pytestmark = pytest.mark.engine
 QUESTION = [{"role": "user", "content": "Explain in a few sentences why the sky is blue."}]
 STRATEGIES = {
     "best_of_n": {"strategy": "best_of_n", "n": 3, "prune_at": 8},
+    "fork_rollouts": {"strategy": "fork_rollouts", "forks": 2, "chunk": 4, "fork_min_p": 0.0},
     "cards": {"strategy": "cards", "max_segment": 16, "max_rejections": 2},
     "tree": {"strategy": "tree", "segment": 8, "paths": 4},
     "rsd": {"strategy": "rsd", "max_step": 16},
@@ -31,6 +32,8 @@ def test_each_strategy_answers_streams_and_reports(sla_server, name):
     content = [c for c in chunks if c.choices and c.choices[0].delta.content]
     if name in ("best_of_n", "tree"):  # the answer is known only at the end: one piece
         assert len(content) == 1
+    if name == "fork_rollouts":  # the trunk before its first fork, then the rest of the best candidate
+        assert len(content) <= 2
     body = full.search_stats
     assert body["strategy"] == name and stats["strategy"] == name
     assert {k: body[k] for k in STRATEGIES[name]} == STRATEGIES[name]  # the settings that ran
@@ -38,6 +41,8 @@ def test_each_strategy_answers_streams_and_reports(sla_server, name):
     assert body["tokens_generated"] >= body["tokens_emitted"]
     if name == "best_of_n":
         assert body["samples"] == 3 and body["samples_pruned"] == 1  # ceil(0.5 · 3) = 2 go on
+    if name == "fork_rollouts":
+        assert body["forks"] == body["branches_forked"] <= 2 and body["score"] in ("mean", "last")
     if name == "cards":
         assert body["segments_accepted"] + body["segments_forced"] >= 1
     if name == "tree":
@@ -74,6 +79,8 @@ def test_best_of_n_answers_by_a_majority_vote_when_asked(sla_server):
     ({"strategy": "best_of_n", "width": 2}, "search.width"),  # an SLA setting
     ({"strategy": "best_of_n", "select": "best"}, "search.select"),
     ({"strategy": "best_of_n", "select": "vote", "threshold": 0.5}, "search.threshold"),
+    ({"strategy": "fork_rollouts", "forks": 0}, "search.forks"),
+    ({"strategy": "fork_rollouts", "chunk": 20, "last_fork_at": 10}, "search.last_fork_at"),
     ({"strategy": "cards", "entropy": 0}, "search.entropy"),
     ({"strategy": "cards", "min_segment": 10, "max_segment": 5}, "search.max_segment"),
     ({"strategy": "cards", "n": 3}, "search.n"),

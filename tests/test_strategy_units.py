@@ -10,6 +10,7 @@ import pytest
 from sla_engine.search import CardsConfig, Chunk, ScoredTokens, SearchStats
 from sla_engine.search.best_of_n import Candidate, best, majority, survivors
 from sla_engine.search.cards import acceptance, threshold
+from sla_engine.search.fork_rollouts import fork_points, runner_up
 from sla_engine.search.rsd import step_score
 from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
 from sla_pipeline.bench.run import StreamTiming, summarize
@@ -124,3 +125,21 @@ def test_bench_sums_counts_and_averages_ratios_over_streams():
     assert row["committed_tok_s_per_stream"] == 10.0  # a stream that came in one piece has no rate
     assert row["generated_per_emitted"] == pytest.approx(400 / 150)
     assert row["prefix_cache_hit_rate"] == 0.5 and row["peak_live_branches_per_stream"] == 4
+
+
+def test_fork_points_are_runner_ups_at_chunk_boundaries_spread_evenly():
+    ups = [100 + i for i in range(60)]  # every position has a runner-up
+    assert fork_points(ups, chunk=10, last=480, most=8) == [(10, 110), (20, 120), (30, 130), (40, 140), (50, 150)]
+    assert [at for at, _ in fork_points(ups[:50], 10, 480, 8)] == [10, 20, 30, 40]  # not at the answer's last token
+    assert [at for at, _ in fork_points(ups, 10, 39, 8)] == [10, 20, 30]  # at most `last` tokens in
+    assert [at for at, _ in fork_points(ups, 10, 480, 2)] == [10, 30]  # 5 eligible, step 2.5: the 1st and 3rd
+    assert [at for at, _ in fork_points(ups, 10, 480, 3)] == [10, 20, 40]  # step 5/3: indices 0, 1, 3
+    gaps = [None if i in (20, 30) else u for i, u in enumerate(ups)]  # no plausible runner-up there
+    assert [at for at, _ in fork_points(gaps, 10, 480, 8)] == [10, 40, 50]
+    assert fork_points(ups[:10], 10, 480, 4) == []  # shorter than a chunk and a token: nothing to fork
+
+
+def test_the_runner_up_is_the_best_rival_other_than_the_token_written():
+    assert runner_up(5, (5, 9)) == 9
+    assert runner_up(5, (9, 5)) == 9  # a tie the sampler broke the other way
+    assert runner_up(5, (5,)) is None  # the min_p filter left no rival

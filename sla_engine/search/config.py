@@ -12,7 +12,7 @@ policy's own per-token reward, 0 being its average token. With an uncalibrated h
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal
 
 from sla_engine.reward.readout import FORK_COLUMNS
@@ -237,48 +237,36 @@ class RsdConfig(StrategyConfig):
         check_int(self, "max_step", 1, 1024)
 
 
-SearchConfig = PlainConfig | SlaConfig | BestOfNConfig | CardsConfig | TreeConfig | RsdConfig
-CONFIG_CLASSES: tuple[type, ...] = (PlainConfig, SlaConfig, BestOfNConfig, CardsConfig, TreeConfig, RsdConfig)
-CONFIGS: dict[str, type] = {
-    "sample": PlainConfig, "greedy": PlainConfig, "sla": SlaConfig, "best_of_n": BestOfNConfig,
-    "cards": CardsConfig, "tree": TreeConfig, "rsd": RsdConfig,
-}
-STRATEGIES: tuple[str, ...] = tuple(CONFIGS)
+@dataclass(frozen=True)
+class ForkRolloutsConfig(StrategyConfig):
+    """The greedy answer and its forks, each read to the end (search/fork_rollouts.py): at the chunk boundaries
+    (every `chunk` tokens, at most `last_fork_at` tokens in) where the runner-up token is at least
+    `fork_min_p` times as likely as the greedy one, up to `forks` of them spread evenly, the runner-up token
+    then greedy decoding to the end; the answer is the best of the greedy answer and those rollouts by the
+    head's read-out (`score`, left out: the head's own) over each whole answer, with `prefer_finished` one
+    that ended at EOS first. The prefix all of them share streams when the greedy answer is written; the
+    rest arrives in one piece once they are ranked."""
+
+    forks: int = 4
+    chunk: int = 10
+    fork_min_p: float = 0.1
+    last_fork_at: int = 480
+    prefer_finished: bool = True
+    score: Readout | None = None
+    strategy: ClassVar[str] = "fork_rollouts"
+    streams_tokens: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_int(self, "forks", 1, MAX_SAMPLES)
+        check_int(self, "chunk", 1, MAX_CHUNK)
+        check_float(self, "fork_min_p", 0.0, 1.0)
+        check_int(self, "last_fork_at", self.chunk, 1 << 16)
+        check_bool(self, "prefer_finished")
+        check_readout(self)
+
+    @property
+    def max_live_branches(self) -> int:
+        return self.forks
 
 
-def make_config(given: dict, default: SearchConfig | None = None) -> SearchConfig:
-    """The config for a `search` object (API field or `--search` JSON): its `strategy` (left out: the
-    default's, or "sla" when the default is plain decoding) and that strategy's settings; settings left out
-    come from `default` when it runs the same strategy, else from the strategy's own defaults."""
-    default = default or PlainConfig()
-    strategy = given.get("strategy")
-    if strategy is None:
-        strategy = default.strategy if not isinstance(default, PlainConfig) else "sla"
-    if strategy not in CONFIGS:
-        raise SearchConfigError("strategy", f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
-    cls = CONFIGS[strategy]
-    names = [f.name for f in fields(cls) if f.name != "strategy"]
-    settings = {k: v for k, v in given.items() if k != "strategy"}
-    for name in settings:
-        if name not in names:
-            known = f"its settings are {', '.join(names)}" if names else "it has no settings"
-            raise SearchConfigError(name, f"'{name}' is not a setting of strategy '{strategy}'; {known}")
-    base = asdict(default) if type(default) is cls and default.strategy == strategy else {}
-    base = {k: v for k, v in base.items() if k != "strategy"}
-    if cls is PlainConfig:
-        return PlainConfig(strategy)
-    return cls(**{**base, **settings})
-
-
-def choose_search(given: dict | None, default: SearchConfig, *, has_reward: bool, has_target: bool) -> SearchConfig:
-    """The one rule for which search a request means (the API's `search` field; `sla serve --search` with the
-    server's plain default): `make_config` of what it gives, else the default — refused when the server lacks
-    what the strategy needs (a reward head; for `rsd`, a target model)."""
-    config = default if given is None else make_config(given, default)
-    if config.needs_reward and not has_reward:
-        raise SearchConfigError("strategy", f"search strategy '{config.strategy}' needs a reward head, and this "
-                                            "server runs without one (sla serve --reward-head PATH)")
-    if isinstance(config, RsdConfig) and not has_target:
-        raise SearchConfigError("strategy", "search strategy 'rsd' needs a target model, and this server runs "
-                                            "without one (sla serve --target-model NAME)")
-    return config
+SearchConfig = PlainConfig | SlaConfig | BestOfNConfig | ForkRolloutsConfig | CardsConfig | TreeConfig | RsdConfig

@@ -6,14 +6,24 @@ from sla_engine.engine import Engine
 from sla_engine.search.base import Search
 from sla_engine.search.best_of_n import BestOfN
 from sla_engine.search.cards import Cards
-from sla_engine.search.config import BestOfNConfig, CardsConfig, RsdConfig, SearchConfig, SlaConfig, TreeConfig
+from sla_engine.search.config import (
+    BestOfNConfig,
+    CardsConfig,
+    ForkRolloutsConfig,
+    RsdConfig,
+    SearchConfig,
+    SlaConfig,
+    TreeConfig,
+)
+from sla_engine.search.fork_rollouts import ForkRollouts
 from sla_engine.search.rsd import Rsd
 from sla_engine.search.sla import SlaSearch
 from sla_engine.search.stats import SearchStats
 from sla_engine.search.tree_sampling import TreeSampling
 
 SEARCHES: dict[type, type[Search]] = {
-    SlaConfig: SlaSearch, BestOfNConfig: BestOfN, CardsConfig: Cards, TreeConfig: TreeSampling,
+    SlaConfig: SlaSearch, BestOfNConfig: BestOfN, ForkRolloutsConfig: ForkRollouts, CardsConfig: Cards,
+    TreeConfig: TreeSampling,
 }
 
 

@@ -25,7 +25,8 @@ from vllm import SamplingParams
 
 from sla_engine.engine import Engine
 from sla_engine.search import SearchStats
-from sla_engine.search.config import PlainConfig, SlaConfig, make_config
+from sla_engine.search.choose import make_config
+from sla_engine.search.config import PlainConfig, SlaConfig
 from sla_engine.search.rsd import step_end_ids
 from sla_engine.search.strategies import make_search
 from sla_pipeline.bench.decode_speed import run_batch

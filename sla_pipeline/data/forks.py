@@ -27,6 +27,7 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import Engine
+from sla_engine.search.fork_rollouts import fork_points as search_fork_points
 from sla_pipeline.data import gsm
 from sla_pipeline.data.jsonl import read_jsonl
 from sla_pipeline.data.pairs import Pair
@@ -93,17 +94,16 @@ class ForkedProblem:
 
 def fork_points(greedy: list[int], top: list[dict[int, float]], settings: ForkSettings) -> list[ForkPoint]:
     """Where SLA would fork the greedy answer `greedy` (top[i]: token → log-prob at position i), at most
-    `per_problem` of them, evenly spread over the eligible boundaries."""
-    eligible = []
-    for at in range(settings.chunk, min(len(greedy) - 1, settings.max_fork_at) + 1, settings.chunk):
-        chosen = greedy[at]
+    `per_problem` of them, evenly spread over the eligible boundaries: the rule the `fork_rollouts` search
+    forks by (sla_engine/search/fork_rollouts.py), with each fork token's log-ratio to the greedy token."""
+    runner_ups, log_ratios = [], {}
+    for at, chosen in enumerate(greedy):
         others = sorted(((lp, t) for t, lp in top[at].items() if t != chosen), reverse=True)
-        if others and others[0][0] - top[at][chosen] >= math.log(settings.min_ratio):
-            eligible.append(ForkPoint(at, others[0][1], others[0][0] - top[at][chosen]))
-    if len(eligible) <= settings.per_problem:
-        return eligible
-    step = len(eligible) / settings.per_problem
-    return [eligible[int(i * step)] for i in range(settings.per_problem)]
+        ratio = others[0][0] - top[at][chosen] if others else -math.inf
+        runner_ups.append(others[0][1] if ratio >= math.log(settings.min_ratio) else None)
+        log_ratios[at] = ratio
+    points = search_fork_points(runner_ups, settings.chunk, settings.max_fork_at, settings.per_problem)
+    return [ForkPoint(at, token, log_ratios[at]) for at, token in points]
 
 
 async def fork_problem(engine: Engine, item: Item, settings: ForkSettings) -> ForkedProblem:
