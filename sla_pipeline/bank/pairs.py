@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.bank.record import BankRecord, Kind
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def sibling_pairs(records: Iterable[BankRecord]) -> list[AnswerPair]:
             if f.kind == "fork" and f.parent in trunks and f.correct != trunks[f.parent].correct]
 
 
-def candidate_pairs(records: Iterable[BankRecord], kind: str = "sample") -> list[AnswerPair]:
+def candidate_pairs(records: Iterable[BankRecord], kind: Kind = "sample") -> list[AnswerPair]:
     """Every (right, wrong) pair among each problem's trunk and answers of `kind` (samples or forks), grouped
     by problem in bank order."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from sla_engine.search.best_of_n import majority
 from sla_pipeline.bank.pairs import AnswerPair
-from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.bank.record import BankRecord, Kind
 from sla_pipeline.eval.stats import PairedGain, bootstrap_ci
 from sla_pipeline.training.value_data import scored_length
 
@@ -112,7 +112,7 @@ def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
             "changed_right": gain.fixed / changed if changed else None}
 
 
-def greedy_and(records: Iterable[BankRecord], kind: str = "sample") -> list[tuple[BankRecord, list[BankRecord]]]:
+def greedy_and(records: Iterable[BankRecord], kind: Kind = "sample") -> list[tuple[BankRecord, list[BankRecord]]]:
     """Best-of-N's problems among the records: (greedy's answer, the answers of `kind` — samples, or forks — in
     bank order) per problem with one trunk and some of them (elsewhere there is no greedy answer to compare
     with, or nothing to choose)."""
@@ -123,14 +123,14 @@ def greedy_and(records: Iterable[BankRecord], kind: str = "sample") -> list[tupl
     found = []
     for answers in by_item.values():
         trunks = [r for r in answers if r.kind == "trunk"]
-        samples = [r for r in answers if r.kind == kind]
-        if len(trunks) == 1 and samples:
-            found.append((trunks[0], samples))
+        others = [r for r in answers if r.kind == kind]
+        if len(trunks) == 1 and others:
+            found.append((trunks[0], others))
     return found
 
 
 def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, prefer_finished: bool = True,
-                     kind: str = "sample") -> dict:
+                     kind: Kind = "sample") -> dict:
     """Best-of-N with `greedy_first` replayed on every problem with a trunk (the greedy answer, drawn first) and
     samples, by the server's rule (`ranked`), and beside it its `select: "vote"` over the same answers (the
     server's `majority` of their final numbers, the head only breaking ties). Scored only where the answers'
@@ -142,8 +142,8 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
     problems), "changed_right" (fixed / (fixed + broke); None if no outcome changed)}}; only "problems" (0)
     without a problem to replay."""
     greedy, picked, voted, oracle, most = [], [], [], [], 0
-    for trunk, samples in greedy_and(records, kind):
-        candidates = [trunk, *samples]
+    for trunk, others in greedy_and(records, kind):
+        candidates = [trunk, *others]
         most = max(most, len(candidates))
         outcomes = {r.correct for r in candidates}
         order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
