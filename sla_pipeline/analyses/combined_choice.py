@@ -26,21 +26,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from sla_engine.search.best_of_n import majority
+from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import Scorer, against_greedy, ranked, read
+from sla_pipeline.training.choices import Scorer, against_greedy, greedy_and, ranked, read, vote
 from sla_pipeline.training.value_data import scored_length
 
 RULES = ("forks", "vote", "forks+vote", "all-vote", "all-pick")
 
 
 def voted(candidates: list[BankRecord], score: Scorer, limit: int) -> BankRecord:
-    order = ranked(candidates, score, limit, prefer_finished=True)
-    return majority(order, [r.given for r in order])
+    return vote(ranked(candidates, score, limit, prefer_finished=True))
 
 
 def choose(trunk: BankRecord, forks: list[BankRecord], samples: list[BankRecord], score: Scorer,
@@ -62,18 +60,10 @@ def problems(records: Iterable[BankRecord], split: str,
              samples: int) -> list[tuple[BankRecord, list[BankRecord], list[BankRecord]]]:
     """(trunk, forks, the first `samples` samples) of every `split` problem with one trunk and that many
     samples (a trunk without forks had no uncertain point: fork rollouts answer greedy's text there)."""
-    by_item: dict[str, list[BankRecord]] = defaultdict(list)
-    for r in records:
-        if r.split == split:
-            by_item[r.item].append(r)
-    found = []
-    for answers in by_item.values():
-        trunks = [r for r in answers if r.kind == "trunk"]
-        drawn = [r for r in answers if r.kind == "sample"]
-        if len(trunks) == 1 and len(drawn) >= samples:
-            forks = [r for r in answers if r.kind == "fork" and r.parent == trunks[0].id]
-            found.append((trunks[0], forks, drawn[:samples]))
-    return found
+    records = [r for r in records if r.split == split]
+    forks = {trunk.id: found for trunk, found in greedy_and(records, "fork")}
+    return [(trunk, forks.get(trunk.id, []), drawn[:samples]) for trunk, drawn in greedy_and(records, "sample")
+            if len(drawn) >= samples]
 
 
 def replay(found: list[tuple[BankRecord, list[BankRecord], list[BankRecord]]], score: Scorer,
@@ -140,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bank", type=Path, required=True)
     parser.add_argument("--head", type=Path, required=True)
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--score", choices=("mean", "last"), default="mean")
+    parser.add_argument("--score", choices=READOUTS, default="mean")
     parser.add_argument("--samples", type=int, default=4, help="samples per problem beside greedy [default 4]")
     parser.add_argument("--split", default="heldout")
     parser.add_argument("--problems", type=int, help="only the first N such problems, in bank order")

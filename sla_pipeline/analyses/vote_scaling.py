@@ -23,9 +23,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from sla_engine.search.best_of_n import majority
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import against_greedy, greedy_and, ranked
+from sla_pipeline.training.choices import against_greedy, greedy_and, ranked, vote
 from sla_pipeline.training.value import read_bank
 
 
@@ -43,7 +42,7 @@ def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> d
         voted, oracle = [], []
         for trunk, samples in found:
             order = ranked([trunk, *samples[: n - 1]], lambda a, seen: 0.0, limit, prefer_finished=True)
-            voted.append(majority(order, [r.given for r in order]).correct)
+            voted.append(vote(order).correct)
             oracle.append(any(r.correct for r in order))
         by_n[n] = {"oracle": sum(oracle) / len(oracle), **against_greedy(voted, greedy)}
     return {"split": split, "problems": len(found), "samples": most, "greedy": sum(greedy) / len(greedy),

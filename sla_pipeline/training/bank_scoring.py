@@ -21,13 +21,12 @@ import torch
 from tqdm import tqdm
 
 from sla_engine.reward import RewardHead
+from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, reach, read
 from sla_pipeline.training.features import TokenizedResponse, forward_group
 from sla_pipeline.training.value import prompt_ids, read_bank
-
-READOUTS = ("mean", "last")
 
 
 @torch.no_grad()

@@ -104,6 +104,12 @@ def ranked(candidates: list[BankRecord], score: Scorer, limit: int, prefer_finis
     return [candidates[i] for i in order]
 
 
+def vote(order: list[BankRecord]) -> BankRecord:
+    """The server's `select: "vote"` over answers already in best-of-N's order (`ranked`): the majority of
+    their final numbers, the first in that order breaking ties."""
+    return majority(order, [r.given for r in order])
+
+
 def against_greedy(correct: list[bool], greedy: list[bool]) -> dict:
     gain = PairedGain.of(correct, greedy)
     changed = gain.fixed + gain.broke
@@ -149,7 +155,7 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
         order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
         greedy.append(candidates[0].correct)
         picked.append(order[0].correct)
-        voted.append(majority(order, [r.given for r in order]).correct)
+        voted.append(vote(order).correct)
         oracle.append(True in outcomes)
     if not greedy:
         return {"problems": 0}
