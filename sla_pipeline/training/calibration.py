@@ -1,6 +1,7 @@
 """Calibrating a head (the last step of `sla train`, and `sla calibrate` for a head that exists): measure its
-per-token reward on the policy's own training answers and fold the standardization into it
-(`sla_engine/reward/calibration.py` says why)."""
+per-token reward on the policy's own training answers — those of `sla data`'s training pairs, or the sample
+bank's train-side answers (`calibrate_on_bank`: how a value head trained on the bank is calibrated) — and fold
+the standardization into it (`sla_engine/reward/calibration.py` says why)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import torch
 
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_engine.reward.calibration import Calibration, fold
+from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.pairs import Pair, read_pairs
 from sla_pipeline.training.features import FeatureCache, TokenizedResponse, tokenize
 
 log = logging.getLogger(__name__)
 
 POLICY_SOURCES = ("gsm", "gsm_fork", "alpaca")  # both answers of these pairs were sampled from the policy itself
+BANK_SOURCES = ("bank-train",)  # the sample bank's train-side greedy answers and samples
 
 
 def own_answers(tokenizer, pairs: list[Pair], max_response_tokens: int) -> list[TokenizedResponse]:
@@ -61,11 +64,46 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
     if len(seqs) < 2:
         raise ValueError(f"{train_file}: fewer than 2 policy answers (sources {', '.join(POLICY_SOURCES)}) to calibrate on")
     cache = FeatureCache(cache_dir).complete(model_path, seqs)
+    return fold_and_save(head, measure(head.channel(), cache, seqs, POLICY_SOURCES), head_dir, model_path)
+
+
+def fold_and_save(head: RewardHead, measured: Calibration, head_dir: Path, model_path: Path) -> Calibration:
+    """Folds `measured` (the head's served rewards' mean and std) into `head` and rewrites it in `head_dir`
+    (same dtype, same read-out). Recalibrating a calibrated head composes the two maps, so the file always
+    records raw → served."""
     channel = head.channel()
-    measured = calibrate(channel, cache, seqs, POLICY_SOURCES)
+    fold(channel, measured)
     before = head.calibration
     total = measured if before is None else Calibration(
         before.mean + before.std * measured.mean, before.std * measured.std, measured.tokens, measured.sources)
     dtype = next(iter(head.state_dict.values())).dtype
     RewardHead.from_channel(channel, head.base_model, model_path, total, head.readout).save(head_dir, dtype)
+    log.info("%s: calibrated on %d tokens: mean %.4f, std %.4f", head_dir, measured.tokens, measured.mean, measured.std)
     return total
+
+
+def bank_answers(records: list[BankRecord], problems: int) -> list[BankRecord]:
+    """The greedy answers and samples of the bank's first `problems` train-side problems, in bank order (forks
+    are left out: their prefix is their trunk's, counted once)."""
+    items = list(dict.fromkeys(r.item for r in records if r.split == "train"))[:problems]
+    chosen = set(items)
+    return [r for r in records if r.item in chosen and r.split == "train" and r.kind in ("trunk", "sample")]
+
+
+def calibrate_on_bank(model_path: Path, head_dir: Path, records: list[BankRecord], prompts: dict[str, list[int]],
+                      problems: int, limit: int = 512, backbone=None) -> Calibration:
+    """`sla calibrate --bank`: rewrites the head in `head_dir` calibrated on the rewards it gives at every
+    position a search reads (`scored_length`, at most `limit`) of `bank_answers`."""
+    from sla_pipeline.training.bank_scoring import rewards_of
+    from sla_pipeline.training.value_data import scored_length
+
+    head = RewardHead.load_for(head_dir, model_path)
+    answers = {a.id: (a, scored_length(a, limit)) for a in bank_answers(records, problems)}
+    if not answers:
+        raise ValueError("no train-side greedy answer or sample in the bank to calibrate on")
+    if backbone is None:
+        from transformers import AutoModelForCausalLM
+        backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    served = rewards_of(backbone, [head], answers, prompts)[0]
+    values = torch.tensor([x for rewards in served.values() for x in rewards])
+    return fold_and_save(head, Calibration.measure(values, BANK_SOURCES), head_dir, model_path)

@@ -53,13 +53,19 @@ def add_parser(sub) -> None:
 
     cal = sub.add_parser("calibrate", help="standardize an existing head's rewards on the policy's own answers",
                          description="Measures the head's per-token reward on the policy's answers among the "
-                                     "training pairs (sources gsm, gsm_fork, alpaca) and folds (r - mean) / std into the head, "
-                                     "rewriting HEAD in place. `sla train` does this itself.")
+                                     "training pairs (--data; sources gsm, gsm_fork, alpaca) or on the sample bank's "
+                                     "train-side greedy answers and samples (--bank) and folds (r - mean) / std into "
+                                     "the head, rewriting HEAD in place; rankings are unchanged. `sla train` does "
+                                     "this itself for a preference head.")
     cal.set_defaults(run=calibrate_command)
     cal.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
     cal.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
-    cal.add_argument("--data", type=Path, required=True, help="folder with pairs/train.jsonl (the output of `sla data`)")
-    cal.add_argument("--features", type=Path, help="backbone feature cache [default: DATA/features/MODEL]")
+    source = cal.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="folder with pairs/train.jsonl (the output of `sla data`)")
+    source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its train-side answers)")
+    cal.add_argument("--problems", type=int, default=40,
+                     help="--bank: the first N train-side problems' answers [default %(default)s]")
+    cal.add_argument("--features", type=Path, help="--data: backbone feature cache [default: DATA/features/MODEL]")
     cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                      help="as the head was trained with [default %(default)s]")
 
@@ -136,8 +142,18 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = ModelStore().resolve(args.model)
-    c = calibrate_head(model.path, args.head, args.data / "pairs" / "train.jsonl",
-                       args.features or args.data / "features" / model.name, args.max_response_tokens)
+    if args.bank is not None:
+        from transformers import AutoTokenizer
+
+        from sla_pipeline.training.calibration import bank_answers, calibrate_on_bank
+        from sla_pipeline.training.value import prompt_ids, read_bank
+
+        records = read_bank(args.bank)
+        prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), bank_answers(records, args.problems))
+        c = calibrate_on_bank(model.path, args.head, records, prompts, args.problems)
+    else:
+        c = calibrate_head(model.path, args.head, args.data / "pairs" / "train.jsonl",
+                           args.features or args.data / "features" / model.name, args.max_response_tokens)
     print(f"{args.head}: served reward = (raw - mean) / std, mean {c.mean:.4f}, std {c.std:.4f} "
           f"(measured on {c.tokens} tokens)")
     return 0
