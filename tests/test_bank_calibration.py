@@ -1,6 +1,7 @@
 """`sla calibrate --bank` (sla_pipeline/training/calibration.py): a head is standardized on the rewards it
 gives the bank's train-side greedy answers and samples — those only, as far as a search reads them — and keeps
-its read-out and its rankings; calibrating it again composes the maps."""
+its read-out and its rankings (a bf16 head keeps bf16 weights but its folded last layer, stored in float32 so
+that the map is exact); calibrating it again composes the maps."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
     folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=6)
     backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     head_dir = make_random_head(folder, tmp_path / "head", seed=7, head_bias=2.0)
+    RewardHead.load(head_dir).save(head_dir, torch.bfloat16)  # as heads are shipped
     raw_head = RewardHead.load(head_dir)
     records, prompts = bank(random.Random(1))
     answers = {a.id: (a, scored_length(a, 512)) for a in bank_answers(records, 6)}
@@ -47,13 +49,16 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
     served_head = RewardHead.load(head_dir)
     assert served_head.calibration == total and total.sources == BANK_SOURCES
     assert served_head.readout == raw_head.readout
+    dtypes = {k: v.dtype for k, v in served_head.state_dict.items()}
+    assert dtypes.pop("head.weight") == dtypes.pop("head.bias") == torch.float32
+    assert set(dtypes.values()) == {torch.bfloat16}
     assert total.tokens == sum(seen for _, seen in answers.values()) == 6 * 11 + 6 * 4  # a sample's final EOS is not read
     served = rewards_of(backbone, [served_head], answers, prompts)[0]
     flat = torch.tensor([x for r in served.values() for x in r])
     assert abs(flat.mean().item()) < 1e-3 and abs(flat.std().item() - 1) < 1e-3
     for key, rewards in raw.items():  # the same affine map everywhere: every ranking is kept
         expected = (torch.tensor(rewards) - total.mean) / total.std
-        torch.testing.assert_close(torch.tensor(served[key]), expected, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(torch.tensor(served[key]), expected, atol=1e-5, rtol=1e-5)
 
     again = calibrate_on_bank(folder, head_dir, records, prompts, 6, backbone=backbone)
     assert again.mean == pytest.approx(total.mean, abs=1e-3 * total.std)  # composed: still raw -> served

@@ -94,9 +94,11 @@ class RewardHead:
         torch.manual_seed(seed)
         return cls.from_channel(RewardChannel(ChannelConfig(hidden, layers, width)), base_model, model_path)
 
-    def save(self, folder: Path, dtype: torch.dtype = torch.float32) -> Path:
+    def save(self, folder: Path, dtype: torch.dtype | None = torch.float32) -> Path:
+        """Both files into `folder`, every tensor in `dtype` (None: each in its own)."""
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.to(dtype) for k, v in self.state_dict.items()}, str(folder / WEIGHTS_FILE))
+        save_file({k: v if dtype is None else v.to(dtype) for k, v in self.state_dict.items()},
+                  str(folder / WEIGHTS_FILE))
         meta = {"format_version": FORMAT_VERSION, **asdict(self.config),
                 "base_model": self.base_model, "base_model_sha256": self.base_model_sha256,
                 "calibration": self.calibration.to_json() if self.calibration else None, "readout": self.readout}

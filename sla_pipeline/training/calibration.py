@@ -6,6 +6,7 @@ the standardization into it (`sla_engine/reward/calibration.py` says why)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -55,7 +56,7 @@ def calibrate(channel: RewardChannel, cache: FeatureCache, seqs: list[TokenizedR
 
 def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir: Path,
                    max_response_tokens: int) -> Calibration:
-    """`sla calibrate`: rewrites the head in `head_dir` (same dtype) calibrated on `train_file`'s policy answers.
+    """`sla calibrate`: rewrites the head in `head_dir` calibrated on `train_file`'s policy answers.
     Recalibrating a calibrated head composes the two maps, so the file always records raw → served."""
     from transformers import AutoTokenizer
 
@@ -69,15 +70,17 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
 
 def fold_and_save(head: RewardHead, measured: Calibration, head_dir: Path, model_path: Path) -> Calibration:
     """Folds `measured` (the head's served rewards' mean and std) into `head` and rewrites it in `head_dir`
-    (same dtype, same read-out). Recalibrating a calibrated head composes the two maps, so the file always
-    records raw → served."""
+    (same read-out; every tensor in its dtype but the folded last layer, kept in float32 so that the map is
+    exact: w / σ rounded to bf16 would move each answer's rewards by its own error and could reorder near
+    ties). Recalibrating a calibrated head composes the two maps, so the file always records raw → served."""
     channel = head.channel()
     fold(channel, measured)
     before = head.calibration
     total = measured if before is None else Calibration(
         before.mean + before.std * measured.mean, before.std * measured.std, measured.tokens, measured.sources)
-    dtype = next(iter(head.state_dict.values())).dtype
-    RewardHead.from_channel(channel, head.base_model, model_path, total, head.readout).save(head_dir, dtype)
+    folded = RewardHead.from_channel(channel, head.base_model, model_path, total, head.readout)
+    state = {k: v if k.startswith("head.") else v.to(head.state_dict[k].dtype) for k, v in folded.state_dict.items()}
+    replace(folded, state_dict=state).save(head_dir, dtype=None)
     log.info("%s: calibrated on %d tokens: mean %.4f, std %.4f", head_dir, measured.tokens, measured.mean, measured.std)
     return total
 
