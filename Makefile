@@ -1,7 +1,7 @@
 # Two commands do the whole set-up on a fresh machine:
 #   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000 (PORT=..., HOST=...,
 #                MODEL=... to change; `sla serve` loads the model's shipped reward head from heads/MODEL, or
-#                HEAD=FOLDER's, e.g. HEAD=heads/qwen2.5-coder-0.5b-instruct/value-184)
+#                HEAD=FOLDER's, e.g. HEAD=heads/qwen2.5-coder-0.5b-instruct/bradley-terry)
 #   make test    same set-up, then the whole test suite
 # FLAVOUR=gpu installs the CUDA build of vLLM instead of the CPU one.
 

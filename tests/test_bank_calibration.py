@@ -63,3 +63,23 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
     again = calibrate_on_bank(folder, head_dir, records, prompts, 6, backbone=backbone)
     assert again.mean == pytest.approx(total.mean, abs=1e-3 * total.std)  # composed: still raw -> served
     assert again.std == pytest.approx(total.std, rel=1e-3)
+
+
+def test_the_default_models_shipped_head_is_value_184_calibrated():
+    """What `make serve` loads is the head the recommended search was measured with, under an exact affine map:
+    every tensor value-184's but the last layer, value-184's folded with the recorded mean and std."""
+    from pathlib import Path
+
+    from sla_engine.store import DEFAULT_MODEL
+
+    shipped = Path(__file__).resolve().parents[1] / "heads" / DEFAULT_MODEL
+    served, measured = RewardHead.load(shipped), RewardHead.load(shipped / "value-184")
+    c = served.calibration
+    assert c is not None and c.sources == BANK_SOURCES and measured.calibration is None
+    assert served.readout == measured.readout == "last" and served.config == measured.config
+    for key, tensor in measured.state_dict.items():
+        if not key.startswith("head."):
+            assert torch.equal(served.state_dict[key], tensor), key
+    weight, bias = (measured.state_dict[k].double() for k in ("head.weight", "head.bias"))
+    torch.testing.assert_close(served.state_dict["head.weight"].double(), weight / c.std, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(served.state_dict["head.bias"].double(), (bias - c.mean) / c.std, rtol=1e-6, atol=1e-9)

@@ -1,8 +1,9 @@
 """Reward calibration: standardized units for every threshold a search compares rewards against.
 
 A Bradley–Terry head is only defined up to a shift (the loss sees reward differences), and its scale is
-wherever training stopped: the shipped head's raw mean token reward on the policy's own GSM answers was
-about −5. Absolute thresholds (CARDS τ, RSD δ, best-of-N's early-stop score) would then be head-specific.
+wherever training stopped: heads/MODEL/bradley-terry's raw mean token reward on the policy's own GSM answers
+was about −5; a value head's unit is the log-odds of a right answer. Absolute thresholds (CARDS τ, RSD δ,
+best-of-N's early-stop score) would then be head-specific.
 
 So a head is calibrated once, after training: the per-token reward's mean μ and standard deviation σ over
 the policy's own training answers are measured, and r ↦ (r − μ) / σ is folded into the head's last linear

@@ -1,5 +1,5 @@
 """Training settings, validated at construction. Defaults are the paper's (REFERENCE §2) except where the
-docs/reward-head.md says a measured choice replaced them for the shipped head."""
+docs/reward-head.md says a measured choice replaced them for the Bradley–Terry head."""
 
 from __future__ import annotations
 
