@@ -42,10 +42,11 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
     RewardHead.load(head_dir).save(head_dir, torch.bfloat16)  # as heads are shipped
     raw_head = RewardHead.load(head_dir)
     records, prompts = bank(random.Random(1))
-    answers = {a.id: (a, scored_length(a, 512)) for a in bank_answers(records, 6)}
+    chosen = bank_answers(records, 6)
+    answers = {a.id: (a, scored_length(a, 512)) for a in chosen}
     raw = rewards_of(backbone, [raw_head], answers, prompts)[0]
 
-    total = calibrate_on_bank(folder, head_dir, records, prompts, 6, backbone=backbone)
+    total = calibrate_on_bank(folder, head_dir, chosen, prompts, backbone=backbone)
     served_head = RewardHead.load(head_dir)
     assert served_head.calibration == total and total.sources == BANK_SOURCES
     assert served_head.readout == raw_head.readout
@@ -60,7 +61,7 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
         expected = (torch.tensor(rewards) - total.mean) / total.std
         torch.testing.assert_close(torch.tensor(served[key]), expected, atol=1e-5, rtol=1e-5)
 
-    again = calibrate_on_bank(folder, head_dir, records, prompts, 6, backbone=backbone)
+    again = calibrate_on_bank(folder, head_dir, chosen, prompts, backbone=backbone)
     assert again.mean == pytest.approx(total.mean, abs=1e-3 * total.std)  # composed: still raw -> served
     assert again.std == pytest.approx(total.std, rel=1e-3)
 

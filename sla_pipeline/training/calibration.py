@@ -56,8 +56,8 @@ def calibrate(channel: RewardChannel, cache: FeatureCache, seqs: list[TokenizedR
 
 def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir: Path,
                    max_response_tokens: int) -> Calibration:
-    """`sla calibrate`: rewrites the head in `head_dir` calibrated on `train_file`'s policy answers.
-    Recalibrating a calibrated head composes the two maps, so the file always records raw → served."""
+    """`sla calibrate --data`: rewrites the head in `head_dir` calibrated on `train_file`'s policy answers
+    (`fold_and_save`)."""
     from transformers import AutoTokenizer
 
     head = RewardHead.load_for(head_dir, model_path)
@@ -93,20 +93,20 @@ def bank_answers(records: list[BankRecord], problems: int) -> list[BankRecord]:
     return [r for r in records if r.item in chosen and r.split == "train" and r.kind in ("trunk", "sample")]
 
 
-def calibrate_on_bank(model_path: Path, head_dir: Path, records: list[BankRecord], prompts: dict[str, list[int]],
-                      problems: int, limit: int = 512, backbone=None) -> Calibration:
+def calibrate_on_bank(model_path: Path, head_dir: Path, answers: list[BankRecord], prompts: dict[str, list[int]],
+                      limit: int = 512, backbone=None) -> Calibration:
     """`sla calibrate --bank`: rewrites the head in `head_dir` calibrated on the rewards it gives at every
-    position a search reads (`scored_length`, at most `limit`) of `bank_answers`."""
+    position a search reads (`scored_length`, at most `limit`) of `answers` (`bank_answers`)."""
     from sla_pipeline.training.bank_scoring import rewards_of
     from sla_pipeline.training.value_data import scored_length
 
     head = RewardHead.load_for(head_dir, model_path)
-    answers = {a.id: (a, scored_length(a, limit)) for a in bank_answers(records, problems)}
-    if not answers:
+    seen = {a.id: (a, scored_length(a, limit)) for a in answers}
+    if not seen:
         raise ValueError("no train-side greedy answer or sample in the bank to calibrate on")
     if backbone is None:
         from transformers import AutoModelForCausalLM
         backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
-    served = rewards_of(backbone, [head], answers, prompts)[0]
+    served = rewards_of(backbone, [head], seen, prompts)[0]
     values = torch.tensor([x for rewards in served.values() for x in rewards])
     return fold_and_save(head, Calibration.measure(values, BANK_SOURCES), head_dir, model_path)

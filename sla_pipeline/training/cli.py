@@ -148,9 +148,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
         from sla_pipeline.training.calibration import bank_answers, calibrate_on_bank
         from sla_pipeline.training.value import prompt_ids, read_bank
 
-        records = read_bank(args.bank)
-        prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), bank_answers(records, args.problems))
-        c = calibrate_on_bank(model.path, args.head, records, prompts, args.problems)
+        answers = bank_answers(read_bank(args.bank), args.problems)
+        prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), answers)
+        c = calibrate_on_bank(model.path, args.head, answers, prompts)
     else:
         c = calibrate_head(model.path, args.head, args.data / "pairs" / "train.jsonl",
                            args.features or args.data / "features" / model.name, args.max_response_tokens)
