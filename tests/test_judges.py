@@ -65,19 +65,26 @@ def test_a_score_of_10_is_read_over_two_tokens_when_the_tokenizer_splits_it(runn
     score = runner.run(judge.score("q", "a", None))
     expected = (1 * 0.3 + sum(range(2, 10)) * 0.5 / 8 + 10 * 0.2) / 1.0
     assert score == pytest.approx(expected) and asked == [(), (judge.digits[0],)]
+    # an answer seen again (the sanity tier repeats every chosen answer) is not scored again; another one is
+    assert runner.run(judge.score("q", "a", None)) == score and len(asked) == 2
+    runner.run(judge.score("q", "b", None))
+    assert len(asked) == 4
 
 
 @pytest.mark.engine
 def test_every_method_scores_a_tiny_models_answers_in_both_orders(runner, tmp_path):
     checklists = Checklists(runner.engine, tmp_path / "checklists.jsonl")
-    judges = [PointwiseJudge(runner.engine), PointwiseJudge(runner.engine, use_reference=True),
-              ChecklistJudge(runner.engine, checklists), PairwiseJudge(runner.engine)]
-    for judge in judges:
-        p, q = runner.run(judge.prefer(CASE)), runner.run(judge.prefer(swapped(CASE)))
+
+    def judges():  # fresh ones for each order: a judge remembers the scores it gave
+        return [PointwiseJudge(runner.engine), PointwiseJudge(runner.engine, use_reference=True),
+                ChecklistJudge(runner.engine, checklists), PairwiseJudge(runner.engine)]
+
+    for judge, again in zip(judges(), judges()):
+        p, q = runner.run(judge.prefer(CASE)), runner.run(again.prefer(swapped(CASE)))
         # the same prompts in the other order (fp32; the prefix cache may serve one of them): the margin flips
         assert math.isfinite(p.margin) and q.margin == pytest.approx(-p.margin, abs=1e-4), judge.name
         assert q.position_bias == pytest.approx(p.position_bias, abs=1e-4)
-    one = runner.run(judges[0].score(CASE.instruction, CASE.first, None))
+    one = runner.run(PointwiseJudge(runner.engine).score(CASE.instruction, CASE.first, None))
     assert 1.0 <= one <= 10.0
     items = checklists.known[next(iter(checklists.known))]
     assert 1 <= len(items) <= 5 and len(tmp_path.joinpath("checklists.jsonl").read_text().splitlines()) == 1

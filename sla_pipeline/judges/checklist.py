@@ -14,7 +14,8 @@ from vllm import SamplingParams
 
 from sla_engine.engine import Engine
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
-from sla_pipeline.judges.methods import ITEM, WRITE_CHECKLIST, Case, Preference, TokenReader, chat, single_token
+from sla_pipeline.judges.methods import (ITEM, WRITE_CHECKLIST, Case, Preference, ScoreMemo, TokenReader, chat,
+                                          single_token)
 
 MAX_ITEMS = 5
 
@@ -59,8 +60,12 @@ class ChecklistJudge:
         self.reader, self.checklists = TokenReader(engine), checklists
         tok = engine.tokenizer
         self.yes_no = [single_token(tok, "yes"), single_token(tok, "no")]
+        self.memo = ScoreMemo()
 
     async def score(self, instruction: str, answer: str, items: list[str]) -> float:
+        return await self.memo.get((instruction, answer, tuple(items)), lambda: self.compute(instruction, answer, items))
+
+    async def compute(self, instruction: str, answer: str, items: list[str]) -> float:
         async def one(item: str) -> float:
             lp_yes, lp_no = await self.reader.logprobs(
                 chat(ITEM.format(instruction=instruction, answer=answer, item=item)), self.yes_no)

@@ -98,6 +98,20 @@ def single_token(tokenizer, text: str) -> int:
     return ids[0]
 
 
+class ScoreMemo:
+    """Each distinct (instruction, answer, …) is scored once per judge: the sanity tier and `sla eval`'s pairs
+    show the same answers again, and a score does not depend on what it is compared with."""
+
+    def __init__(self):
+        self.scores: dict[tuple, asyncio.Future] = {}
+
+    def get(self, key: tuple, compute) -> asyncio.Future:
+        """The (shared) future of `compute()`'s result for `key`; concurrent askers wait on the same one."""
+        if key not in self.scores:
+            self.scores[key] = asyncio.ensure_future(compute())
+        return self.scores[key]
+
+
 class TokenReader:
     """Log-probabilities of chosen next tokens after a chat prompt (and an optional answer prefix)."""
 
@@ -134,9 +148,14 @@ class PointwiseJudge:
         # "10" is "1" then "0" for most tokenizers: P(10) = P("1") · P("0" | "1"), P(1) = P("1") · (1 − that)
         self.zero = ten[1] if ten[:1] == [self.digits[0]] and len(ten) == 2 else None
         self.ten = ten[0] if len(ten) == 1 else None
+        self.memo = ScoreMemo()
 
     async def score(self, instruction: str, answer: str, reference: str | None) -> float:
-        ref = REFERENCE.format(reference=reference) if reference and self.use_reference else ""
+        reference = reference if self.use_reference else None
+        return await self.memo.get((instruction, answer, reference), lambda: self.compute(instruction, answer, reference))
+
+    async def compute(self, instruction: str, answer: str, reference: str | None) -> float:
+        ref = REFERENCE.format(reference=reference) if reference else ""
         messages = chat(SCORE.format(instruction=instruction, answer=answer, reference=ref))
         wanted = self.digits + ([self.ten] if self.ten is not None else [])
         lps = dict(zip(range(1, len(wanted) + 1), await self.reader.logprobs(messages, wanted)))
