@@ -88,12 +88,12 @@ def head_rewards(model: str, head_dir: Path, records: list[BankRecord], limit: i
     """The head's reward at every scored position of each answer, read whole; with a `cache` (JSON Lines, one
     {answer id: rewards} per slice of problems) answers already there are not read again and new ones are
     appended a slice at a time, so an interrupted run resumes."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from sla_engine.reward import RewardHead
     from sla_engine.store import ModelStore
     from sla_pipeline.training.bank_scoring import rewards_of
+    from sla_pipeline.training.features import frozen_backbone
     from sla_pipeline.training.value import prompt_ids
 
     rewards: dict[str, list[float]] = {}
@@ -109,7 +109,7 @@ def head_rewards(model: str, head_dir: Path, records: list[BankRecord], limit: i
     model_path = ModelStore().resolve(model).path
     head = RewardHead.load_for(head_dir, model_path)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), todo)
-    backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    backbone = frozen_backbone(model_path)
     items = list(dict.fromkeys(r.item for r in todo))
     for start in range(0, len(items), slice_size):
         part = set(items[start:start + slice_size])

@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from sla_engine.store import ModelStore
 from sla_pipeline.eval.sets import load_set
-from sla_pipeline.training.features import tokenize
+from sla_pipeline.training.features import frozen_backbone, tokenize
 
 
 @torch.no_grad()
@@ -46,7 +46,7 @@ def main() -> None:
 
     path = ModelStore().resolve(args.model).path
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = frozen_backbone(path)
     items = {it.id: it for it in load_set(args.set, None).items}
     for name in args.strategies:
         lines = (args.answers / "answers" / name / f"{args.set}.jsonl").read_text().splitlines()

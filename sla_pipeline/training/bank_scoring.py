@@ -25,7 +25,7 @@ from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, reach, read
-from sla_pipeline.training.features import TokenizedResponse, forward_group
+from sla_pipeline.training.features import TokenizedResponse, forward_group, frozen_backbone
 from sla_pipeline.training.value import prompt_ids, read_bank
 
 
@@ -52,12 +52,12 @@ def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankR
 def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str = "heldout", lookahead: int = 30,
                limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
     """`score_answers` on the bank's `split` answers (validation by default)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     heads = [RewardHead.load_for(d, model_path) for d in head_dirs]
     records = [r for r in read_bank(bank) if r.split == split]
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
-    backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    backbone = frozen_backbone(model_path)
     result = score_answers(backbone, dict(zip(map(str, head_dirs), heads)), records, prompts, lookahead, limit, curve)
     return {"split": split, **result}
 

@@ -15,7 +15,7 @@ from sla_engine.reward import RewardChannel, RewardHead
 from sla_engine.reward.calibration import Calibration, fold
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.pairs import Pair, read_pairs
-from sla_pipeline.training.features import FeatureCache, TokenizedResponse, tokenize
+from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ def calibrate_on_bank(model_path: Path, head_dir: Path, answers: list[BankRecord
     if not seen:
         raise ValueError("no train-side greedy answer or sample in the bank to calibrate on")
     if backbone is None:
-        from transformers import AutoModelForCausalLM
-        backbone = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+        backbone = frozen_backbone(model_path)
     served = rewards_of(backbone, [head], seen, prompts)[0]
     values = torch.tensor([x for rewards in served.values() for x in rewards])
     return fold_and_save(head, Calibration.measure(values, BANK_SOURCES), head_dir, model_path)

@@ -51,6 +51,14 @@ class TokenizedResponse:
         return cls(hashlib.sha256(blob.encode()).hexdigest()[:32], tuple(prompt_ids), tuple(response_ids), kept)
 
 
+def frozen_backbone(model_path: Path | str):
+    """The policy as every offline reader of its hidden states loads it: transformers, float32, eval mode (the
+    features then match the engine's fp32 forward pass; nothing here trains it)."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+
+
 def sequence_key(prompt: Sequence[dict], response: str, max_response_tokens: int) -> str:
     blob = json.dumps([list(prompt), response, max_response_tokens], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -85,9 +93,7 @@ class FeatureCache:
     def complete(self, model_path: Path, sequences: Sequence[TokenizedResponse]) -> "FeatureCache":
         """Fills in whichever of `sequences` are missing, loading the backbone only if any are."""
         if any(s.key not in self for s in sequences):
-            from transformers import AutoModelForCausalLM
-
-            self.fill(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval(), sequences)
+            self.fill(frozen_backbone(model_path), sequences)
         return self
 
     @torch.no_grad()

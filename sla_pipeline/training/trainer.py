@@ -29,7 +29,7 @@ from sla_pipeline.data.jsonl import BadLine
 from sla_pipeline.data.pairs import Pair, read_pairs
 from sla_pipeline.training.calibration import POLICY_SOURCES, calibrate, own_answers
 from sla_pipeline.training.config import TrainConfig
-from sla_pipeline.training.features import FeatureCache, TokenizedResponse, tokenize
+from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, tokenize
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.metrics import FRACTIONS, autrc, parting, trc_curve
 
@@ -157,7 +157,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
           cache_dir: Path | None = None, backbone=None, init: Path | None = None) -> dict:
     """Trains a head (from scratch, or on from the head in `init`) and writes it with its report into `out`;
     returns the report."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     t_start = time.perf_counter()
     bad: list[BadLine] = []
@@ -176,7 +176,7 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     own = own_answers(tokenizer, train_pairs, config.max_response_tokens)
     needed = [s for e in train_enc + heldout_enc for s in (e.chosen, e.rejected)] + own
     if any(s.key not in cache for s in needed):
-        backbone = backbone or AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+        backbone = backbone or frozen_backbone(model_path)
         cache.fill(backbone, needed)
     del backbone
     features_s = time.perf_counter() - t_features
