@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sla_engine.engine import EngineConfig
-from sla_pipeline.judges.check import KnownPair, check, summarize, verdict
+from sla_pipeline.judges.check import KnownPair, check, pairs_for, summarize, verdict
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
 from sla_pipeline.judges.opening import is_classifier, method_of, open_judge
@@ -136,3 +136,10 @@ def test_judge_check_finds_a_judge_that_only_follows_the_position(tmp_path):
     v = verdict({"judges": {"a": {"methods": {"pairwise": report}}, "b": {"methods": {"pointwise": good}}}})
     assert v["reached"] and v["best"] == {"judge": "b", "method": "pointwise", "agreement": 1.0}
     assert json.dumps(v)  # what the report file carries
+
+
+def test_the_reference_method_is_checked_only_where_a_reference_exists():
+    pairs = [KnownPair("d", "dpo_demo", Case("q", "a", "b")), KnownPair("m", "mtbench", CASE),
+             KnownPair("s", "sanity", Case("q", "a", "c"))]
+    assert [p.id for p in pairs_for("reference", pairs)] == ["m"]
+    assert pairs_for("pointwise", pairs) == pairs and pairs_for("pairwise", pairs) == pairs

@@ -55,6 +55,12 @@ def known_pairs(policy_answers: dict[str, str], limit: int | None = None) -> lis
     return pairs
 
 
+def pairs_for(method: str, pairs: list[KnownPair]) -> list[KnownPair]:
+    """The pairs a method is checked on: `reference` only where a reference exists (elsewhere it is `pointwise`
+    with the same prompts, which judge-check measures already)."""
+    return [p for p in pairs if p.case.reference] if method == "reference" else pairs
+
+
 def agreement(outcomes: list[float], items: list[str]) -> dict:
     if not outcomes:
         return {"pairs": 0, "agreement": None, "ci95": None}

@@ -46,7 +46,7 @@ async def policy_answers(policy: str, cache: Path) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> dict:
     from sla_engine.store import ModelStore
-    from sla_pipeline.judges.check import check, known_pairs
+    from sla_pipeline.judges.check import check, known_pairs, pairs_for
     from sla_pipeline.judges.opening import is_classifier, open_judge
 
     pairs = known_pairs(await policy_answers(args.policy, args.cache), args.limit)
@@ -59,7 +59,7 @@ async def run(args: argparse.Namespace) -> dict:
         for method in methods[:1] if is_classifier(name) else methods:  # a classifier has one method, its own
             async with open_judge(name, method, checklist_writer=args.checklist_writer,
                                   checklists=args.cache / "checklists.jsonl") as judge:
-                results[judge.name] = await check(judge, pairs, args.cache / label / f"{judge.name}.jsonl")
+                results[judge.name] = await check(judge, pairs_for(judge.name, pairs), args.cache / label / f"{judge.name}.jsonl")
         report["judges"][label] = {"methods": results}
     return report
 
