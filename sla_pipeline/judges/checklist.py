@@ -63,7 +63,8 @@ class ChecklistJudge:
         self.memo = ScoreMemo()
 
     async def score(self, instruction: str, answer: str, items: list[str]) -> float:
-        return await self.memo.get((instruction, answer, tuple(items)), lambda: self.compute(instruction, answer, items))
+        return await self.memo.get((instruction, answer, tuple(items)),
+                                   lambda: self.compute(instruction, answer, items))
 
     async def compute(self, instruction: str, answer: str, items: list[str]) -> float:
         async def one(item: str) -> float:

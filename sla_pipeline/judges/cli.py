@@ -59,7 +59,8 @@ async def run(args: argparse.Namespace) -> dict:
         for method in methods[:1] if is_classifier(name) else methods:  # a classifier has one method, its own
             async with open_judge(name, method, checklist_writer=args.checklist_writer,
                                   checklists=args.cache / "checklists.jsonl") as judge:
-                results[judge.name] = await check(judge, pairs_for(judge.name, pairs), args.cache / label / f"{judge.name}.jsonl")
+                results[judge.name] = await check(judge, pairs_for(judge.name, pairs),
+                                                  args.cache / label / f"{judge.name}.jsonl")
         report["judges"][label] = {"methods": results}
     return report
 

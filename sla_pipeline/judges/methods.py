@@ -152,7 +152,8 @@ class PointwiseJudge:
 
     async def score(self, instruction: str, answer: str, reference: str | None) -> float:
         reference = reference if self.use_reference else None
-        return await self.memo.get((instruction, answer, reference), lambda: self.compute(instruction, answer, reference))
+        key = (instruction, answer, reference)
+        return await self.memo.get(key, lambda: self.compute(*key))
 
     async def compute(self, instruction: str, answer: str, reference: str | None) -> float:
         ref = REFERENCE.format(reference=reference) if reference else ""
