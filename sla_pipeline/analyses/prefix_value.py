@@ -36,6 +36,7 @@ from sla_pipeline.data import gsm
 from sla_pipeline.data.jsonl import read_jsonl
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import item_seed
+from sla_pipeline.data.sources import Item
 from sla_pipeline.eval.stats import bootstrap_ci
 
 TEMPERATURE, TOP_K, MAX_TOKENS = 0.7, 20, 512  # the bank's samples (bank/grow.py's GrowPlan.sampling)
@@ -106,12 +107,13 @@ def summary(pairs: list[AnswerPair], draws: dict[str, dict], rollouts: int, look
             "by_draws": by_draws}
 
 
-async def draw_all(model: str, pairs: list[AnswerPair], rollouts: int, lookahead: int, out: Path) -> None:
+async def draw_all(model: str, pairs: list[AnswerPair], items: dict[str, Item], rollouts: int, lookahead: int,
+                   out: Path) -> None:
+    """Draws what `out` lacks of every pair's continuations; `items`: the problems by id."""
     from sla_pipeline.engines import running_engine
 
     have = read_draws(out)
     todo = [(p, s) for p in pairs for s in SIDES if drawn(have.get(draw_key(p, s, lookahead))) < rollouts]
-    items = items_by_id({p.item for p in pairs})
 
     async def one(task: tuple[AnswerPair, str]) -> list[dict]:
         pair, side = task
@@ -159,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rollouts < 1 or args.lookahead < 1:
         parser.error("--rollouts and --lookahead must be at least 1")
-    pairs = validation_siblings(read_bank(args.bank), args.pairs)
-    asyncio.run(draw_all(args.model, pairs, args.rollouts, args.lookahead, args.draws))
+    records = read_bank(args.bank)
+    pairs = validation_siblings(records, args.pairs)
+    items = items_by_id({r.item for r in records if r.split == "heldout"})  # a list's first problems, all of them
+    asyncio.run(draw_all(args.model, pairs, items, args.rollouts, args.lookahead, args.draws))
     result = summary(pairs, read_draws(args.draws), args.rollouts, args.lookahead)
     print(json.dumps(result, indent=2))
     if args.json:
