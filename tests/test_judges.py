@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sla_engine.engine import EngineConfig
-from sla_pipeline.judges.check import KnownPair, check, pairs_for, summarize, verdict
+from sla_pipeline.judges.check import KnownPair, check, pairs_for, summarize, verdict, write
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
 from sla_pipeline.judges.opening import is_classifier, method_of, open_judge
@@ -136,6 +136,18 @@ def test_judge_check_finds_a_judge_that_only_follows_the_position(tmp_path):
     v = verdict({"judges": {"a": {"methods": {"pairwise": report}}, "b": {"methods": {"pointwise": good}}}})
     assert v["reached"] and v["best"] == {"judge": "b", "method": "pointwise", "agreement": 1.0}
     assert json.dumps(v)  # what the report file carries
+
+
+def test_a_report_keeps_the_methods_an_earlier_run_measured(tmp_path):
+    m = lambda a: {"pairs": 120, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+    path = tmp_path / "report.json"
+    write({"tiers": {}, "judges": {"j": {"methods": {"pointwise": m(0.6), "pairwise": m(0.5)}}}}, path)
+    got = write({"tiers": {}, "judges": {"j": {"methods": {"pairwise": m(0.75)}}, "k": {"methods": {"x": m(0.4)}}}},
+                path)
+    assert json.loads(path.read_text()) == got
+    assert got["judges"]["j"]["methods"]["pointwise"]["agreement"] == 0.6  # kept
+    assert got["judges"]["j"]["methods"]["pairwise"]["agreement"] == 0.75  # this run's replaces the earlier one
+    assert got["verdict"]["reached"] and got["verdict"]["best"]["method"] == "pairwise" and "k" in got["judges"]
 
 
 def test_the_reference_method_is_checked_only_where_a_reference_exists():

@@ -107,6 +107,16 @@ def verdict(report: dict) -> dict:
             {"judge": best[0], "method": best[1], "agreement": best[2]}, "reached": best is not None and best[2] >= TARGET}
 
 
-def write(report: dict, path: Path) -> None:
+def write(report: dict, path: Path) -> dict:
+    """Writes `report` to `path`, keeping the judges and methods of an earlier report there that this run did
+    not measure (one method per run adds to the same file), with the verdict over all of them; returns that."""
+    merged = {**report, "judges": {}}
+    if path.exists():
+        earlier = json.loads(path.read_text())["judges"]
+        merged["judges"] = {j: {"methods": dict(e["methods"])} for j, e in earlier.items()}
+    for judge, entry in report["judges"].items():
+        merged["judges"].setdefault(judge, {"methods": {}})["methods"].update(entry["methods"])
+    merged["verdict"] = verdict(merged)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**report, "verdict": verdict(report)}, indent=2) + "\n")
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged

@@ -66,14 +66,13 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def judge_check_command(args: argparse.Namespace) -> int:
-    from sla_pipeline.judges.check import verdict, write
+    from sla_pipeline.judges.check import write
 
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    report = asyncio.run(run(args))
-    write(report, args.out)
+    report = write(asyncio.run(run(args)), args.out)
     for judge, entry in report["judges"].items():
         for method, m in entry["methods"].items():
             acc = "-" if m["agreement"] is None else f"{m['agreement']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
             print(f"{judge} {method}: agreement {acc} on {m['pairs']} pairs, position bias {m['position_bias']}")
-    print(verdict(report))
+    print(report["verdict"])
     return 0
