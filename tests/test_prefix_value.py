@@ -1,19 +1,11 @@
 """The prefixes' Monte-Carlo values (sla_pipeline/analyses/prefix_value.py): which prefix a sibling pair is cut
-to, how draws rank a pair (ties, answers finished inside the look-ahead, the first k draws), the resumable
-draws file, and on a tiny model that continuations start after the prefix and are graded whole."""
+to, how the bank's rollouts rank a pair (ties, answers finished inside the look-ahead, the first k rollouts,
+pairs still lacking rollouts)."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from sla_engine.engine import EngineConfig
-from sla_pipeline.analyses.prefix_value import (continue_prefix, draw_key, drawn, prefix, read_draws, summary,
-                                                validation_siblings)
+from sla_pipeline.analyses.prefix_value import rollouts_by_prefix, sides, summary, validation_siblings, value
 from sla_pipeline.bank.record import BankRecord
-from tests.engine_thread import EngineThread
-from tests.tiny_models import make_tiny_model
 
 
 def answer(item: str, name: str, ids: tuple[int, ...], correct: bool, split: str = "heldout",
@@ -31,58 +23,46 @@ def siblings():
             answer("c", "trunk", trunk, True, split="train"), answer("c", "f3", fork, False, split="train")]
 
 
-def entry(*outcomes: bool, finished: bool | None = None) -> dict:
-    return {"finished": finished, "draws": [{"index": i, "correct": c} for i, c in enumerate(outcomes)]}
+def rollouts(parent: BankRecord, kept: int, *outcomes: bool, first: int = 0) -> list[BankRecord]:
+    return [BankRecord(f"{parent.id}@{kept}#r{first + i}", "rollout", parent.split, parent.item, 5,
+                       "x", parent.token_ids[:kept] + (1,), "stop", 7.0, None, c, parent=parent.id, fork_at=kept)
+            for i, c in enumerate(outcomes)]
 
 
 def test_pairs_are_the_validation_siblings_cut_past_where_they_part():
     pairs = validation_siblings(siblings(), None)
     assert [(p.item, p.parting) for p in pairs] == [("a", 3), ("b", 3)]  # the train pair is not read
     a, b = pairs
-    assert prefix(a, "right", 30) == a.right.token_ids[:33] and prefix(a, "wrong", 30) == tuple(range(33))
-    assert prefix(b, "wrong", 30) == b.wrong.token_ids  # it ends inside the look-ahead: read whole
-    assert draw_key(a, "right", 30) != draw_key(a, "right", 60)  # another look-ahead is drawn apart
+    right, wrong = sides(a, 30)
+    assert (right.answer, right.tokens, wrong.answer.id, wrong.tokens) == (a.right, 33, "a#trunk", 33)
+    assert not right.read_whole and sides(b, 30)[1].read_whole  # b's wrong fork ends inside the look-ahead
+    assert sides(a, 60)[0].key != right.key  # another look-ahead is another prefix
 
 
-def test_pairs_are_ranked_by_the_share_of_right_continuations():
-    a, b = validation_siblings(siblings(), None)
-    draws = {draw_key(a, "right", 30): entry(True, False, True, True),  # 3/4 against 1/4: ranked right
-             draw_key(a, "wrong", 30): entry(False, True, False, False),
-             draw_key(b, "right", 30): entry(False, True, True, True),  # 3/4 against a finished wrong answer
-             draw_key(b, "wrong", 30): entry(finished=False)}
-    got = summary([a, b], draws, rollouts=4, lookahead=30)
+def test_pairs_are_ranked_by_the_share_of_right_rollouts():
+    records = siblings()
+    a, b = validation_siblings(records, None)
+    records += rollouts(a.right, 33, True, False, True, True)  # 3/4 against 1/4: ranked right
+    records += rollouts(a.wrong, 33, False, True, False, False)
+    records += rollouts(b.right, 33, False, True, True, True)  # 3/4 against a finished wrong answer
+    records += rollouts(a.right, 63, False, False, False, False)  # another look-ahead's: not read at 30
+    records += rollouts(a.right, 33, *[True] * 4, first=4) + rollouts(a.wrong, 33, *[False] * 4, first=4)
+    drawn = rollouts_by_prefix(records)
+    got = summary([a, b], drawn, per_prefix=4, lookahead=30)
     assert got["pairs"] == 2 and got["lookahead_accuracy"] == 1.0 and got["finished_in_window"] == 1
     first = {d["draws"]: d for d in got["by_draws"]}
-    # with one draw each: a's sides are right / wrong (ranked right); b's right side drew a wrong answer: a tie
+    # with one rollout each: a's sides are right / wrong (ranked right); b's right side drew a wrong answer: a tie
     assert sorted(first) == [1, 2, 4] and first[1]["accuracy"] == 0.75 and first[1]["ties"] == 1
     assert got["mean_value"] == {"right": 0.75, "wrong": 0.125}
-    draws[draw_key(b, "right", 30)] = entry(True)  # too few draws: the pair waits
-    assert summary([a, b], draws, rollouts=4, lookahead=30)["pairs"] == 1
-    assert drawn(None) == 0 and drawn(entry(finished=True)) > 4
+    assert summary([a, b], drawn, per_prefix=8, lookahead=30)["pairs"] == 1  # b's right side has only 4 (a: 8)
+    assert summary([a, b], drawn, per_prefix=4, lookahead=60)["pairs"] == 0
 
 
-def test_a_rerun_with_more_rollouts_appends_to_the_same_prefix(tmp_path):
-    path = tmp_path / "draws.jsonl"
-    lines = [{"key": "k", "finished": None, "draws": [{"index": 0, "correct": True}]},
-             {"key": "k", "finished": None, "draws": [{"index": 1, "correct": False}]}]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert [d["index"] for d in read_draws(path)["k"]["draws"]] == [0, 1]
-
-
-@pytest.mark.engine
-def test_continuations_follow_the_prefix_and_are_graded_whole(tmp_path):
-    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
-    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024,
-                                       kv_cache_gib=0.25, warmup=False))
-    try:
-        engine = runner.engine
-        ids = tuple(engine.tokenizer.encode("The answer is 4", add_special_tokens=False))
-        messages = [{"role": "user", "content": "2+2?"}]
-        draws = runner.run(continue_prefix(engine, messages, ids, 4.0, n=3, seed=5, start=2, max_tokens=40))
-        again = runner.run(continue_prefix(engine, messages, ids, 4.0, n=3, seed=5, start=2, max_tokens=40))
-    finally:
-        runner.close()
-    assert [d["index"] for d in draws] == [2, 3, 4] and draws == again  # seeded: a rerun draws the same
-    for d in draws:
-        assert d["text"].startswith("The answer is 4") and d["prefix_tokens"] == len(ids)
-        assert 1 <= len(d["token_ids"]) <= 40 - len(ids) and isinstance(d["correct"], bool)
+def test_rollouts_are_read_in_index_order_whatever_the_bank_order():
+    a = validation_siblings(siblings(), None)[0]
+    drawn = rollouts(a.right, 33, False, True, first=10) + rollouts(a.right, 33, True, True)  # r10, r11, r0, r1
+    prefix = sides(a, 30)[0]
+    by_prefix = rollouts_by_prefix(drawn)
+    assert [r.id[-3:] for r in by_prefix[prefix.key]] == ["#r0", "#r1", "r10", "r11"]
+    assert value(prefix, by_prefix, 2) == 1.0 and value(prefix, by_prefix, 4) == 0.75
+    assert value(prefix, by_prefix, 5) is None  # too few drawn

@@ -16,9 +16,10 @@ def add_parser(sub) -> None:
     bank = sub.add_parser("bank", help="the sample bank: labelled policy answers kept in the repository")
     bank.set_defaults(run=bank_command)
     cmds = bank.add_subparsers(dest="bank_command", required=True)
-    grow = cmds.add_parser("grow", help="draw GSM samples and forks into the bank (resumable; rerun to go on)",
+    grow = cmds.add_parser("grow", help="draw GSM samples, forks and rollouts into the bank (resumable)",
                            description="Round robin in slices over validation forks, validation samples, train "
-                                       "samples and train forks; each slice is sealed into a compressed part and "
+                                       "samples, train forks, validation rollouts and train rollouts (of the sibling "
+                                       "pairs drawn before the run); each slice is sealed into a compressed part and "
                                        "counted in BANK/manifest.json. SIGTERM/SIGINT stop it cleanly. Commit the "
                                        "bank folder to keep what it drew.")
     grow.add_argument("--bank", type=Path, default=None, help="[default: bank/MODEL]")
@@ -38,10 +39,11 @@ def add_parser(sub) -> None:
 def bank_command(args: argparse.Namespace) -> int:
     from sla_pipeline.bank.collection import Collection
     from sla_pipeline.bank.manifest import counts
-    from sla_pipeline.bank.problems import FORKS, SAMPLES
+    from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES
 
     if args.bank_command == "stats":
-        print(json.dumps({name: counts(Collection(args.bank / name)) for name in (SAMPLES, FORKS)}, indent=2))
+        held = {name: counts(Collection(args.bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)}
+        print(json.dumps(held, indent=2))
         return 0
     from sla_pipeline.bank import grow
 

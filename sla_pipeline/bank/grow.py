@@ -1,16 +1,20 @@
 """`sla bank grow`: draws the policy's labelled GSM answers into the bank, resumable and in slices.
 
-Two collections, each on train-side problems and on the validation problems:
+Three collections, each on train-side problems and on the validation problems:
 
     gsm-samples   `samples` answers per problem at temperature 0.7, top-k 20 (best-of-N's draw), max 512 tokens
     gsm-forks     the greedy answer (trunk) and greedy rollouts from forks at SLA's chunk boundaries where the
                   runner-up token is plausible (data/forks.py): siblings that share a prefix, SLA's choice
+    gsm-rollouts  sampled continuations of the sibling pairs' answers cut `lookahead` tokens past the fork
+                  (rollouts.py): the prefix-success rate where SLA compares them; on the pairs the forks
+                  collection held when the run started
 
 Problems (problems.py): train-side templates, and the validation problems, held-out templates drawn with
 their own seed, never a test-set question.
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
-samples, train forks, or the `jobs` a plan names, in its order), each slice sealed into a compressed part and
-counted in the manifest, so a stop at any point leaves a balanced bank. A rerun skips what is there. SIGTERM
+samples, train forks, validation rollouts, train rollouts, or the `jobs` a plan names, in its order), each
+slice sealed into a compressed part and counted in the manifest, so a stop at any point leaves a balanced
+bank. A rerun skips what is there. SIGTERM
 and SIGINT end it cleanly: the engine is shut down, the open slice stays open for the next run.
 """
 
@@ -30,8 +34,9 @@ from vllm.sampling_params import RequestOutputKind
 from sla_engine.engine import Engine
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.manifest import write_manifest
-from sla_pipeline.bank.problems import FORKS, JOBS, SAMPLES, train_items, validation_items
+from sla_pipeline.bank.problems import FORKS, JOBS, ROLLOUTS, SAMPLES, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.bank.rollouts import RolloutSettings, draw_rollouts, drawn, missing, sibling_prefixes
 from sla_pipeline.data.forks import ForkSettings, fork_problem
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import SamplingSettings, item_seed
@@ -53,6 +58,7 @@ class GrowPlan:
     sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(
         samples=8, temperature=0.7, top_k=20, max_tokens=512, concurrency=8))
     forks: ForkSettings = field(default_factory=lambda: ForkSettings(max_fork_at=480))
+    rollouts: RolloutSettings = field(default_factory=RolloutSettings)  # at the samples' sampling settings
     slice: int = 50  # problems per job before the next job's turn
     jobs: tuple[str, ...] = JOBS  # which jobs run, in this order
 
@@ -108,27 +114,45 @@ class Job:
         return [it for it in self.items if it.id not in self.done_items]
 
 
+def rollout_job(name: str, plan: GrowPlan, items: list[Item]) -> Job:
+    """Rollouts for the sibling pairs among `items`' forks, only the problems still lacking some."""
+    rollouts, s = Collection(plan.bank / ROLLOUTS), plan.sampling
+    split = {it.split for it in items}
+    prefixes = sibling_prefixes((r for r in Collection(plan.bank / FORKS).records() if r.split in split),
+                                plan.rollouts.lookahead)
+    have = drawn(rollouts.records())
+    todo = [it for it in items if missing(prefixes.get(it.id, []), have, plan.rollouts.per_prefix)]
+    return Job(name, rollouts, todo, lambda e, it: draw_rollouts(e, it, prefixes[it.id], have, plan.rollouts, s),
+               plan.rollouts.concurrency)
+
+
 def jobs(plan: GrowPlan) -> list[Job]:
     samples, forks = Collection(plan.bank / SAMPLES), Collection(plan.bank / FORKS)
     train = train_items(max(plan.train_sample_problems, plan.train_fork_problems))
     validation = validation_items(plan.validation_problems)
     s, f = plan.sampling, plan.forks
-    by_name = {
-        "validation-forks": Job("validation forks", forks, validation, lambda e, it: draw_forks(e, it, f),
-                                f.concurrency),
-        "validation-samples": Job("validation samples", samples, validation,
-                                  lambda e, it: draw_samples(e, it, plan.validation_samples, s), s.concurrency),
-        "train-samples": Job("train samples", samples, train[: plan.train_sample_problems],
-                             lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
-        "train-forks": Job("train forks", forks, train[: plan.train_fork_problems],
-                           lambda e, it: draw_forks(e, it, f), f.concurrency),
-    }
-    listed = [by_name[name] for name in plan.jobs]
-    for job in listed:
-        kind = "trunk" if job.collection is forks else "sample"
+
+    def drawn_once(job: Job, kind: str) -> Job:
+        """A job over problems drawn once each: those with a record of `kind` are done."""
         present = {r.item for r in job.collection.records() if r.kind == kind}
         job.done_items = {it.id for it in job.items if it.id in present}
-    return listed
+        return job
+
+    by_name = {  # built only when named: each reads its collection
+        "validation-forks": lambda: drawn_once(Job("validation forks", forks, validation,
+                                                   lambda e, it: draw_forks(e, it, f), f.concurrency), "trunk"),
+        "validation-samples": lambda: drawn_once(Job(
+            "validation samples", samples, validation, lambda e, it: draw_samples(e, it, plan.validation_samples, s),
+            s.concurrency), "sample"),
+        "train-samples": lambda: drawn_once(Job("train samples", samples, train[: plan.train_sample_problems],
+                                                lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
+                                            "sample"),
+        "train-forks": lambda: drawn_once(Job("train forks", forks, train[: plan.train_fork_problems],
+                                              lambda e, it: draw_forks(e, it, f), f.concurrency), "trunk"),
+        "validation-rollouts": lambda: rollout_job("validation rollouts", plan, validation),
+        "train-rollouts": lambda: rollout_job("train rollouts", plan, train[: plan.train_fork_problems]),
+    }
+    return [by_name[name]() for name in plan.jobs]
 
 
 async def grow(plan: GrowPlan, engine: Engine) -> None:

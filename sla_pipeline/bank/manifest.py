@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sla_engine.store import ModelStore
 from sla_pipeline.bank.collection import Collection
-from sla_pipeline.bank.problems import FORKS, SAMPLES, TEST_SEED, TEST_SIZE, VALIDATION_SEED
+from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, TEST_SEED, TEST_SIZE, VALIDATION_SEED
 
 if TYPE_CHECKING:
     from sla_pipeline.bank.grow import GrowPlan
@@ -41,7 +41,8 @@ def write_manifest(plan: "GrowPlan") -> dict:
     model = ModelStore().resolve(plan.model)
     sha = json.loads((model.path / "sla-model.json").read_text())["gguf_sha256"] if (
         model.path / "sla-model.json").is_file() else None
-    held = {name: counts(Collection(plan.bank / name)) for name in (SAMPLES, FORKS)}
+    held = {name: counts(Collection(plan.bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)}
+    sampling = {k: v for k, v in plan.as_json()["sampling"].items() if k in ("temperature", "top_k", "max_tokens")}
     manifest = {
         "generator": GENERATOR,
         "model": model.name, "model_gguf_sha256": sha,
@@ -57,6 +58,13 @@ def write_manifest(plan: "GrowPlan") -> dict:
                                          "before max_fork_at) where p(runner-up)/p(greedy) >= min_ratio, the "
                                          "runner-up token then greedy to the end"},
                     "counts": held[FORKS]},
+            ROLLOUTS: {"settings": {**plan.as_json()["rollouts"], **sampling,
+                                    "rule": "each sibling pair's answers cut `lookahead` tokens past where they part "
+                                            "(an answer that ends inside is not continued), continued `per_prefix` "
+                                            "times; max_tokens counts from the answer's start",
+                                    "seed_rule": "one request per prefix, seed item_seed(f'{parent}|{side}|{lookahead}'"
+                                                 ", 0), side 'right' or 'wrong' (the parent's outcome)"},
+                       "counts": held[ROLLOUTS]},
         },
         "plan": plan.as_json(),
     }

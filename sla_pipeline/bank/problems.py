@@ -12,9 +12,10 @@ from sla_pipeline.data.sources import Item, gsm_items
 
 VALIDATION_SEED = 1
 TEST_SEED, TEST_SIZE = 0, 200
-SAMPLES, FORKS = "gsm-samples", "gsm-forks"  # the bank's collections
+SAMPLES, FORKS, ROLLOUTS = "gsm-samples", "gsm-forks", "gsm-rollouts"  # the bank's collections
 OPEN_SLICE_GAP = 100  # problems an open slice may have skipped (at least `sla bank grow --slice`'s default, 50)
-JOBS = ("validation-forks", "validation-samples", "train-samples", "train-forks")  # `sla bank grow`'s, in turn
+JOBS = ("validation-forks", "validation-samples", "train-samples", "train-forks",  # `sla bank grow`'s, in turn
+        "validation-rollouts", "train-rollouts")
 
 
 def train_items(count: int) -> list[Item]:

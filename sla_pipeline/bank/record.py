@@ -4,11 +4,13 @@
      "text": "...", "token_ids": [...], "tokens": 301, "finish_reason": "stop",
      "answer": 42.0, "given": 42.0, "correct": true}
 
-Kinds: `sample` (drawn at the collection's temperature with `seed`), `trunk` (the greedy answer, seed null)
-and `fork` (the trunk's first `fork_at` tokens, then `fork_token` — the runner-up at that position, `log_ratio`
+Kinds: `sample` (drawn at the collection's temperature with `seed`), `trunk` (the greedy answer, seed null),
+`fork` (the trunk's first `fork_at` tokens, then `fork_token` — the runner-up at that position, `log_ratio`
 = log p(runner-up) − log p(greedy token) — then greedy to the end; `parent` is the trunk's id and
-`token_ids` the whole answer). `correct` is the evaluation's rule (`data/gsm.py`: the final number the text
-commits to equals the reference), whatever the finish reason; `given` is that number, or null.
+`token_ids` the whole answer) and `rollout` (the first `fork_at` tokens of the answer `parent`, then
+continued by sampling with `seed`; `token_ids` the whole answer: bank/rollouts.py). `correct` is the
+evaluation's rule (`data/gsm.py`: the final number the text commits to equals the reference), whatever the
+finish reason; `given` is that number, or null.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Literal
 from sla_pipeline.data import gsm
 from sla_pipeline.data.split import Split
 
-Kind = Literal["sample", "trunk", "fork"]
-KINDS = ("sample", "trunk", "fork")
+Kind = Literal["sample", "trunk", "fork", "rollout"]
+KINDS = ("sample", "trunk", "fork", "rollout")
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ class BankRecord:
     answer: float  # the reference's final number
     given: float | None  # the final number the text commits to
     correct: bool
-    parent: str | None = None  # fork: the trunk's id
-    fork_at: int | None = None  # fork: trunk tokens kept before the fork token
+    parent: str | None = None  # fork: the trunk's id; rollout: the answer it continues
+    fork_at: int | None = None  # fork: trunk tokens kept before the fork token; rollout: the parent's kept
     fork_token: int | None = None
     log_ratio: float | None = None
 
@@ -51,11 +53,13 @@ class BankRecord:
             raise ValueError(f"record {self.id}: correct must be true or false, got {self.correct!r}")
         if not math.isfinite(self.answer):
             raise ValueError(f"record {self.id}: answer must be a finite number, got {self.answer!r}")
-        forked = (self.parent, self.fork_at, self.fork_token)
-        if (self.kind == "fork") != all(v is not None for v in forked) or (self.kind != "fork" and any(
-                v is not None for v in forked)):
-            raise ValueError(f"record {self.id}: parent, fork_at and fork_token are set exactly on forks")
-        if self.kind == "fork" and not 0 <= self.fork_at < len(self.token_ids):
+        branched = self.kind in ("fork", "rollout")
+        placed = (self.parent is not None, self.fork_at is not None)
+        if placed != (branched, branched) or (self.fork_token is not None) != (self.kind == "fork"):
+            raise ValueError(f"record {self.id}: parent and fork_at are set exactly on forks and rollouts, "
+                             f"fork_token exactly on forks")
+        last = len(self.token_ids) - (self.kind == "fork")  # a fork has its fork token after them
+        if branched and not 0 <= self.fork_at <= last:
             raise ValueError(f"record {self.id}: fork_at {self.fork_at} is outside its {len(self.token_ids)} tokens")
 
     @property
@@ -77,6 +81,8 @@ class BankRecord:
         if self.kind == "fork":
             record.update(parent=self.parent, fork_at=self.fork_at, fork_token=self.fork_token,
                           log_ratio=self.log_ratio)
+        elif self.kind == "rollout":
+            record.update(parent=self.parent, fork_at=self.fork_at)
         return record
 
     @classmethod

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
-from sla_pipeline.bank.problems import FORKS, SAMPLES, items_by_id
+from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, items_by_id
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import choice_accuracy, reach
 from sla_pipeline.training.config import TrainConfig
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def read_bank(bank: Path) -> list[BankRecord]:
-    return [r for name in (SAMPLES, FORKS) for r in Collection(bank / name).records()]
+    return [r for name in (SAMPLES, FORKS, ROLLOUTS) for r in Collection(bank / name).records()]
 
 
 def prompt_ids(tokenizer, records: list[BankRecord]) -> dict[str, list[int]]:
