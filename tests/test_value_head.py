@@ -13,7 +13,9 @@ from transformers import AutoModelForCausalLM
 
 from sla_engine.reward import RewardHead
 from sla_engine.reward.reference import reference_rewards
+from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.problems import FORKS, ROLLOUTS
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
 from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, fork_over_greedy, read
@@ -21,7 +23,7 @@ from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.trainer import initial_channel
-from sla_pipeline.training.value import batch_rewards, mixed, sibling_views, train_value
+from sla_pipeline.training.value import batch_rewards, mixed, read_bank, sibling_views, train_value
 from sla_pipeline.training.value_data import prefix_success, value_examples
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -61,6 +63,30 @@ def test_an_answer_is_trained_at_sparse_positions_its_last_scored_one_and_its_si
     cut = value_examples([trunk, fork, alone], {"p": [7, 7]}, stride=16, limit=512, reach={"p#fork@20": 50})
     assert [e.record.id for e in cut] == ["p#fork@20"] and cut[0].response.positions == (15, 29, 31, 39, 47, 49)
     assert cut[0].labels[0] == 2 / 3
+
+
+def test_the_bank_is_read_with_or_without_its_rollouts(tmp_path):
+    trunk = answer("p", "trunk", [1, 2, 3], False, kind="trunk")
+    rollout = answer("p", "trunk@2#r0", [1, 2, 5], True, kind="rollout", parent="p#trunk", fork_at=2)
+    Collection(tmp_path / FORKS).append([trunk])
+    Collection(tmp_path / ROLLOUTS).append([rollout])
+    assert read_bank(tmp_path) == [trunk, rollout] and read_bank(tmp_path, rollouts=False) == [trunk]
+
+
+def test_rollouts_label_the_prefix_they_continue_and_are_trained_past_it():
+    trunk = answer("p", "trunk", list(range(100, 160)), False, kind="trunk")
+    fork = answer("p", "fork@20", list(range(100, 120)) + list(range(300, 340)), True, kind="fork",
+                  parent="p#trunk", fork_at=20, fork_token=300)
+    rolled = [answer("p", f"trunk@50#r{i}", list(range(100, 150)) + [400 + i] * 20, i < 3, kind="rollout",
+                     parent="p#trunk", fork_at=50) for i in range(4)]  # 3 of 4 continuations end right
+    by_id = {e.record.id: e for e in value_examples([trunk, fork, *rolled], {"p": [7, 7]}, stride=16, limit=512)}
+    trunk_labels = dict(zip(by_id["p#trunk"].response.positions, by_id["p#trunk"].labels))
+    assert trunk_labels[49] == 3 / 5 and trunk_labels[59] == 0.0  # through token 50: the trunk and 4 rollouts
+    assert trunk_labels[15] == 4 / 6  # shared with the (right) fork too
+    assert by_id["p#trunk@50#r0"].response.positions == (63, 69) and by_id["p#trunk@50#r0"].labels == (1.0, 1.0)
+    short = answer("p", "trunk@50#r9", list(range(100, 150)) + [2], True, kind="rollout", parent="p#trunk",
+                   fork_at=50, finish="stop")  # EOS at once: no position of its own
+    assert "p#trunk@50#r9" not in {e.record.id for e in value_examples([trunk, short], {"p": [7]}, 16, 512)}
 
 
 def test_pairs_are_the_two_choices_of_a_search():

@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
     train.add_argument("--all-problems", action="store_true",
                        help="--loss value: train on every train problem's answers, not only problems with both a "
                             "right and a wrong answer")
+    train.add_argument("--no-rollouts", action="store_true",
+                       help="--loss value: leave the bank's rollouts out (their prefix labels and their answers)")
     defaults = TrainConfig()
     for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
                        ("batch_size", int), ("warmup", float), ("weight_decay", float),
@@ -122,7 +124,8 @@ def train_command(args: argparse.Namespace) -> int:
         from sla_pipeline.training.value import train_on_bank
 
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
-                             args.features or Path("runs") / "features" / model.name, args.init, args.all_problems)
+                             args.features or Path("runs") / "features" / model.name, args.init, args.all_problems,
+                             not args.no_rollouts)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "
               f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "

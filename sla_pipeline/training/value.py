@@ -39,8 +39,10 @@ from sla_pipeline.training.value_data import SIBLING_VIEWS, ValueExample, value_
 log = logging.getLogger(__name__)
 
 
-def read_bank(bank: Path) -> list[BankRecord]:
-    return [r for name in (SAMPLES, FORKS, ROLLOUTS) for r in Collection(bank / name).records()]
+def read_bank(bank: Path, rollouts: bool = True) -> list[BankRecord]:
+    """Every record of the bank's collections (without `rollouts`, all but the rollouts)."""
+    return [r for name in (SAMPLES, FORKS, ROLLOUTS) if rollouts or name != ROLLOUTS
+            for r in Collection(bank / name).records()]
 
 
 def prompt_ids(tokenizer, records: list[BankRecord]) -> dict[str, list[int]]:
@@ -130,18 +132,20 @@ def mixed(records: list[BankRecord]) -> list[BankRecord]:
 
 
 def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
-                  init: Path | None = None, all_problems: bool = False) -> dict:
+                  init: Path | None = None, all_problems: bool = False, rollouts: bool = True) -> dict:
     """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. Only
     problems with both a right and a wrong answer train unless `all_problems`: they carry the contrast a search
-    needs within a problem, and the backbone pass over every answer (~150 tok/s here) is the cost."""
+    needs within a problem, and the backbone pass over every answer (~150 tok/s here) is the cost. Without
+    `rollouts` the bank's rollouts are left out (their labels and their answers: what they add, measured)."""
     from transformers import AutoTokenizer
 
-    records = read_bank(bank)
+    records = read_bank(bank, rollouts)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     train = [r for r in records if r.split == "train"]
     report = train_value(model_path, base_model, train if all_problems else mixed(train),
                          [r for r in records if r.split == "heldout"], prompts, out, config, cache_dir, init)
     report["bank"], report["train_problems"] = str(bank), "all" if all_problems else "mixed outcomes"
+    report["rollouts"] = rollouts
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

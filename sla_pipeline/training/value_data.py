@@ -2,15 +2,18 @@
 each (`sla train --loss value`, value.py).
 
 Label (TVM, arXiv 2407.12863; OVM, 2311.09724): at answer position t, the *success rate through the prefix*
-— among the problem's bank answers (samples, trunk, forks) that begin with this answer's first t + 1 tokens,
-the share that end right. A trunk's early positions, which its forks share, get the mean over the trunk
-and those forks; a prefix only one answer has gets that answer's outcome (OVM's label).
+— among the problem's bank answers (samples, trunk, forks, rollouts) that begin with this answer's first
+t + 1 tokens, the share that end right. A trunk's early positions, which its forks share, get the mean over
+the trunk and those forks; a sibling's prefix 30 tokens past its fork, which the bank's rollouts continue
+(bank/rollouts.py), gets the mean over the sibling and its rollouts; a prefix only one answer has gets that
+answer's outcome (OVM's label).
 
 Positions: the channel has no attention, so positions are independent training examples; an answer keeps
 every `stride`-th position, its last scored one (the token before a final EOS, whose own reward a search
 never reads), and for a trunk and its forks the positions 10, 20 and 30 tokens past each fork, counting the
-fork token (`SIBLING_VIEWS`: where SLA(2, 10, d) compares siblings). That is a few dozen positions per answer
-instead of hundreds, and the backbone features of the others are never stored.
+fork token (`SIBLING_VIEWS`: where SLA(2, 10, d) compares siblings). A rollout is kept only past the prefix it
+continues (its parent's positions are the parent's examples already). That is a few dozen positions per
+answer instead of hundreds, and the backbone features of the others are never stored.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ def value_examples(records: list[BankRecord], prompt_ids: dict[str, list[int]], 
         rates = prefix_success(answers)
         for a in answers:
             n = scored_length(a, limit) if reach is None else min(scored_length(a, limit), reach.get(a.id, 0))
-            if n < 1:
+            own = a.fork_at if a.kind == "rollout" else 0  # the first position that is not its parent's
+            if n <= own:
                 continue
-            kept = sorted({p for p in range(stride - 1, n, stride)} | {n - 1} | {p for p in points[a.id] if p < n})
+            kept = sorted({p for p in range(stride - 1, n, stride) if p >= own} | {n - 1}
+                          | {p for p in points[a.id] if p < n})
             response = TokenizedResponse.from_ids(prompt_ids[item], a.token_ids[:n], kept)
             examples.append(ValueExample(a, response, tuple(rates[a.id][p] for p in kept)))
     return examples
