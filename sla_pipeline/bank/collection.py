@@ -50,7 +50,8 @@ class Collection:
         """Every record, sealed parts first, each id once."""
         seen: set[str] = set()
         for source in [*self.parts(), self.open_path]:
-            lines = read_gzip_jsonl(source, bad) if source.suffix == ".gz" else read_jsonl(source, BankRecord.from_json, bad)
+            lines = (read_gzip_jsonl(source, bad) if source.suffix == ".gz"
+                     else read_jsonl(source, BankRecord.from_json, bad))
             for record in lines:
                 if record.id not in seen:
                     seen.add(record.id)

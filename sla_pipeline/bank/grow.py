@@ -14,8 +14,8 @@ their own seed, never a test-set question.
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
 samples, train forks, validation rollouts, train rollouts, or the `jobs` a plan names, in its order), each
 slice sealed into a compressed part and counted in the manifest, so a stop at any point leaves a balanced
-bank. A rerun skips what is there. SIGTERM
-and SIGINT end it cleanly: the engine is shut down, the open slice stays open for the next run.
+bank. A rerun skips what is there. SIGTERM and SIGINT end it cleanly: the engine is shut down, the open slice
+stays open for the next run.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ def write_manifest(plan: "GrowPlan") -> dict:
                                     "rule": "each sibling pair's answers cut `lookahead` tokens past where they part "
                                             "(an answer that ends inside is not continued), continued `per_prefix` "
                                             "times; max_tokens counts from the answer's start",
-                                    "seed_rule": "one request per prefix, seed item_seed(f'{parent}|{side}|{lookahead}'"
-                                                 ", 0), side 'right' or 'wrong' (the parent's outcome)"},
+                                    "seed_rule": "one request per prefix, seed item_seed(f'{parent}|{side}|"
+                                                 "{lookahead}', 0, start), side 'right' or 'wrong' (the parent's "
+                                                 "outcome), start the first rollout index it draws"},
                        "counts": held[ROLLOUTS]},
         },
         "plan": plan.as_json(),
