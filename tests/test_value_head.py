@@ -23,7 +23,8 @@ from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.trainer import initial_channel
-from sla_pipeline.training.value import batch_rewards, mixed, read_bank, sibling_views, train_value
+from sla_pipeline.training.value import (batch_rewards, mixed, read_bank, sibling_views, train_value,
+                                         with_siblings)
 from sla_pipeline.training.value_data import prefix_success, value_examples
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -47,6 +48,9 @@ def test_by_default_a_value_head_trains_on_problems_with_both_outcomes():
     a, b = answer("p", "s0", [1], True), answer("p", "s1", [2], False)
     c, d = answer("q", "s0", [1], False), answer("q", "s1", [2], False)
     assert mixed([a, b, c, d]) == [a, b]
+    trunk = answer("q", "trunk", [1, 2], False, kind="trunk")
+    fork = answer("q", "fork@1", [1, 3], True, kind="fork", parent="q#trunk", fork_at=1, fork_token=3)
+    assert with_siblings([a, b, c, d, trunk, fork]) == [c, d, trunk, fork]  # p has both outcomes but no siblings
 
 
 def test_an_answer_is_trained_at_sparse_positions_its_last_scored_one_and_its_sibling_views():

@@ -28,9 +28,10 @@ def add_parser(sub) -> None:
     train.add_argument("--features", type=Path,
                        help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
     train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
-    train.add_argument("--all-problems", action="store_true",
-                       help="--loss value: train on every train problem's answers, not only problems with both a "
-                            "right and a wrong answer")
+    train.add_argument("--problems", choices=("mixed", "all", "siblings"), default="mixed",
+                       help="--loss value: the train problems whose answers train: those with both a right and a "
+                            "wrong answer, all, or those with a sibling pair (where the rollouts are) "
+                            "[default %(default)s]")
     train.add_argument("--no-rollouts", action="store_true",
                        help="--loss value: leave the bank's rollouts out (their prefix labels and their answers)")
     defaults = TrainConfig()
@@ -124,7 +125,7 @@ def train_command(args: argparse.Namespace) -> int:
         from sla_pipeline.training.value import train_on_bank
 
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
-                             args.features or Path("runs") / "features" / model.name, args.init, args.all_problems,
+                             args.features or Path("runs") / "features" / model.name, args.init, args.problems,
                              not args.no_rollouts)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "

@@ -131,21 +131,32 @@ def mixed(records: list[BankRecord]) -> list[BankRecord]:
     return [r for r in records if len(outcomes[r.item]) == 2]
 
 
+def with_siblings(records: list[BankRecord]) -> list[BankRecord]:
+    """The answers of problems with a sibling pair (a trunk and a fork whose outcomes differ)."""
+    items = {p.item for p in sibling_pairs(records)}
+    return [r for r in records if r.item in items]
+
+
+TRAIN_PROBLEMS = {"mixed": mixed, "all": list, "siblings": with_siblings}  # `sla train --problems`
+
+
 def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
-                  init: Path | None = None, all_problems: bool = False, rollouts: bool = True) -> dict:
-    """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. Only
-    problems with both a right and a wrong answer train unless `all_problems`: they carry the contrast a search
-    needs within a problem, and the backbone pass over every answer (~150 tok/s here) is the cost. Without
+                  init: Path | None = None, problems: str = "mixed", rollouts: bool = True) -> dict:
+    """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. By
+    default only problems with both a right and a wrong answer train (`problems` "mixed"; "all"; "siblings":
+    only problems with a train sibling pair, where the rollouts are): they carry the contrast a search needs
+    within a problem, and the backbone pass over every answer (~300 tok/s here) is the cost. Without
     `rollouts` the bank's rollouts are left out (their labels and their answers: what they add, measured)."""
     from transformers import AutoTokenizer
 
+    if problems not in TRAIN_PROBLEMS:
+        raise ValueError(f"problems must be one of {', '.join(TRAIN_PROBLEMS)}, got {problems!r}")
     records = read_bank(bank, rollouts)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
-    train = [r for r in records if r.split == "train"]
-    report = train_value(model_path, base_model, train if all_problems else mixed(train),
-                         [r for r in records if r.split == "heldout"], prompts, out, config, cache_dir, init)
-    report["bank"], report["train_problems"] = str(bank), "all" if all_problems else "mixed outcomes"
-    report["rollouts"] = rollouts
+    train = TRAIN_PROBLEMS[problems]([r for r in records if r.split == "train"])
+    report = train_value(model_path, base_model, train, [r for r in records if r.split == "heldout"], prompts, out,
+                         config, cache_dir, init)
+    report["bank"], report["train_problems"], report["rollouts"] = str(bank), problems, rollouts
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
