@@ -4,9 +4,12 @@ prefix, are graded whole and are seeded."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import EngineConfig
 from sla_pipeline.bank.collection import Collection
@@ -79,24 +82,47 @@ def test_the_grow_job_lists_only_problems_whose_prefixes_lack_rollouts(tmp_path)
     assert [it.id for it in job.todo()] == ["a"] and job.collection.folder == tmp_path / ROLLOUTS
 
 
-@pytest.mark.engine
-def test_rollouts_follow_the_prefix_are_graded_whole_and_seeded(tmp_path):
-    folder = make_tiny_model("qwen2", tmp_path / "tiny", seed=3)
-    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=1024,
+@pytest.fixture(scope="module")
+def tiny_engine(tmp_path_factory):
+    folder = make_tiny_model("qwen2", tmp_path_factory.mktemp("tiny") / "model", seed=3)
+    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", max_model_len=4096,
                                        kv_cache_gib=0.25, warmup=False))
-    try:
-        engine = runner.engine
-        ids = tuple(engine.tokenizer.encode("The answer is 4", add_special_tokens=False))
-        parent = BankRecord("p#trunk", "trunk", "train", "p", None, "x", ids + (11, 12), "stop", 4.0, None, False)
-        item = Item("p", "gsm", "train", (user("2+2?"),), 4.0)
-        sampling = SamplingSettings(temperature=0.7, top_k=20, max_tokens=40)
-        prefix = Prefix(parent, len(ids), 30)
-        got = runner.run(continue_prefix(engine, item, prefix, n=3, start=2, sampling=sampling))
-        again = runner.run(continue_prefix(engine, item, prefix, n=3, start=2, sampling=sampling))
-    finally:
-        runner.close()
+    yield runner
+    runner.close()
+
+
+@pytest.mark.engine
+def test_rollouts_follow_the_prefix_are_graded_whole_and_seeded(tiny_engine):
+    engine = tiny_engine.engine
+    ids = tuple(engine.tokenizer.encode("The answer is 4", add_special_tokens=False))
+    parent = BankRecord("p#trunk", "trunk", "train", "p", None, "x", ids + (11, 12), "stop", 4.0, None, False)
+    item = Item("p", "gsm", "train", (user("2+2?"),), 4.0)
+    sampling = SamplingSettings(temperature=0.7, top_k=20, max_tokens=40)
+    prefix = Prefix(parent, len(ids), 30)
+    got = tiny_engine.run(continue_prefix(engine, item, prefix, n=3, start=2, sampling=sampling))
+    again = tiny_engine.run(continue_prefix(engine, item, prefix, n=3, start=2, sampling=sampling))
     assert [r.id for r in got] == [f"p#trunk@{len(ids)}#r{i}" for i in (2, 3, 4)] and got == again  # seeded
     for r in got:
         assert r.kind == "rollout" and r.parent == "p#trunk" and r.fork_at == len(ids) and r.split == "train"
         assert r.token_ids[:len(ids)] == ids and len(ids) < r.tokens <= 40 and r.seed == prefix.seed(2)
         assert r.text.startswith("The answer is 4") and isinstance(r.correct, bool)
+
+
+@pytest.mark.engine
+def test_seeded_requests_whose_prefill_is_split_do_not_take_the_cpu_engine_down(tiny_engine):
+    """Three seeded 1,500-token prompts at once overrun a step's 2,048-token budget, so some prefills are split
+    (sla_engine/cpu_seeds.py); without the fix vLLM's rewind of their CPU generators kills the engine core."""
+    engine = tiny_engine.engine
+
+    async def one(seed: int) -> int:
+        params = SamplingParams(temperature=0.8, max_tokens=8, seed=seed, ignore_eos=True,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        async for out in engine.generate([100 + (seed + i) % 5000 for i in range(1500)], params):
+            pass
+        return len(out.outputs[0].token_ids)
+
+    async def burst() -> list[int]:
+        return list(await asyncio.gather(*(one(seed) for seed in (1, 2, 3))))
+
+    assert tiny_engine.run(burst()) == [8, 8, 8]
+    assert tiny_engine.run(burst()) == [8, 8, 8]  # and the engine is still there
