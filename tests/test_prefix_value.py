@@ -4,8 +4,9 @@ pairs still lacking rollouts)."""
 
 from __future__ import annotations
 
-from sla_pipeline.analyses.prefix_value import rollouts_by_prefix, sides, summary, validation_siblings, value
+from sla_pipeline.analyses.prefix_value import summary, validation_siblings, value
 from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.bank.rollouts import by_prefix, drawn, pair_prefixes
 
 
 def answer(item: str, name: str, ids: tuple[int, ...], correct: bool, split: str = "heldout",
@@ -33,10 +34,10 @@ def test_pairs_are_the_validation_siblings_cut_past_where_they_part():
     pairs = validation_siblings(siblings(), None)
     assert [(p.item, p.parting) for p in pairs] == [("a", 3), ("b", 3)]  # the train pair is not read
     a, b = pairs
-    right, wrong = sides(a, 30)
+    right, wrong = pair_prefixes(a, 30)
     assert (right.answer, right.tokens, wrong.answer.id, wrong.tokens) == (a.right, 33, "a#trunk", 33)
-    assert not right.read_whole and sides(b, 30)[1].read_whole  # b's wrong fork ends inside the look-ahead
-    assert sides(a, 60)[0].key != right.key  # another look-ahead is another prefix
+    assert not right.read_whole and pair_prefixes(b, 30)[1].read_whole  # b's wrong fork ends inside the look-ahead
+    assert pair_prefixes(a, 60)[0].key != right.key  # another look-ahead is another prefix
 
 
 def test_pairs_are_ranked_by_the_share_of_right_rollouts():
@@ -47,22 +48,23 @@ def test_pairs_are_ranked_by_the_share_of_right_rollouts():
     records += rollouts(b.right, 33, False, True, True, True)  # 3/4 against a finished wrong answer
     records += rollouts(a.right, 63, False, False, False, False)  # another look-ahead's: not read at 30
     records += rollouts(a.right, 33, *[True] * 4, first=4) + rollouts(a.wrong, 33, *[False] * 4, first=4)
-    drawn = rollouts_by_prefix(records)
-    got = summary([a, b], drawn, per_prefix=4, lookahead=30)
+    grouped = by_prefix(records)
+    assert drawn(records)[a.right.id, 33] == 8 and drawn(records)[b.right.id, 33] == 4
+    got = summary([a, b], grouped, per_prefix=4, lookahead=30)
     assert got["pairs"] == 2 and got["lookahead_accuracy"] == 1.0 and got["finished_in_window"] == 1
     first = {d["draws"]: d for d in got["by_draws"]}
     # with one rollout each: a's sides are right / wrong (ranked right); b's right side drew a wrong answer: a tie
     assert sorted(first) == [1, 2, 4] and first[1]["accuracy"] == 0.75 and first[1]["ties"] == 1
     assert got["mean_value"] == {"right": 0.75, "wrong": 0.125}
-    assert summary([a, b], drawn, per_prefix=8, lookahead=30)["pairs"] == 1  # b's right side has only 4 (a: 8)
-    assert summary([a, b], drawn, per_prefix=4, lookahead=60)["pairs"] == 0
+    assert summary([a, b], grouped, per_prefix=8, lookahead=30)["pairs"] == 1  # b's right side has only 4 (a: 8)
+    assert summary([a, b], grouped, per_prefix=4, lookahead=60)["pairs"] == 0
 
 
 def test_rollouts_are_read_in_index_order_whatever_the_bank_order():
     a = validation_siblings(siblings(), None)[0]
-    drawn = rollouts(a.right, 33, False, True, first=10) + rollouts(a.right, 33, True, True)  # r10, r11, r0, r1
-    prefix = sides(a, 30)[0]
-    by_prefix = rollouts_by_prefix(drawn)
-    assert [r.id[-3:] for r in by_prefix[prefix.key]] == ["#r0", "#r1", "r10", "r11"]
-    assert value(prefix, by_prefix, 2) == 1.0 and value(prefix, by_prefix, 4) == 0.75
-    assert value(prefix, by_prefix, 5) is None  # too few drawn
+    records = rollouts(a.right, 33, False, True, first=10) + rollouts(a.right, 33, True, True)  # r10, r11, r0, r1
+    prefix = pair_prefixes(a, 30)[0]
+    grouped = by_prefix(records)
+    assert [r.id[-3:] for r in grouped[prefix.key]] == ["#r0", "#r1", "r10", "r11"]
+    assert value(prefix, grouped, 2) == 1.0 and value(prefix, grouped, 4) == 0.75
+    assert value(prefix, grouped, 5) is None  # too few drawn

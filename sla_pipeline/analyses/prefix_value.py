@@ -22,32 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from sla_pipeline.bank.pairs import AnswerPair, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.bank.rollouts import Prefix
+from sla_pipeline.bank.rollouts import Prefix, Rollouts, by_prefix, pair_prefixes
 from sla_pipeline.eval.stats import bootstrap_ci
-
-Rollouts = dict[tuple[str, int], list[BankRecord]]  # per (parent id, tokens kept), in index order
-
-
-def rollouts_by_prefix(records: list[BankRecord]) -> Rollouts:
-    found: Rollouts = defaultdict(list)
-    for r in records:
-        if r.kind == "rollout":
-            found[(r.parent, r.fork_at)].append(r)
-    for drawn in found.values():
-        drawn.sort(key=lambda r: int(r.id.rsplit("#r", 1)[1]))
-    return found
-
-
-def sides(pair: AnswerPair, lookahead: int) -> tuple[Prefix, Prefix]:
-    """The right and the wrong sibling cut `lookahead` tokens past where they part."""
-    right, wrong = pair.seen(lookahead)
-    return Prefix(pair.right, right, lookahead), Prefix(pair.wrong, wrong, lookahead)
-
 
 def value(prefix: Prefix, rollouts: Rollouts, first: int) -> float | None:
     """A prefix's Monte-Carlo value from its first `first` rollouts (None: fewer drawn); an answer that ends
@@ -62,7 +42,7 @@ def accuracy(pairs: list[AnswerPair], rollouts: Rollouts, lookahead: int, first:
     """Pairs ranked by the prefixes' Monte-Carlo values from each side's first `first` rollouts."""
     outcomes, groups = [], []
     for p in pairs:
-        right, wrong = (value(side, rollouts, first) for side in sides(p, lookahead))
+        right, wrong = (value(side, rollouts, first) for side in pair_prefixes(p, lookahead))
         outcomes.append(1.0 if right > wrong else 0.5 if right == wrong else 0.0)
         groups.append(p.item)
     return {"draws": first, "pairs": len(pairs), "accuracy": sum(outcomes) / len(outcomes),
@@ -70,16 +50,16 @@ def accuracy(pairs: list[AnswerPair], rollouts: Rollouts, lookahead: int, first:
 
 
 def summary(pairs: list[AnswerPair], rollouts: Rollouts, per_prefix: int, lookahead: int) -> dict:
-    done = [p for p in pairs if all(value(s, rollouts, per_prefix) is not None for s in sides(p, lookahead))]
+    done = [p for p in pairs if all(value(s, rollouts, per_prefix) is not None for s in pair_prefixes(p, lookahead))]
     if not done:
         return {"lookahead": lookahead, "rollouts": per_prefix, "pairs": 0}
-    values = [[value(s, rollouts, per_prefix) for s in sides(p, lookahead)] for p in done]
+    values = [[value(s, rollouts, per_prefix) for s in pair_prefixes(p, lookahead)] for p in done]
     by_draws = [accuracy(done, rollouts, lookahead, k) for k in sorted({1, 2, 4, 8, 16, per_prefix})
                 if k <= per_prefix]
     return {"lookahead": lookahead, "rollouts": per_prefix, "pairs": len(done),
             "problems": len({p.item for p in done}),
             "mean_value": {name: sum(v[i] for v in values) / len(values) for i, name in enumerate(("right", "wrong"))},
-            "finished_in_window": sum(s.read_whole for p in done for s in sides(p, lookahead)),
+            "finished_in_window": sum(s.read_whole for p in done for s in pair_prefixes(p, lookahead)),
             "lookahead_accuracy": by_draws[-1]["accuracy"], "lookahead_ci95": by_draws[-1]["ci95"],
             "by_draws": by_draws}
 
@@ -102,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rollouts and --lookahead must be at least 1")
     records = read_bank(args.bank)
     pairs = validation_siblings(records, args.pairs)
-    result = summary(pairs, rollouts_by_prefix(records), args.rollouts, args.lookahead)
+    result = summary(pairs, by_prefix(records), args.rollouts, args.lookahead)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"bank": str(args.bank), **result}, indent=2) + "\n")

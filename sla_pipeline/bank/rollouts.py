@@ -18,7 +18,7 @@ the missing ones.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -26,7 +26,7 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import Engine
-from sla_pipeline.bank.pairs import sibling_pairs
+from sla_pipeline.bank.pairs import AnswerPair, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.sampling import SamplingSettings, item_seed
 from sla_pipeline.data.sources import Item
@@ -64,19 +64,38 @@ class Prefix:
         return item_seed(f"{self.answer.id}|{side}|{self.lookahead}", 0, start)
 
 
+def pair_prefixes(pair: AnswerPair, lookahead: int) -> tuple[Prefix, Prefix]:
+    """The right and the wrong sibling cut `lookahead` tokens past where they part."""
+    right, wrong = pair.seen(lookahead)
+    return Prefix(pair.right, right, lookahead), Prefix(pair.wrong, wrong, lookahead)
+
+
 def sibling_prefixes(records: Iterable[BankRecord], lookahead: int) -> dict[str, list[Prefix]]:
     """Per problem, both sides of each sibling pair cut `lookahead` tokens past where they part, each once."""
     found: dict[str, dict[tuple[str, int], Prefix]] = {}
     for pair in sibling_pairs(records):
-        for answer, seen in zip((pair.right, pair.wrong), pair.seen(lookahead)):
-            prefix = Prefix(answer, seen, lookahead)
+        for prefix in pair_prefixes(pair, lookahead):
             found.setdefault(pair.item, {})[prefix.key] = prefix
     return {item: list(prefixes.values()) for item, prefixes in found.items()}
 
 
+Rollouts = dict[tuple[str, int], list[BankRecord]]  # per Prefix.key (parent id, tokens kept), in index order
+
+
+def by_prefix(records: Iterable[BankRecord]) -> Rollouts:
+    """The rollouts among `records`, per prefix they continue."""
+    found: Rollouts = defaultdict(list)
+    for r in records:
+        if r.kind == "rollout":
+            found[(r.parent, r.fork_at)].append(r)
+    for drawn_list in found.values():
+        drawn_list.sort(key=lambda r: int(r.id.rsplit("#r", 1)[1]))
+    return found
+
+
 def drawn(records: Iterable[BankRecord]) -> Counter:
-    """Rollouts per (parent id, tokens kept)."""
-    return Counter((r.parent, r.fork_at) for r in records if r.kind == "rollout")
+    """Rollouts per prefix (parent id, tokens kept)."""
+    return Counter({key: len(rollouts) for key, rollouts in by_prefix(records).items()})
 
 
 def missing(prefixes: list[Prefix], have: Counter, per_prefix: int) -> list[Prefix]:
