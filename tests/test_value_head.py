@@ -88,6 +88,10 @@ def test_rollouts_label_the_prefix_they_continue_and_are_trained_past_it():
     assert trunk_labels[49] == 3 / 5 and trunk_labels[59] == 0.0  # through token 50: the trunk and 4 rollouts
     assert trunk_labels[15] == 4 / 6  # shared with the (right) fork too
     assert by_id["p#trunk@50#r0"].response.positions == (63, 69) and by_id["p#trunk@50#r0"].labels == (1.0, 1.0)
+    labels_only = {e.record.id: e for e in value_examples([trunk, fork, *rolled], {"p": [7, 7]}, stride=16,
+                                                          limit=512, rollout_examples=False)}
+    assert sorted(labels_only) == ["p#fork@20", "p#trunk"]  # `sla train --rollouts labels`: no rollout trains,
+    assert labels_only["p#trunk"] == by_id["p#trunk"]  # yet the labels they give the trunk's prefix are the same
     short = answer("p", "trunk@50#r9", list(range(100, 150)) + [2], True, kind="rollout", parent="p#trunk",
                    fork_at=50, finish="stop")  # EOS at once: no position of its own
     assert "p#trunk@50#r9" not in {e.record.id for e in value_examples([trunk, short], {"p": [7]}, 16, 512)}

@@ -32,8 +32,10 @@ def add_parser(sub) -> None:
                        help="--loss value: the train problems whose answers train: those with both a right and a "
                             "wrong answer, all, or those with a sibling pair (where the rollouts are) "
                             "[default %(default)s]")
-    train.add_argument("--no-rollouts", action="store_true",
-                       help="--loss value: leave the bank's rollouts out (their prefix labels and their answers)")
+    train.add_argument("--rollouts", choices=("all", "labels", "none"), default="all",
+                       help="--loss value: the bank's rollouts label the prefixes they continue and train as "
+                            "answers past them (all), only label them (labels: no backbone pass over them), or "
+                            "are left out (none) [default %(default)s]")
     defaults = TrainConfig()
     for name, kind in (("loss", str), ("head", str), ("width", int), ("lr", float), ("epochs", int),
                        ("batch_size", int), ("warmup", float), ("weight_decay", float),
@@ -126,7 +128,7 @@ def train_command(args: argparse.Namespace) -> int:
 
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
                              args.features or Path("runs") / "features" / model.name, args.init, args.problems,
-                             not args.no_rollouts)
+                             args.rollouts)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "
               f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "

@@ -138,24 +138,29 @@ def with_siblings(records: list[BankRecord]) -> list[BankRecord]:
 
 
 TRAIN_PROBLEMS = {"mixed": mixed, "all": list, "siblings": with_siblings}  # `sla train --problems`
+# `sla train --rollouts`: the bank's rollouts label the prefixes they continue and train as answers past them;
+# only label them; or are left out (their labels too, in validation as well)
+ROLLOUT_USES = ("all", "labels", "none")
 
 
 def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
-                  init: Path | None = None, problems: str = "mixed", rollouts: bool = True) -> dict:
+                  init: Path | None = None, problems: str = "mixed", rollouts: str = "all") -> dict:
     """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. By
     default only problems with both a right and a wrong answer train (`problems` "mixed"; "all"; "siblings":
     only problems with a train sibling pair, where the rollouts are): they carry the contrast a search needs
-    within a problem, and the backbone pass over every answer (~300 tok/s here) is the cost. Without
-    `rollouts` the bank's rollouts are left out (their labels and their answers: what they add, measured)."""
+    within a problem, and the backbone pass over every answer (~100-300 tok/s here) is the cost. `rollouts`
+    (ROLLOUT_USES) says how the bank's rollouts are used: what each use adds is measured in docs/reward-head.md."""
     from transformers import AutoTokenizer
 
     if problems not in TRAIN_PROBLEMS:
         raise ValueError(f"problems must be one of {', '.join(TRAIN_PROBLEMS)}, got {problems!r}")
-    records = read_bank(bank, rollouts)
+    if rollouts not in ROLLOUT_USES:
+        raise ValueError(f"rollouts must be one of {', '.join(ROLLOUT_USES)}, got {rollouts!r}")
+    records = read_bank(bank, rollouts != "none")
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     train = TRAIN_PROBLEMS[problems]([r for r in records if r.split == "train"])
     report = train_value(model_path, base_model, train, [r for r in records if r.split == "heldout"], prompts, out,
-                         config, cache_dir, init)
+                         config, cache_dir, init, train_rollouts=rollouts == "all")
     report["bank"], report["train_problems"], report["rollouts"] = str(bank), problems, rollouts
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -163,9 +168,10 @@ def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, conf
 
 def train_value(model_path: Path, base_model: str, train: list[BankRecord], heldout: list[BankRecord],
                 prompts: dict[str, list[int]], out: Path, config: TrainConfig, cache_dir: Path,
-                init: Path | None = None, backbone=None) -> dict:
+                init: Path | None = None, backbone=None, train_rollouts: bool = True) -> dict:
     """Trains a value head on `train`, keeps the epoch that makes `heldout`'s `config.keep_by` choice best, and
-    writes it with report.json into `out`; returns the report. `prompts[item]`: the chat prompt's token ids."""
+    writes it with report.json into `out`; returns the report. `prompts[item]`: the chat prompt's token ids.
+    Without `train_rollouts` the rollouts in `train` only label the prefixes they continue."""
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     if not train or not heldout:
@@ -175,7 +181,7 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     choices = {"siblings": sibling_pairs(heldout), "candidates": candidate_pairs(heldout)}
     if not choices[config.keep_by]:
         raise ValueError(f"keep_by {config.keep_by} needs validation {config.keep_by} with different outcomes")
-    train_ex = value_examples(train, prompts, config.stride, limit, views)
+    train_ex = value_examples(train, prompts, config.stride, limit, views, rollout_examples=train_rollouts)
     # validation answers only as far as the choices read them: a third of the backbone pass over all of them
     read = reach([(choices["siblings"], lookahead), (choices["candidates"], None)], limit)
     held_ex = value_examples(heldout, prompts, config.stride, limit, views, {i: seen for i, (_, seen) in read.items()})

@@ -81,11 +81,13 @@ class ValueExample:
 
 
 def value_examples(records: list[BankRecord], prompt_ids: dict[str, list[int]], stride: int, limit: int,
-                   views: Iterable[int] = SIBLING_VIEWS, reach: dict[str, int] | None = None) -> list[ValueExample]:
+                   views: Iterable[int] = SIBLING_VIEWS, reach: dict[str, int] | None = None,
+                   rollout_examples: bool = True) -> list[ValueExample]:
     """Training examples for `records` (one split), labelled within each problem; `prompt_ids[item]` is the
     chat prompt as the server renders it; `views`: the look-aheads past a fork kept for both siblings. Answers
     with no scored position (an EOS alone) are left out. `reach`: per answer id, how many tokens to keep (what
-    the validation choices read); answers not in it give no example but still count in their prefixes' labels."""
+    the validation choices read); answers not in it give no example but still count in their prefixes' labels.
+    Without `rollout_examples` rollouts likewise only label the prefixes they continue."""
     by_item: dict[str, list[BankRecord]] = defaultdict(list)
     for r in records:
         by_item[r.item].append(r)
@@ -94,6 +96,8 @@ def value_examples(records: list[BankRecord], prompt_ids: dict[str, list[int]], 
     for item, answers in by_item.items():
         rates = prefix_success(answers)
         for a in answers:
+            if a.kind == "rollout" and not rollout_examples:
+                continue
             n = scored_length(a, limit) if reach is None else min(scored_length(a, limit), reach.get(a.id, 0))
             own = a.fork_at if a.kind == "rollout" else 0  # the first position that is not its parent's
             if n <= own:
