@@ -175,6 +175,8 @@ def test_configs_refuse_bad_values():
     with pytest.raises(ValueError, match="value head"):
         TrainConfig(readout="mean")  # a pair-trained head is kept by its pair accuracy
     assert TrainConfig(loss="value", readout="mean", keep_by="candidates").keep_by == "candidates"
+    with pytest.raises(ValueError, match="validate_candidates"):
+        TrainConfig(loss="value", keep_by="candidates", validate_candidates=False)
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):

@@ -281,6 +281,15 @@ def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(t
     assert report["final"]["candidates"]["pairs"] == 40 * 2 and report["final"]["candidates"]["accuracy"] >= 0.9
     assert RewardHead.load(tmp_path / "value").readout == "mean"
 
+    # `sla train --no-candidates`: the samples are not read (no backbone pass over them), the siblings still are
+    siblings_only = TrainConfig(loss="value", width=32, lr=3e-3, epochs=1, batch_size=16, warmup=0.0, stride=1,
+                                lookahead=7, save_dtype="float32", validate_candidates=False)
+    final = train_value(folder, "tiny", train, heldout, prompts | more, tmp_path / "siblings-only", siblings_only,
+                        tmp_path / "features-2", backbone=backbone)["final"]
+    assert final["candidates"]["pairs"] == 0 and final["siblings"]["pairs"] == 40
+    read = FeatureCache(tmp_path / "features-2").index
+    assert len(read) == len(train) + 2 * 40  # train answers, and each validation trunk and fork, no sample
+
 
 @pytest.mark.download
 def test_the_pair_term_trains_siblings_apart_at_their_views(tiny, tmp_path):

@@ -51,6 +51,9 @@ def add_parser(sub) -> None:
     train.add_argument("--keep-by", choices=("siblings", "candidates"), default=defaults.keep_by,
                        help="--loss value: keep the epoch that ranks the validation siblings (SLA's choice) or "
                             "best-of-N's candidates best [default %(default)s]")
+    train.add_argument("--no-candidates", action="store_true",
+                       help="--loss value: validate on the siblings alone, not also on best-of-N's candidates "
+                            "(their whole answers are ~40 %% of the backbone pass)")
     train.add_argument("--lookahead", type=int, metavar="N",
                        help="the loss and held-out metrics see each pair only N tokens past where its responses part "
                             "(SLA's view of siblings: (depth + 1) x chunk) [default: whole responses; with --loss "
@@ -119,7 +122,8 @@ def train_command(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
                          lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight,
-                         readout=args.readout, keep_by=args.keep_by)
+                         readout=args.readout, keep_by=args.keep_by,
+                         validate_candidates=not args.no_candidates)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")

@@ -36,6 +36,8 @@ class TrainConfig:
     # accuracy picks the epoch kept: SLA's siblings or best-of-N's candidates
     readout: Literal["last", "mean"] = "last"
     keep_by: Literal["siblings", "candidates"] = "siblings"
+    # value loss: also score best-of-N's candidates each epoch (their whole answers are ~40 % of the backbone pass)
+    validate_candidates: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -52,6 +54,8 @@ class TrainConfig:
         if self.readout not in ("last", "mean") or self.keep_by not in ("siblings", "candidates"):
             raise ValueError(f"readout must be last or mean and keep_by siblings or candidates, got "
                              f"{self.readout!r} and {self.keep_by!r}")
+        if self.keep_by == "candidates" and not self.validate_candidates:
+            raise ValueError("keep_by candidates needs validate_candidates")
         if (self.readout, self.keep_by) != ("last", "siblings") and self.loss != "value":
             raise ValueError(f"readout and keep_by choose how a value head is kept, not a {self.loss} head")
         if not self.lr > 0:
