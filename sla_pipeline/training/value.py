@@ -178,13 +178,12 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
         raise ValueError(f"need train and validation answers, got {len(train)} and {len(heldout)}")
     limit, lookahead = config.max_response_tokens, config.lookahead or 30
     views = {*SIBLING_VIEWS, lookahead}
-    choices = {"siblings": sibling_pairs(heldout), "candidates": candidate_pairs(heldout)}
+    choices = {"siblings": sibling_pairs(heldout),
+               "candidates": candidate_pairs(heldout) if config.validate_candidates else []}
     if not choices[config.keep_by]:
         raise ValueError(f"keep_by {config.keep_by} needs validation {config.keep_by} with different outcomes")
     train_ex = value_examples(train, prompts, config.stride, limit, views, rollout_examples=train_rollouts)
     # validation answers only as far as the choices read them: a third of the backbone pass over all of them
-    if not config.validate_candidates:
-        choices["candidates"] = []
     read = reach([(choices["siblings"], lookahead), (choices["candidates"], None)], limit)
     held_ex = value_examples(heldout, prompts, config.stride, limit, views, {i: seen for i, (_, seen) in read.items()})
     cache = FeatureCache(cache_dir)
