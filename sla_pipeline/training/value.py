@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_pipeline.bank.collection import Collection
-from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, items_by_id
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import choice_accuracy, reach
@@ -97,10 +97,12 @@ def pair_term(channel: RewardChannel, cache: FeatureCache, batch: list[SiblingVi
 
 
 @torch.no_grad()
-def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample], lookahead: int,
-             limit: int, readout: str = "last", batch: int = 32) -> dict:
-    """Held-out loss (at the positions kept of the answers the choices read), and the choices of a search
-    reading a path by `readout`: the value at its last token seen, or the mean over its kept positions seen."""
+def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample],
+             choices: dict[str, list[AnswerPair]], lookahead: int, limit: int, readout: str = "last",
+             batch: int = 32) -> dict:
+    """Held-out loss (at the positions kept of the answers the choices read), and the choices (`siblings` read
+    `lookahead` tokens past the fork, `candidates` whole) of a search reading a path by `readout`: the value at
+    its last token seen, or the mean over its kept positions seen."""
     values: dict[str, dict[int, float]] = {}
     loss = weight = 0.0
     for i in range(0, len(examples), batch):
@@ -110,7 +112,6 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
         weight += mask.sum().item()
         for e, row in zip(part, r):
             values[e.record.id] = dict(zip(e.response.positions, row.tolist()))
-    records = [e.record for e in examples]
 
     def score(answer: BankRecord, seen: int) -> float:
         if readout == "last":
@@ -119,8 +120,8 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
         return sum(kept) / len(kept)
 
     return {"heldout_loss": loss / max(weight, 1.0),
-            "siblings": {"lookahead": lookahead, **choice_accuracy(sibling_pairs(records), score, lookahead, limit)},
-            "candidates": choice_accuracy(candidate_pairs(records), score, None, limit)}
+            "siblings": {"lookahead": lookahead, **choice_accuracy(choices["siblings"], score, lookahead, limit)},
+            "candidates": choice_accuracy(choices["candidates"], score, None, limit)}
 
 
 def mixed(records: list[BankRecord]) -> list[BankRecord]:
@@ -196,7 +197,8 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     optimizer = torch.optim.AdamW(channel.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = math.ceil(len(train_ex) / config.batch_size) * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(steps, config.warmup))
-    history = {"steps": [], "epochs": [{"epoch": 0, **evaluate(channel, cache, held_ex, lookahead, limit, config.readout)}]}
+    before = evaluate(channel, cache, held_ex, choices, lookahead, limit, config.readout)
+    history = {"steps": [], "epochs": [{"epoch": 0, **before}]}
     best = (history["epochs"][0][config.keep_by]["accuracy"] or 0.0, 0, copy.deepcopy(channel.state_dict()))
     rng = random.Random(config.seed)
     pairs = sibling_views(train_ex, SIBLING_VIEWS) if config.pair_weight else []
@@ -217,7 +219,7 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
             optimizer.step()
             schedule.step()
             history["steps"].append({**step, "loss": loss.item()})
-        e = {"epoch": epoch, **evaluate(channel, cache, held_ex, lookahead, limit, config.readout)}
+        e = {"epoch": epoch, **evaluate(channel, cache, held_ex, choices, lookahead, limit, config.readout)}
         history["epochs"].append(e)
         log.info("epoch %d: held-out loss %.4f, siblings %s, candidates %s", epoch, e["heldout_loss"],
                  e["siblings"]["accuracy"], e["candidates"]["accuracy"])
