@@ -61,6 +61,20 @@ class ReferenceModel:
             path = candidates[best]
         return path, margins
 
+    def sla_to_end(self, prompt: list[int], n: int, k: int, budget: int,
+                   readout: str = "mean") -> tuple[list[int], list[float]]:
+        """SLA looking ahead to the end: at each chunk boundary the top-`n` forks, each rolled out greedily to
+        `budget` tokens and scored whole; the best one's next chunk is committed. Its tokens and margins."""
+        path = self.chunk(prompt, [], None, min(k, budget))
+        margins = []
+        while len(path) < budget:
+            rollouts = [self.chunk(prompt, path, t, budget - len(path)) for t in self.top(prompt + path, n)]
+            scores = [self.score(prompt, r, readout) for r in rollouts]
+            best = max(range(len(rollouts)), key=lambda i: scores[i])
+            margins.append(scores[best] - sorted(scores)[-2])
+            path = rollouts[best][: len(path) + min(k, budget - len(path))]
+        return path, margins
+
     def rewards(self, prompt: list[int], path: list[int]) -> list[float]:
         """The reward of the prefix ending at each token of `path`."""
         return reference_rewards(self.backbone, self.channel, prompt + path)[len(prompt):].tolist()

@@ -23,6 +23,7 @@ from sla_engine.search.tree import Node
     (dict(strategy="beam"), "strategy"), (dict(width=0), "width"), (dict(width=9), "width"),
     (dict(chunk=0), "chunk"), (dict(depth=5), "depth"), (dict(width=4, depth=3), "width"),
     (dict(fork_min_p=1.5), "fork_min_p"), (dict(fork_min_p=-0.1), "fork_min_p"),
+    (dict(lookahead="eos"), "lookahead"), (dict(lookahead="end", prefer_finished="yes"), "prefer_finished"),
     (dict(width=True), "width"), (dict(n=4), "n"),  # a boolean is not a width; n is best_of_n's
     (dict(strategy="best_of_n", n=17), "n"), (dict(strategy="best_of_n", n=4, batch=5), "batch"),
     (dict(strategy="best_of_n", keep=0.0), "keep"), (dict(strategy="best_of_n", temperature=0), "temperature"),
@@ -59,6 +60,8 @@ def test_settings_left_out_come_from_the_default_of_the_same_strategy():
 def test_live_branches_per_request():
     assert SlaConfig(2, 10, 2).max_live_branches == 8
     assert SlaConfig(3, 10, 0).max_live_branches == 1  # depth 0: nothing to look ahead, no forks
+    assert SlaConfig(3, 10, 0, lookahead="end").max_live_branches == 3  # one rollout per candidate, any depth
+    assert SlaConfig(8, 10, 4, lookahead="end").max_live_branches == 8  # no tree: width ** (depth + 1) is moot
     assert PlainConfig("greedy").max_live_branches == PlainConfig("sample").max_live_branches == 1
     assert BestOfNConfig(n=8).max_live_branches == 8 and BestOfNConfig(n=8, batch=2).max_live_branches == 2
     assert TreeConfig(paths=12).max_live_branches == 12
@@ -83,7 +86,9 @@ def test_a_candidate_scores_its_best_leaf_by_mean_reward_over_the_whole_response
     b1 = Node(b, 1, 2)
     b.children = [b1]
     b1.settle(chunk([9], [1.0], finish="stop"), 100)  # finished early, still scored: (1+1+.5+.5+1)/5 = 0.8
-    assert a.score() == pytest.approx(8 / 6) and b.score() == pytest.approx(0.8)
+    assert a.rank() == (False, pytest.approx(8 / 6)) and b.rank() == (False, pytest.approx(0.8))
+    assert b.rank(prefer_finished=True) == (True, pytest.approx(0.8))  # b1 ended at EOS: b ranks above a now
+    assert max([a, b], key=lambda n: n.rank(prefer_finished=True)) is b
     assert a2.path.tokens == [5, 6, 1, 7, 2, 2] and b1.finish_reason == "stop"
 
 
@@ -125,5 +130,6 @@ def test_committed_text_flushes_at_the_end_and_skips_special_tokens():
 def test_search_stats_report_the_settings_in_force():
     assert BestOfNConfig(n=4).as_dict()["batch"] == 4  # "all at once" is reported as the batch it means
     assert BestOfNConfig(n=4, batch=2).as_dict()["batch"] == 2
+    # the search reports the read-out in force (base.py)
     assert SlaConfig().as_dict() == {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2, "fork_min_p": 0.0,
-                                     "score": None}  # the search reports the read-out in force (base.py)
+                                     "score": None, "lookahead": "chunks", "prefer_finished": False}

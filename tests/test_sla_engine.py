@@ -98,6 +98,25 @@ def test_sla_commits_what_the_hand_computed_rule_says(tiny, random_head):
     assert runner.engine.num_unfinished_requests() == 0
 
 
+def test_looking_ahead_to_the_end_commits_what_the_hand_computed_rule_says(tiny, random_head):
+    """`lookahead: "end"`: at every boundary of the committed answer its forks are rolled out to the end and
+    read whole; only the runner-up starts a request (the greedy child's request is already writing)."""
+    head, runner = random_head
+    ref = ReferenceModel(tiny, head)
+    n, k, budget = 2, 4, 24
+    expected, margins = ref.sla_to_end(PROMPT, n, k, budget, readout="last")  # a value head's read-out
+    assert min(margins) > 1e-3, "near-ties would make the comparison depend on rounding"
+    assert expected != ref.sla(PROMPT, n, k, 2, budget, readout="last")[0], "the reach must change a choice"
+    config = SlaConfig(n, k, depth=0, score="last", lookahead="end")  # depth is not used
+    commits, stats = run_sla(runner, config, budget)
+    assert [t for c in commits for t in c.tokens] == expected
+    assert expected != run_greedy(runner, budget)
+    decisions = budget // k - 1  # every boundary after the first chunk, one runner-up each
+    assert stats.branches_forked == decisions and stats.peak_live_branches == n
+    assert stats.tokens_emitted == budget and commits[-1].finish_reason == "length"
+    assert runner.engine.num_unfinished_requests() == 0
+
+
 def test_width_1_and_depth_0_are_greedy_token_for_token(random_head):
     head, runner = random_head
     greedy = run_greedy(runner, 30)

@@ -32,6 +32,8 @@ MAX_SAMPLES = 16
 MAX_PATHS = 32
 Select = Literal["score", "vote"]  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
 SELECTS: tuple[str, ...] = typing.get_args(Select)
+Lookahead = Literal["chunks", "end"]  # SLA's look-ahead: a tree `depth` chunks deep, or a rollout to the answer's end
+LOOKAHEADS: tuple[str, ...] = typing.get_args(Lookahead)
 
 
 class StrategyConfig:
@@ -72,13 +74,19 @@ class SlaConfig(StrategyConfig):
     greedy, token for token. `fork_min_p` > 0 leaves out fork tokens less than `fork_min_p` times as likely
     as the most likely one (vLLM's min_p rule; 0, the paper's search, always forks into the top `width`).
     `score`: how a leaf is scored — "mean" reward over its tokens (the paper's, for a Bradley–Terry head) or
-    the reward at its "last" token (a value head); left out, the head's own read-out."""
+    the reward at its "last" token (a value head); left out, the head's own read-out.
+    `lookahead`: "chunks", the paper's tree `depth` chunks deep; or "end": each candidate is followed by one
+    greedy rollout to the end of the answer and read whole (fork_rollouts' read-out at every fork; `depth`
+    is not used). `prefer_finished`: a leaf that ended at EOS outranks any that did not (a rollout cut at
+    max_tokens, or a leaf still growing)."""
 
     width: int = 2
     chunk: int = 10
     depth: int = 2
     fork_min_p: float = 0.0
     score: Readout | None = None
+    lookahead: Lookahead = "chunks"
+    prefer_finished: bool = False
     strategy: ClassVar[str] = "sla"
 
     def __post_init__(self) -> None:
@@ -87,19 +95,28 @@ class SlaConfig(StrategyConfig):
         check_int(self, "depth", 0, MAX_DEPTH)
         check_float(self, "fork_min_p", 0.0, 1.0)
         check_readout(self)
+        if self.lookahead not in LOOKAHEADS:
+            raise SearchConfigError("lookahead", f"lookahead must be one of {', '.join(LOOKAHEADS)}; "
+                                                 f"got {self.lookahead!r}")
+        check_bool(self, "prefer_finished")
         if self.max_live_branches > MAX_LEAVES:
             raise SearchConfigError(
                 "width", f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"
             )
 
     @property
+    def to_end(self) -> bool:
+        return self.lookahead == "end"
+
+    @property
     def fork_width(self) -> int:
         """Children per fork: depth 0 means no look-ahead, so nothing to choose between (greedy)."""
-        return self.width if self.depth > 0 else 1
+        return self.width if self.depth > 0 or self.to_end else 1
 
     @property
     def max_live_branches(self) -> int:
-        return self.fork_width ** (self.depth + 1)
+        """The leaves of the tree below the candidates; looking ahead to the end, one rollout per candidate."""
+        return self.width if self.to_end else self.fork_width ** (self.depth + 1)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,18 @@ first child's chunk when the horizon moves down. A lone candidate — the first 
 filtered away by `fork_min_p` — has nothing to be chosen against: its tokens stream as they are written. Ties
 go to the more likely fork. Finished leaves (EOS, max_tokens) stay in the tree as scored leaves; once nothing
 below the candidates can grow, repeated commits walk down to the best finished leaf.
+
+With `lookahead` "end" the tree below each candidate is one greedy rollout to the end of the answer (every
+node has only its greedy child, written by the request already running), and the forks are made only where
+the choice is: when a chunk is committed, its runner-up tokens start their rollouts. The candidates are
+compared once every rollout has finished, each read whole — the choice fork_rollouts makes, at every fork
+of the committed answer instead of only greedy's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from contextlib import aclosing
 from typing import AsyncIterator
 
@@ -35,7 +42,8 @@ class SlaSearch(Search):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         reward_engine(self.engine)
-        self.horizon = max(self.config.depth, 1)  # chunks grown below a candidate (depth 0 implies width 1)
+        # chunks grown below a candidate (depth 0 implies width 1); to the end: as many as the answer has
+        self.horizon = math.inf if self.config.to_end else max(self.config.depth, 1)
         self.candidate_depth = 0
         self.scoring = self.readout(self.config.score)
         self.updates: asyncio.Queue[Stream] = asyncio.Queue()  # streams that wrote something, or ended
@@ -52,7 +60,8 @@ class SlaSearch(Search):
             else:
                 while not self._comparable(candidates):
                     await self._progress()
-                best = max(candidates, key=lambda c: c.score(self.scoring))  # first of equals: the more likely fork
+                # first of equals: the more likely fork
+                best = max(candidates, key=lambda c: c.rank(self.scoring, self.config.prefer_finished))
                 for loser in candidates:
                     if loser is not best:
                         self._prune(loser)
@@ -60,6 +69,8 @@ class SlaSearch(Search):
             rest = self._written(best) or ScoredTokens()
             rest.finish_reason = best.finish_reason
             yield rest
+            if self.config.to_end:
+                self._fork_rivals(best)
             candidates = best.children
             self.candidate_depth = best.depth + 1
             for candidate in candidates:
@@ -106,7 +117,8 @@ class SlaSearch(Search):
             return
         if node.depth >= self.candidate_depth + self.horizon:
             return  # its request writes on; the next commit moves the horizon down
-        for i, token in enumerate(node.chunk.next_tokens[: self.config.fork_width]):
+        width = 1 if self.config.to_end else self.config.fork_width  # to the end, rivals fork on commit only
+        for i, token in enumerate(node.chunk.next_tokens[:width]):
             child = Node(parent=node, fork=token, depth=node.depth + 1)
             node.children.append(child)
             if i == 0:  # the greedy token: the same request is writing this child already
@@ -114,6 +126,17 @@ class SlaSearch(Search):
             else:
                 self._launch(child)
                 self.stats.branches_forked += 1
+
+    def _fork_rivals(self, committed: Node) -> None:
+        """Looking ahead to the end: the committed chunk's runner-up tokens become candidates beside its
+        greedy child, each starting a rollout of its own."""
+        if committed.finish_reason or not committed.children:
+            return
+        for token in committed.chunk.next_tokens[1: self.config.width]:
+            child = Node(parent=committed, fork=token, depth=committed.depth + 1)
+            committed.children.append(child)
+            self._launch(child)
+            self.stats.branches_forked += 1
 
     def _continue(self, node: Node, child: Node) -> None:
         stream = node.stream

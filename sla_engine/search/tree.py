@@ -94,6 +94,8 @@ class Node:
     def leaves(self) -> Iterator["Node"]:
         return (n for n in self.walk() if not n.children)
 
-    def score(self, readout: Readout = "mean") -> float:
-        """SLA's commit score: the best score among the leaves below (finished leaves included)."""
-        return max(leaf.path.score(readout) for leaf in self.leaves())
+    def rank(self, readout: Readout = "mean", prefer_finished: bool = False) -> tuple[bool, float]:
+        """SLA's commit key: the best score among the leaves below (finished leaves included); with
+        `prefer_finished`, a leaf that ended at EOS first: (ended at EOS, score)."""
+        return max((prefer_finished and leaf.finish_reason == "stop", leaf.path.score(readout))
+                   for leaf in self.leaves())
