@@ -133,3 +133,16 @@ def test_search_stats_report_the_settings_in_force():
     # the search reports the read-out in force (base.py)
     assert SlaConfig().as_dict() == {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2, "fork_min_p": 0.0,
                                      "score": None, "lookahead": "chunks", "prefer_finished": False}
+
+
+def test_a_rollout_thousands_of_chunks_long_is_walked_without_recursion():
+    """Looking ahead to the end with chunk 1, a candidate's rollout is one node per token."""
+    root = node = Node(None, None, 0)
+    for depth in range(1, 5000):
+        node.children = [Node(node, 1, depth)]
+        node = node.children[0]
+    assert [n.depth for n in root.walk()] == list(range(5000)) and list(root.leaves()) == [node]
+    a, b = Node(root, 1, 1), Node(root, 2, 1)
+    branch = Node(None, None, 0, children=[a, b])
+    a.children = [Node(a, 3, 2)]
+    assert [n.fork for n in branch.walk()] == [None, 1, 3, 2]  # parents first, siblings in fork order

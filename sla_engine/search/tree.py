@@ -87,9 +87,13 @@ class Node:
         return len(self.path.tokens)
 
     def walk(self) -> Iterator["Node"]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This node and every node below, parents before children, siblings in fork order (a stack, not
+        recursion: looking ahead to the end, a rollout is a chain of max_tokens / chunk nodes)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
     def leaves(self) -> Iterator["Node"]:
         return (n for n in self.walk() if not n.children)
