@@ -118,14 +118,12 @@ class SlaSearch(Search):
         if node.depth >= self.candidate_depth + self.horizon:
             return  # its request writes on; the next commit moves the horizon down
         width = 1 if self.config.to_end else self.config.fork_width  # to the end, rivals fork on commit only
-        for i, token in enumerate(node.chunk.next_tokens[:width]):
-            child = Node(parent=node, fork=token, depth=node.depth + 1)
-            node.children.append(child)
-            if i == 0:  # the greedy token: the same request is writing this child already
-                self._continue(node, child)
-            else:
-                self._launch(child)
-                self.stats.branches_forked += 1
+        greedy, *rivals = node.chunk.next_tokens[:width]
+        child = Node(parent=node, fork=greedy, depth=node.depth + 1)
+        node.children.append(child)
+        self._continue(node, child)  # the greedy token: the same request is writing this child already
+        for token in rivals:
+            self._branch(node, token)
 
     def _fork_rivals(self, committed: Node) -> None:
         """Looking ahead to the end: the committed chunk's runner-up tokens become candidates beside its
@@ -133,10 +131,14 @@ class SlaSearch(Search):
         if committed.finish_reason or not committed.children:
             return
         for token in committed.chunk.next_tokens[1: self.config.width]:
-            child = Node(parent=committed, fork=token, depth=committed.depth + 1)
-            committed.children.append(child)
-            self._launch(child)
-            self.stats.branches_forked += 1
+            self._branch(committed, token)
+
+    def _branch(self, node: Node, token: int) -> None:
+        """A child of `node` through a runner-up `token`, written by a request of its own."""
+        child = Node(parent=node, fork=token, depth=node.depth + 1)
+        node.children.append(child)
+        self._launch(child)
+        self.stats.branches_forked += 1
 
     def _continue(self, node: Node, child: Node) -> None:
         stream = node.stream
