@@ -177,6 +177,13 @@ def test_configs_refuse_bad_values():
     assert TrainConfig(loss="value", readout="mean", keep_by="candidates").keep_by == "candidates"
     with pytest.raises(ValueError, match="validate_candidates"):
         TrainConfig(loss="value", keep_by="candidates", validate_candidates=False)
+    with pytest.raises(ValueError, match="problems must be"):
+        TrainConfig(loss="value", problems="some")
+    with pytest.raises(ValueError, match="rollouts all, labels or none"):
+        TrainConfig(loss="value", rollouts="half")
+    with pytest.raises(ValueError, match="not a seqwise_bt head"):
+        TrainConfig(rollouts="none")  # the bank's rollouts are a value head's data
+    assert TrainConfig(loss="value", problems="siblings", rollouts="labels").rollouts == "labels"
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="non-empty"):

@@ -28,11 +28,11 @@ def add_parser(sub) -> None:
     train.add_argument("--features", type=Path,
                        help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
     train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
-    train.add_argument("--problems", choices=("mixed", "all", "siblings"), default="mixed",
+    train.add_argument("--problems", choices=("mixed", "all", "siblings"), default=TrainConfig.problems,
                        help="--loss value: the train problems whose answers train: those with both a right and a "
                             "wrong answer, all, or those with a sibling pair (where the rollouts are) "
                             "[default %(default)s]")
-    train.add_argument("--rollouts", choices=("all", "labels", "none"), default="all",
+    train.add_argument("--rollouts", choices=("all", "labels", "none"), default=TrainConfig.rollouts,
                        help="--loss value: the bank's rollouts label the prefixes they continue and train as "
                             "answers past them (all), only label them (labels: no backbone pass over them), or "
                             "are left out (none) [default %(default)s]")
@@ -123,7 +123,8 @@ def train_command(args: argparse.Namespace) -> int:
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
                          lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight,
                          readout=args.readout, keep_by=args.keep_by,
-                         validate_candidates=not args.no_candidates)
+                         validate_candidates=not args.no_candidates, problems=args.problems,
+                         rollouts=args.rollouts)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")
@@ -131,8 +132,7 @@ def train_command(args: argparse.Namespace) -> int:
         from sla_pipeline.training.value import train_on_bank
 
         report = train_on_bank(model.path, model.name, args.bank, args.out, config,
-                             args.features or Path("runs") / "features" / model.name, args.init, args.problems,
-                             args.rollouts)
+                               args.features or Path("runs") / "features" / model.name, args.init)
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "
               f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "

@@ -38,6 +38,12 @@ class TrainConfig:
     keep_by: Literal["siblings", "candidates"] = "siblings"
     # value loss: also score best-of-N's candidates each epoch (their whole answers are ~40 % of the backbone pass)
     validate_candidates: bool = True
+    # value loss on the bank: the train problems whose answers train ("mixed": those with both a right and a wrong
+    # answer; "all"; "siblings": those with a train sibling pair, where the rollouts are)
+    problems: Literal["mixed", "all", "siblings"] = "mixed"
+    # value loss on the bank: its rollouts label the prefixes they continue and train as answers past them ("all"),
+    # only label them ("labels"), or are left out ("none", their labels too, in validation as well)
+    rollouts: Literal["all", "labels", "none"] = "all"
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -58,6 +64,11 @@ class TrainConfig:
             raise ValueError("keep_by candidates needs validate_candidates")
         if (self.readout, self.keep_by) != ("last", "siblings") and self.loss != "value":
             raise ValueError(f"readout and keep_by choose how a value head is kept, not a {self.loss} head")
+        if self.problems not in ("mixed", "all", "siblings") or self.rollouts not in ("all", "labels", "none"):
+            raise ValueError(f"problems must be mixed, all or siblings and rollouts all, labels or none, got "
+                             f"{self.problems!r} and {self.rollouts!r}")
+        if (self.problems, self.rollouts) != ("mixed", "all") and self.loss != "value":
+            raise ValueError(f"problems and rollouts choose a value head's bank answers, not a {self.loss} head's")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

@@ -138,31 +138,24 @@ def with_siblings(records: list[BankRecord]) -> list[BankRecord]:
     return [r for r in records if r.item in items]
 
 
-TRAIN_PROBLEMS = {"mixed": mixed, "all": list, "siblings": with_siblings}  # `sla train --problems`
-# `sla train --rollouts`: the bank's rollouts label the prefixes they continue and train as answers past them;
-# only label them; or are left out (their labels too, in validation as well)
-ROLLOUT_USES = ("all", "labels", "none")
+TRAIN_PROBLEMS = {"mixed": mixed, "all": list, "siblings": with_siblings}  # TrainConfig.problems
 
 
 def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, config: TrainConfig, cache_dir: Path,
-                  init: Path | None = None, problems: str = "mixed", rollouts: str = "all") -> dict:
+                  init: Path | None = None) -> dict:
     """`sla train --loss value --bank BANK`: the bank's train answers against its validation answers. By
-    default only problems with both a right and a wrong answer train (`problems` "mixed"; "all"; "siblings":
-    only problems with a train sibling pair, where the rollouts are): they carry the contrast a search needs
-    within a problem, and the backbone pass over every answer (~100-300 tok/s here) is the cost. `rollouts`
-    (ROLLOUT_USES) says how the bank's rollouts are used: what each use adds is measured in docs/reward-head.md."""
+    default only problems with both a right and a wrong answer train (`config.problems`): they carry the contrast
+    a search needs within a problem, and the backbone pass over every answer (~100-300 tok/s here) is the cost.
+    `config.rollouts` says how the bank's rollouts are used: what each use adds is measured in
+    docs/reward-head.md."""
     from transformers import AutoTokenizer
 
-    if problems not in TRAIN_PROBLEMS:
-        raise ValueError(f"problems must be one of {', '.join(TRAIN_PROBLEMS)}, got {problems!r}")
-    if rollouts not in ROLLOUT_USES:
-        raise ValueError(f"rollouts must be one of {', '.join(ROLLOUT_USES)}, got {rollouts!r}")
-    records = read_bank(bank, rollouts != "none")
+    records = read_bank(bank, config.rollouts != "none")
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
-    train = TRAIN_PROBLEMS[problems]([r for r in records if r.split == "train"])
+    train = TRAIN_PROBLEMS[config.problems]([r for r in records if r.split == "train"])
     report = train_value(model_path, base_model, train, [r for r in records if r.split == "heldout"], prompts, out,
-                         config, cache_dir, init, train_rollouts=rollouts == "all")
-    report["bank"], report["train_problems"], report["rollouts"] = str(bank), problems, rollouts
+                         config, cache_dir, init, train_rollouts=config.rollouts == "all")
+    report["bank"] = str(bank)  # the problems and rollouts used are in report["config"]
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
