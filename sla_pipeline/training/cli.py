@@ -6,9 +6,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import get_args
 
 from sla_engine.store import DEFAULT_MODEL
-from sla_pipeline.training.config import TrainConfig
+from sla_pipeline.training.config import BankProblems, RolloutUse, TrainConfig
 
 
 def add_parser(sub) -> None:
@@ -28,11 +29,11 @@ def add_parser(sub) -> None:
     train.add_argument("--features", type=Path,
                        help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
     train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
-    train.add_argument("--problems", choices=("mixed", "all", "siblings"), default=TrainConfig.problems,
+    train.add_argument("--problems", choices=get_args(BankProblems), default=TrainConfig.problems,
                        help="--loss value: the train problems whose answers train: those with both a right and a "
                             "wrong answer, all, or those with a sibling pair (where the rollouts are) "
                             "[default %(default)s]")
-    train.add_argument("--rollouts", choices=("all", "labels", "none"), default=TrainConfig.rollouts,
+    train.add_argument("--rollouts", choices=get_args(RolloutUse), default=TrainConfig.rollouts,
                        help="--loss value: the bank's rollouts label the prefixes they continue and train as "
                             "answers past them (all), only label them (labels: no backbone pass over them), or "
                             "are left out (none) [default %(default)s]")

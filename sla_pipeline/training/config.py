@@ -4,11 +4,13 @@ docs/reward-head.md says a measured choice replaced them for the Bradley–Terry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from sla_engine.reward.channel import HeadKind
 
 LossKind = Literal["seqwise_bt", "tokenwise_bt", "cross_entropy", "value"]
+BankProblems = Literal["mixed", "all", "siblings"]  # TrainConfig.problems
+RolloutUse = Literal["all", "labels", "none"]  # TrainConfig.rollouts
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ class TrainConfig:
     validate_candidates: bool = True
     # value loss on the bank: the train problems whose answers train ("mixed": those with both a right and a wrong
     # answer; "all"; "siblings": those with a train sibling pair, where the rollouts are)
-    problems: Literal["mixed", "all", "siblings"] = "mixed"
+    problems: BankProblems = "mixed"
     # value loss on the bank: its rollouts label the prefixes they continue and train as answers past them ("all"),
     # only label them ("labels"), or are left out ("none", their labels too, in validation as well)
-    rollouts: Literal["all", "labels", "none"] = "all"
+    rollouts: RolloutUse = "all"
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -64,7 +66,7 @@ class TrainConfig:
             raise ValueError("keep_by candidates needs validate_candidates")
         if (self.readout, self.keep_by) != ("last", "siblings") and self.loss != "value":
             raise ValueError(f"readout and keep_by choose how a value head is kept, not a {self.loss} head")
-        if self.problems not in ("mixed", "all", "siblings") or self.rollouts not in ("all", "labels", "none"):
+        if self.problems not in get_args(BankProblems) or self.rollouts not in get_args(RolloutUse):
             raise ValueError(f"problems must be mixed, all or siblings and rollouts all, labels or none, got "
                              f"{self.problems!r} and {self.rollouts!r}")
         if (self.problems, self.rollouts) != ("mixed", "all") and self.loss != "value":
