@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,8 @@ def sla_server(tmp_path_factory):
 def sla_eval(live, out, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "sla", "eval", "--base-url", live.base_url, "--model", live.model,
            "--out", str(out), "--limit", "3", "--max-tokens", "24", "--judge", TEST_MODEL, "--concurrency", "4",
-           "--strategy", 'greedy={"strategy": "greedy"}', "--strategy", f"sla-2-4-1={json.dumps(SLA)}", *extra]
+           "--strategy", 'greedy={"strategy": "greedy"}', "--strategy", f"sla-2-4-1={json.dumps(SLA)}",
+           "--unvalidated-judge", *extra]  # the test model has never been through `sla judge-check`
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -65,12 +67,14 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
     assert again.returncode == 0, again.stderr[-4000:]
     assert {p: p.read_text() for p in out.rglob("*.jsonl")} == files
     assert json.loads((out / "report.json").read_text()) == report
-    assert report["judge_method"] == "pairwise" and "(pairwise)" in (out / "report.md").read_text()
-    # another judge method judges the same answers afresh into its own verdicts; the pairwise ones stay
-    pointwise = sla_eval(sla_server, out, "--sets", "alpaca", "--judge-method", "pointwise")
-    assert pointwise.returncode == 0, pointwise.stderr[-4000:]
+    assert report["judge_method"] == "pointwise" and "(pointwise)" in (out / "report.md").read_text()
+    assert report["judge_validation"]["passed"] is False and report["judge_validation"]["agreement"] is None
+    assert "**The equities above are not evidence**" in (out / "report.md").read_text()
+    # another judge method judges the same answers afresh into its own verdicts; the pointwise ones stay
+    pairwise = sla_eval(sla_server, out, "--sets", "alpaca", "--judge-method", "pairwise")
+    assert pairwise.returncode == 0, pairwise.stderr[-4000:]
     again = json.loads((out / "report.json").read_text())
-    assert again["judge_method"] == "pointwise" and list(again["sets"]) == ["alpaca"]
+    assert again["judge_method"] == "pairwise" and list(again["sets"]) == ["alpaca"]
     e = again["strategies"]["sla-2-4-1"]["equity"]["alpaca"]
     assert e["win"] + e["tie"] + e["loss"] == 3
 
@@ -87,6 +91,15 @@ def test_sla_eval_says_why_when_the_server_is_unreachable(tmp_path):
            "--limit", "1", "--sets", "gsm"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "cannot reach the server" in done.stderr
+
+
+def test_sla_eval_refuses_to_judge_with_the_packaged_judge_that_failed_its_check(tmp_path):
+    """The committed judges/check/report.json: the 1.5B judge's best method is below the bar."""
+    cmd = [sys.executable, "-m", "sla", "eval", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+           "--limit", "1", "--sets", "alpaca,gsm"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 2 and "failed `sla judge-check`: agreement 0.58 on 130 pairs" in done.stderr
+    assert "cannot reach the server" not in done.stderr
 
 
 @pytest.mark.download

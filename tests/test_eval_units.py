@@ -117,6 +117,18 @@ def test_eval_plans_refuse_duplicate_strategies_and_unknown_sets(tmp_path):
         EvalPlan("http://x", tmp_path, "m", judge_method="ab")
 
 
+def test_general_sets_are_not_judged_by_a_judge_that_failed_its_check(tmp_path):
+    """Refused before any answer is asked for (the server here does not exist), unless asked to go on."""
+    from sla_pipeline.eval.run import run
+
+    plan = EvalPlan("http://127.0.0.1:9", tmp_path / "out", "m", sets=("alpaca", "gsm"), limit=1,
+                    judge_check=tmp_path / "none.json")
+    with pytest.raises(ValueError, match="no `sla judge-check` measurement in .*none.json.*--unvalidated-judge"):
+        run(plan)
+    assert not (tmp_path / "out" / "answers").exists()
+    assert plan.judge_standing()["judge"] == "qwen2.5-coder-1.5b-instruct"
+
+
 class LetterJudge(PairwiseJudge):
     """The pairwise judge's reading of the letters, crafted: `prefers(a, b)` says whether the answer shown as A
     is the better one; `bias` is added to A's log-probability (position bias)."""
@@ -180,6 +192,10 @@ def test_report_table_and_plot(tmp_path):
     assert ("| `sla` | 62.5 % [25.0, 100.0] (2/1/1) | 60.0 % [20.0, 100.0] (3/5) "
             "| +40.0 pts [+0.0, +80.0] (2/0, p 0.50) | 7.50 | 2.00 | 9.00 |") in table
     assert "| `greedy` | baseline | 20.0 % [0.0, 60.0] (1/5) | baseline |" in table
-    assert "gsm gain vs greedy (fixed/broke, p)" in table
+    assert "gsm gain vs greedy (fixed/broke, p)" in table and "not evidence" not in table
+    failed = {"report": "r.json", "judge": "j", "method": "pointwise", "pairs": 130, "agreement": 0.58, "passed": False}
+    assert "**The equities above are not evidence**: judge 'j' (pointwise) failed `sla judge-check`: agreement " \
+           "0.58 on 130 pairs" in markdown({**report, "judge_validation": failed})
+    assert "not evidence" not in markdown({**report, "judge_validation": {**failed, "agreement": 0.8, "passed": True}})
     plot(report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sla_engine.engine import EngineConfig
-from sla_pipeline.judges.check import KnownPair, check, pairs_for, summarize, verdict, write
+from sla_pipeline.judges.check import KnownPair, check, describe, pairs_for, standing, summarize, verdict, write
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
-from sla_pipeline.judges.opening import is_classifier, method_of, open_judge
+from sla_pipeline.judges.opening import is_classifier, judge_label, method_of, open_judge
 from sla_pipeline.judges.methods import Case, PairwiseJudge, PointwiseJudge, expected_score
 from tests.engine_thread import EngineThread
 from tests.tiny_models import TOKENIZER_FILES, TOKENIZER_SOURCE, make_tiny_model
@@ -148,6 +149,27 @@ def test_a_report_keeps_the_methods_an_earlier_run_measured(tmp_path):
     assert got["judges"]["j"]["methods"]["pointwise"]["agreement"] == 0.6  # kept
     assert got["judges"]["j"]["methods"]["pairwise"]["agreement"] == 0.75  # this run's replaces the earlier one
     assert got["verdict"]["reached"] and got["verdict"]["best"]["method"] == "pairwise" and "k" in got["judges"]
+
+
+def test_a_judge_stands_validated_only_at_the_bar_on_enough_pairs(tmp_path):
+    m = lambda a, n=130: {"pairs": n, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+    path = tmp_path / "report.json"
+    write({"tiers": {}, "judges": {"j": {"methods": {"pointwise": m(0.70), "pairwise": m(0.69),
+                                                      "checklist": m(0.9, 99)}}}}, path)
+    assert standing(path, "j", "pointwise")["passed"]
+    assert "passed" in describe(standing(path, "j", "pointwise"))
+    for method in ("pairwise", "checklist"):  # below the bar; above it on too few pairs
+        s = standing(path, "j", method)
+        assert not s["passed"] and "failed `sla judge-check`" in describe(s), method
+    for judge, method, where in (("j", "reference", path), ("k", "pointwise", path),
+                                 ("j", "pointwise", tmp_path / "none.json")):
+        s = standing(where, judge, method)
+        assert not s["passed"] and s["agreement"] is None and "no `sla judge-check` measurement" in describe(s)
+    # the committed report: the packaged 1.5B judge's best method fails the bar
+    committed = Path(__file__).parents[1] / "judges/check/report.json"
+    got = standing(committed, judge_label("qwen2.5-1.5b-instruct"), "pointwise")
+    assert got["judge"] == "qwen2.5-coder-1.5b-instruct" and got["pairs"] >= 100 and not got["passed"]
+    assert judge_label(str(tmp_path / "ArmoRM-8B") + "/") == "ArmoRM-8B"
 
 
 def test_the_reference_method_is_checked_only_where_a_reference_exists():

@@ -38,9 +38,15 @@ def add_parser(sub) -> None:
     ev.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct",
                     help="a packaged or local causal LM, or a sequence-classification reward model folder "
                          "[default %(default)s]")
-    ev.add_argument("--judge-method", default="pairwise", choices=METHODS,
+    ev.add_argument("--judge-method", default="pointwise", choices=METHODS,
                     help="how a causal-LM judge compares two answers (docs/judges.md; validate it first with "
-                         "`sla judge-check`); the checklist writer is the judge itself [default %(default)s]")
+                         "`sla judge-check`); the checklist writer is the judge itself [default %(default)s, "
+                         "the best measured]")
+    ev.add_argument("--judge-check", type=Path, default=Path("judges/check/report.json"),
+                    help="the `sla judge-check` report the judge and method must have passed before the general "
+                         "sets are judged [default %(default)s]")
+    ev.add_argument("--unvalidated-judge", action="store_true",
+                    help="judge the general sets with a judge that has not passed; the report says so")
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -56,7 +62,8 @@ def eval_command(args: argparse.Namespace) -> int:
                     sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm,
                            "gsm-validation": args.gsm}, limit=args.limit,
                     max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge,
-                    judge_method=args.judge_method, **extra)
+                    judge_method=args.judge_method, judge_check=args.judge_check,
+                    unvalidated_judge=args.unvalidated_judge, **extra)
     import openai
 
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sla_pipeline.eval.generation import Generation
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
+from sla_pipeline.judges.check import describe
 
 
 def cost(generations: list[Generation]) -> dict:
@@ -71,6 +72,9 @@ def markdown(report: dict) -> str:
              f"items: {sizes}; max_tokens {report['max_tokens']}. 95 % bootstrap intervals in brackets.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    validation = report.get("judge_validation")  # None: no general set, or a report from before 2026-12-05
+    if validation and not validation["passed"]:
+        lines += ["", f"**The equities above are not evidence**: {describe(validation)}."]
     return "\n".join(lines) + "\n"
 
 

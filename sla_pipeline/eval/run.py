@@ -16,7 +16,8 @@ from sla_pipeline.eval.generation import Generation, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
-from sla_pipeline.judges.opening import method_of, open_judge
+from sla_pipeline.judges.check import describe, standing
+from sla_pipeline.judges.opening import judge_label, method_of, open_judge
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
 SLA_DEFAULT = Strategy("sla-2-10-2", {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2})
@@ -40,8 +41,10 @@ class EvalPlan:
     concurrency: int = 8
     api_key: str = "none"
     judge: str = "qwen2.5-coder-1.5b-instruct"
-    judge_method: str = "pairwise"  # judges/opening.py; a classifier folder always judges as "classifier"
+    judge_method: str = "pointwise"  # judges/opening.py; a classifier folder always judges as "classifier"
     judge_concurrency: int = 8
+    judge_check: Path = Path("judges/check/report.json")  # `sla judge-check`'s report the judge must have passed
+    unvalidated_judge: bool = False  # judge the general sets anyway; the report says the judge failed
 
     def __post_init__(self) -> None:
         if bad := set(self.sets) - set(SETS):
@@ -54,6 +57,10 @@ class EvalPlan:
         if self.max_tokens < 1 or self.concurrency < 1 or self.judge_concurrency < 1:
             raise ValueError("max_tokens and the concurrencies must be positive")
         method_of(self.judge, self.judge_method)  # raises on an unknown method
+
+    def judge_standing(self) -> dict:
+        """The judge's `sla judge-check` result for its method (judges/check.py `standing`)."""
+        return standing(self.judge_check, judge_label(self.judge), method_of(self.judge, self.judge_method))
 
     @property
     def baseline(self) -> Strategy:
@@ -108,10 +115,17 @@ async def _judge(plan: EvalPlan, sets: list[EvalSet], answers) -> dict[tuple[str
 def run(plan: EvalPlan) -> dict:
     plan.out.mkdir(parents=True, exist_ok=True)
     sets = plan.load()
+    judged = any(s.kind == "judged" for s in sets)
+    validation = plan.judge_standing() if judged else None
+    if validation and not validation["passed"] and not plan.unvalidated_judge:
+        raise ValueError(f"{describe(validation)}: its equities would not be evidence. Validate a judge first "
+                         "(docs/judges.md), evaluate only gsm / gsm-validation, or pass --unvalidated-judge "
+                         "(the report then says the judge failed)")
     answers = asyncio.run(_generate(plan, sets))
     verdicts = asyncio.run(_judge(plan, sets, answers))
     report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge,
-              "judge_method": method_of(plan.judge, plan.judge_method), "baseline": plan.baseline.name,
+              "judge_method": method_of(plan.judge, plan.judge_method), "judge_validation": validation,
+              "baseline": plan.baseline.name,
               "max_tokens": plan.max_tokens, "limit": plan.limit,
               "sets": {s.name: {"kind": s.kind, "items": len(s.items)} for s in sets}, "strategies": {}}
     math = [s for s in sets if s.kind == "math"]

@@ -107,6 +107,29 @@ def verdict(report: dict) -> dict:
             {"judge": best[0], "method": best[1], "agreement": best[2]}, "reached": best is not None and best[2] >= TARGET}
 
 
+def standing(path: Path, judge: str, method: str) -> dict:
+    """How `judge` (its label in reports: `opening.judge_label`) did with `method` in the judge-check report at
+    `path`: {"report", "judge", "method", "pairs", "agreement", "passed"}; pairs and agreement are None where
+    the report (or the file) has no such measurement, which does not pass."""
+    measured = {}
+    if path.is_file():
+        measured = json.loads(path.read_text())["judges"].get(judge, {}).get("methods", {}).get(method, {})
+    pairs, agreement = measured.get("pairs"), measured.get("agreement")
+    return {"report": str(path), "judge": judge, "method": method, "pairs": pairs, "agreement": agreement,
+            "passed": agreement is not None and pairs >= MIN_PAIRS and agreement >= TARGET}
+
+
+def describe(standing: dict) -> str:
+    """One line saying why a judge may not be trusted yet (or that it may)."""
+    who = f"judge {standing['judge']!r} ({standing['method']})"
+    if standing["passed"]:
+        return f"{who} passed `sla judge-check`: agreement {standing['agreement']:.2f} on {standing['pairs']} pairs"
+    if standing["agreement"] is None:
+        return f"{who} has no `sla judge-check` measurement in {standing['report']}"
+    return (f"{who} failed `sla judge-check`: agreement {standing['agreement']:.2f} on {standing['pairs']} pairs "
+            f"(the bar: {TARGET:.2f} on at least {MIN_PAIRS})")
+
+
 def write(report: dict, path: Path) -> dict:
     """Writes `report` to `path`, keeping the judges and methods of an earlier report there that this run did
     not measure (one method per run adds to the same file), with the verdict over all of them; returns that."""

@@ -45,16 +45,15 @@ async def policy_answers(policy: str, cache: Path) -> dict[str, str]:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    from sla_engine.store import ModelStore
     from sla_pipeline.judges.check import check, known_pairs, pairs_for
-    from sla_pipeline.judges.opening import is_classifier, open_judge
+    from sla_pipeline.judges.opening import is_classifier, judge_label, open_judge
 
     pairs = known_pairs(await policy_answers(args.policy, args.cache), args.limit)
     report: dict = {"tiers": {t: sum(p.tier == t for p in pairs) for t in ("dpo_demo", "mtbench", "sanity")},
                     "judges": {}}
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in args.judges or ["qwen2.5-coder-1.5b-instruct"]:
-        label = Path(name).name if Path(name).is_dir() else ModelStore().resolve(name).name
+        label = judge_label(name)
         results = {}
         for method in methods[:1] if is_classifier(name) else methods:  # a classifier has one method, its own
             async with open_judge(name, method, checklist_writer=args.checklist_writer,

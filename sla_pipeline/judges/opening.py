@@ -27,6 +27,13 @@ def is_classifier(name: str) -> bool:
                                     for a in json.loads(config.read_text()).get("architectures") or [])
 
 
+def judge_label(name: str) -> str:
+    """The name a judge goes by in judge-check reports: a packaged model's canonical name, a folder's own name."""
+    from sla_engine.store.catalog import CATALOG, canonical
+
+    return canonical(name) if canonical(name) in CATALOG else Path(name).expanduser().name
+
+
 def method_of(name: str, method: str) -> str:
     """The method a judge named `name` runs when asked for `method` (a classifier has only its own)."""
     if method not in METHODS:
