@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
-from sla_pipeline.data.build import DataPlan, assemble_pairs
+from sla_pipeline.data.build import DataPlan, assemble_pairs, refuse_an_unvalidated_judge
+from sla_pipeline.data.build import run as run_data
 from sla_pipeline.data.forks import Answer, ForkedProblem, ForkPoint
 from sla_pipeline.data.jsonl import JsonlWriter
 from sla_pipeline.data.judge import Judgement
@@ -34,6 +38,18 @@ def test_gsm_variants_are_deterministic_disjoint_by_template_and_extend_cleanly(
     assert all(split_of("gsm", str(it.meta["template"])) == "heldout" for it in heldout)
     assert {it.id for it in gsm_items("train", 60)} <= {it.id for it in train}  # a larger run extends a smaller one
     assert all(it.answer is not None and "\\boxed" in it.messages[0]["content"] for it in train)
+
+
+def test_the_judge_stage_refuses_a_judge_that_failed_its_check(tmp_path):
+    """Before any engine starts (the committed report: the packaged judge's pairwise method is at 0.38)."""
+    committed = Path(__file__).parents[1] / "judges/check/report.json"
+    plan = DataPlan(out=tmp_path / "data", stages=("judge",), judge_check=committed)
+    with pytest.raises(ValueError, match="failed `sla judge-check`: agreement 0.38 on 130 pairs"):
+        run_data(plan)
+    assert not (tmp_path / "data").exists()
+    for fine in (replace(plan, unvalidated_judge=True), replace(plan, general_prompts=0, general_heldout=0),
+                 replace(plan, stages=("pairs",))):
+        refuse_an_unvalidated_judge(fine)  # nothing to refuse
 
 
 def test_heldout_items_never_reach_the_training_pairs(tmp_path):

@@ -55,6 +55,8 @@ class DataPlan:
     forks: ForkSettings = field(default_factory=ForkSettings)
     judge_concurrency: int = 8
     stages: tuple[str, ...] = STAGES
+    judge_check: Path = Path("judges/check/report.json")  # `sla judge-check`'s report the judge must have passed
+    unvalidated_judge: bool = False  # label AlpacaEval pairs with a judge that has not passed
 
     def __post_init__(self) -> None:
         if bad := set(self.stages) - set(STAGES):
@@ -191,7 +193,23 @@ def assemble_pairs(plan: DataPlan) -> dict:
     return stats
 
 
+def refuse_an_unvalidated_judge(plan: DataPlan) -> None:
+    """The judge stage labels training pairs with the `pairwise` method: only a judge that passed
+    `sla judge-check` with it (judges/check.py `standing`), unless the plan says otherwise."""
+    from sla_pipeline.judges.check import describe, standing
+    from sla_pipeline.judges.opening import judge_label, method_of
+
+    if "judge" not in plan.stages or not plan.general_items() or plan.unvalidated_judge:
+        return
+    got = standing(plan.judge_check, judge_label(plan.judge), method_of(plan.judge, "pairwise"))
+    if not got["passed"]:
+        raise ValueError(f"{describe(got)}: its labels would not be evidence. Validate a judge first "
+                         "(docs/judges.md), leave the judge stage out (--general-prompts 0 --general-heldout 0, "
+                         "or --stages without judge), or pass --unvalidated-judge")
+
+
 def run(plan: DataPlan) -> dict | None:
+    refuse_an_unvalidated_judge(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
     plan.path("plan.json").write_text(json.dumps(asdict(plan), indent=2, default=str) + "\n")
     if "sample" in plan.stages:

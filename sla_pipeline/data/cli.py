@@ -19,6 +19,11 @@ def add_parser(sub) -> None:
     data.add_argument("--out", type=Path, required=True, help="working folder (samples, verdicts, pairs)")
     data.add_argument("--policy", default=DEFAULT_MODEL, help="model that answers [default %(default)s]")
     data.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct", help="pairwise judge model [default %(default)s]")
+    data.add_argument("--judge-check", type=Path, default=Path("judges/check/report.json"),
+                      help="the `sla judge-check` report the judge's pairwise method must have passed before it "
+                           "labels AlpacaEval pairs [default %(default)s]")
+    data.add_argument("--unvalidated-judge", action="store_true",
+                      help="label AlpacaEval pairs with a judge that has not passed")
     data.add_argument("--math-prompts", type=int, default=320, help="GSM train problems [default %(default)s]")
     data.add_argument("--math-heldout", type=int, default=60, help="GSM held-out problems [default %(default)s]")
     data.add_argument("--general-prompts", type=int, default=480,
@@ -57,6 +62,7 @@ def data_command(args: argparse.Namespace) -> int:
         forks=ForkSettings(per_problem=args.forks_per_problem, min_ratio=args.fork_min_ratio,
                            max_tokens=args.fork_max_tokens),
         stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+        judge_check=args.judge_check, unvalidated_judge=args.unvalidated_judge,
     )
     stats = build(plan)
     if stats is not None:
