@@ -5,7 +5,10 @@ output tells apart siblings that part at the marker, a sequence-wise head traine
 from __future__ import annotations
 
 import functools
+import json
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,7 +18,7 @@ from sla_engine.reward import RewardHead
 from sla_engine.reward.reference import reference_rewards
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
-from sla_pipeline.bank.problems import FORKS, ROLLOUTS
+from sla_pipeline.bank.problems import FORKS, ROLLOUTS, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
 from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, fork_over_greedy, read
@@ -182,13 +185,14 @@ def tiny(tmp_path_factory):
 MARKERS = (1500, 2500)  # the right marker, the wrong one
 
 
-def marker_task(rng: random.Random, problems: int, split: str,
-                tail: int = 6) -> tuple[list[BankRecord], dict[str, list[int]]]:
+def marker_task(rng: random.Random, problems: int, split: str, tail: int = 6,
+                items: list[str] | None = None) -> tuple[list[BankRecord], dict[str, list[int]]]:
     """Per problem a trunk and one fork that part at a marker token (position 4) and go on with `tail` random
-    tokens each: the answer is right exactly when its marker is the right one."""
+    tokens each: the answer is right exactly when its marker is the right one. `items`: the problems' ids
+    (default `SPLIT/i`)."""
     records, prompts = [], {}
     for i in range(problems):
-        item = f"{split}/{i}"
+        item = items[i] if items else f"{split}/{i}"
         prompts[item] = [rng.randrange(3000, 9000) for _ in range(6)]
         head = [rng.randrange(3000, 9000) for _ in range(4)]
         good = rng.random() < 0.5  # which side the trunk takes
@@ -289,6 +293,29 @@ def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(t
     assert final["candidates"]["pairs"] == 0 and final["siblings"]["pairs"] == 40
     read = FeatureCache(tmp_path / "features-2").index
     assert len(read) == len(train) + 2 * 40  # train answers, and each validation trunk and fork, no sample
+
+
+@pytest.mark.download
+def test_sla_train_value_reads_a_bank_folder_from_the_command_line(tiny, tmp_path):
+    """`sla train --loss value --bank`: the bank's files, its problems' prompts, the problem filter and the
+    head's read-out wired together (what the head learns is tested above, on the same task)."""
+    folder, _ = tiny
+    rng, bank = random.Random(3), tmp_path / "bank"
+    for split, items in (("train", train_items(24)), ("heldout", validation_items(8))):
+        records, _ = marker_task(rng, len(items), split, items=[it.id for it in items])
+        Collection(bank / FORKS).append(records)
+    cmd = [sys.executable, "-m", "sla", "train", "--loss", "value", "--bank", str(bank), "--model", str(folder),
+           "--out", str(tmp_path / "value"), "--features", str(tmp_path / "features"), "--width", "32",
+           "--epochs", "2", "--batch-size", "8", "--warmup", "0", "--stride", "1", "--lookahead", "7",
+           "--save-dtype", "float32", "--problems", "siblings", "--no-candidates"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "validation siblings" in done.stdout and "(8 pairs, 7 tokens past the fork)" in done.stdout
+    report = json.loads((tmp_path / "value" / "report.json").read_text())
+    assert report["bank"] == str(bank) and report["config"]["problems"] == "siblings"
+    assert report["final"]["siblings"]["pairs"] == 8 and RewardHead.load(tmp_path / "value").readout == "last"
+    refused = subprocess.run(cmd[:6] + ["--data", str(bank)] + cmd[8:], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--loss value trains on the sample bank" in refused.stderr
 
 
 @pytest.mark.download
