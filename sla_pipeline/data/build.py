@@ -33,6 +33,7 @@ from sla_pipeline.data.pairs import Pair
 from sla_pipeline.data.sampling import Sample, SamplingSettings, read_samples, sample_items
 from sla_pipeline.data.sources import Item, alpaca_items, dpo_demo_pairs, gsm_items, mtbench_items
 from sla_pipeline.engines import running_engine
+from sla_pipeline.judges.check import REPORT
 from sla_pipeline.judges.methods import Case
 
 STAGES = ("sample", "judge", "forks", "pairs")
@@ -55,7 +56,7 @@ class DataPlan:
     forks: ForkSettings = field(default_factory=ForkSettings)
     judge_concurrency: int = 8
     stages: tuple[str, ...] = STAGES
-    judge_check: Path = Path("judges/check/report.json")  # `sla judge-check`'s report the judge must have passed
+    judge_check: Path = REPORT  # `sla judge-check`'s report the judge must have passed
     unvalidated_judge: bool = False  # label AlpacaEval pairs with a judge that has not passed
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
 from sla_pipeline.data.build import STAGES as DATA_STAGES
+from sla_pipeline.judges.check import REPORT
 
 
 def add_parser(sub) -> None:
@@ -19,7 +20,7 @@ def add_parser(sub) -> None:
     data.add_argument("--out", type=Path, required=True, help="working folder (samples, verdicts, pairs)")
     data.add_argument("--policy", default=DEFAULT_MODEL, help="model that answers [default %(default)s]")
     data.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct", help="pairwise judge model [default %(default)s]")
-    data.add_argument("--judge-check", type=Path, default=Path("judges/check/report.json"),
+    data.add_argument("--judge-check", type=Path, default=REPORT,
                       help="the `sla judge-check` report the judge's pairwise method must have passed before it "
                            "labels AlpacaEval pairs [default %(default)s]")
     data.add_argument("--unvalidated-judge", action="store_true",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.judges.check import REPORT
 from sla_pipeline.judges.opening import METHODS
 
 
@@ -42,7 +43,7 @@ def add_parser(sub) -> None:
                     help="how a causal-LM judge compares two answers (docs/judges.md; validate it first with "
                          "`sla judge-check`); the checklist writer is the judge itself [default %(default)s, "
                          "the best measured]")
-    ev.add_argument("--judge-check", type=Path, default=Path("judges/check/report.json"),
+    ev.add_argument("--judge-check", type=Path, default=REPORT,
                     help="the `sla judge-check` report the judge and method must have passed before the general "
                          "sets are judged [default %(default)s]")
     ev.add_argument("--unvalidated-judge", action="store_true",

@@ -16,7 +16,7 @@ from sla_pipeline.eval.generation import Generation, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
-from sla_pipeline.judges.check import describe, standing
+from sla_pipeline.judges.check import REPORT, describe, standing
 from sla_pipeline.judges.opening import judge_label, method_of, open_judge
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
@@ -43,7 +43,7 @@ class EvalPlan:
     judge: str = "qwen2.5-coder-1.5b-instruct"
     judge_method: str = "pointwise"  # judges/opening.py; a classifier folder always judges as "classifier"
     judge_concurrency: int = 8
-    judge_check: Path = Path("judges/check/report.json")  # `sla judge-check`'s report the judge must have passed
+    judge_check: Path = REPORT  # `sla judge-check`'s report the judge must have passed
     unvalidated_judge: bool = False  # judge the general sets anyway; the report says the judge failed
 
     def __post_init__(self) -> None:

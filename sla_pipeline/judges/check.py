@@ -25,6 +25,7 @@ from sla_pipeline.judges.methods import Case, Judge
 
 TARGET = 0.70  # agreement a method must reach on >= MIN_PAIRS non-sanity pairs before its verdicts are used
 MIN_PAIRS = 100
+REPORT = Path("judges/check/report.json")  # the committed report `sla eval` and `sla data` check judges against
 
 
 @dataclass(frozen=True)
