@@ -13,7 +13,8 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sla_engine.engine import EngineConfig
-from sla_pipeline.judges.check import KnownPair, check, describe, pairs_for, standing, summarize, verdict, write
+from sla_pipeline.judges.check import (KnownPair, check, describe, pairs_for, require_validated, standing, summarize,
+                                      verdict, write)
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
 from sla_pipeline.judges.opening import is_classifier, judge_label, method_of, open_judge
@@ -158,6 +159,9 @@ def test_a_judge_stands_validated_only_at_the_bar_on_enough_pairs(tmp_path):
                                                       "checklist": m(0.9, 99)}}}}, path)
     assert standing(path, "j", "pointwise")["passed"]
     assert "passed" in describe(standing(path, "j", "pointwise"))
+    require_validated(standing(path, "j", "pointwise"), "labels", "pass --unvalidated-judge")  # does not raise
+    with pytest.raises(ValueError, match=r"failed `sla judge-check`.*its equities would not be evidence.*--anyway"):
+        require_validated(standing(path, "j", "pairwise"), "equities", "or pass --anyway")
     for method in ("pairwise", "checklist"):  # below the bar; above it on too few pairs
         s = standing(path, "j", method)
         assert not s["passed"] and "failed `sla judge-check`" in describe(s), method

@@ -197,16 +197,14 @@ def assemble_pairs(plan: DataPlan) -> dict:
 def refuse_an_unvalidated_judge(plan: DataPlan) -> None:
     """The judge stage labels training pairs with the `pairwise` method: only a judge that passed
     `sla judge-check` with it (judges/check.py `standing`), unless the plan says otherwise."""
-    from sla_pipeline.judges.check import describe, standing
+    from sla_pipeline.judges.check import require_validated, standing
     from sla_pipeline.judges.opening import judge_label, method_of
 
     if "judge" not in plan.stages or not plan.general_items() or plan.unvalidated_judge:
         return
     got = standing(plan.judge_check, judge_label(plan.judge), method_of(plan.judge, "pairwise"))
-    if not got["passed"]:
-        raise ValueError(f"{describe(got)}: its labels would not be evidence. Validate a judge first "
-                         "(docs/judges.md), leave the judge stage out (--general-prompts 0 --general-heldout 0, "
-                         "or --stages without judge), or pass --unvalidated-judge")
+    require_validated(got, "labels", "leave the judge stage out (--general-prompts 0 --general-heldout 0, "
+                                     "or --stages without judge), or pass --unvalidated-judge")
 
 
 def run(plan: DataPlan) -> dict | None:

@@ -16,7 +16,7 @@ from sla_pipeline.eval.generation import Generation, Strategy, generate_all
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
-from sla_pipeline.judges.check import REPORT, describe, standing
+from sla_pipeline.judges.check import REPORT, require_validated, standing
 from sla_pipeline.judges.opening import judge_label, method_of, open_judge
 
 GREEDY = Strategy("greedy", {"strategy": "greedy"})
@@ -117,10 +117,9 @@ def run(plan: EvalPlan) -> dict:
     sets = plan.load()
     judged = any(s.kind == "judged" for s in sets)
     validation = plan.judge_standing() if judged else None
-    if validation and not validation["passed"] and not plan.unvalidated_judge:
-        raise ValueError(f"{describe(validation)}: its equities would not be evidence. Validate a judge first "
-                         "(docs/judges.md), evaluate only gsm / gsm-validation, or pass --unvalidated-judge "
-                         "(the report then says the judge failed)")
+    if validation and not plan.unvalidated_judge:
+        require_validated(validation, "equities", "evaluate only gsm / gsm-validation, or pass "
+                                                  "--unvalidated-judge (the report then says the judge failed)")
     answers = asyncio.run(_generate(plan, sets))
     verdicts = asyncio.run(_judge(plan, sets, answers))
     report = {"model": plan.model, "base_url": plan.base_url, "judge": plan.judge,

@@ -131,6 +131,14 @@ def describe(standing: dict) -> str:
             f"(the bar: {TARGET:.2f} on at least {MIN_PAIRS})")
 
 
+def require_validated(got: dict, verdicts: str, ways_out: str) -> None:
+    """Raises unless the judge's standing (`standing`) passed: its `verdicts` ("labels", "equities") would not be
+    evidence; `ways_out` names what the caller may do instead."""
+    if not got["passed"]:
+        raise ValueError(f"{describe(got)}: its {verdicts} would not be evidence. Validate a judge first "
+                         f"(docs/judges.md), {ways_out}")
+
+
 def write(report: dict, path: Path) -> dict:
     """Writes `report` to `path`, keeping the judges and methods of an earlier report there that this run did
     not measure (one method per run adds to the same file), with the verdict over all of them; returns that."""
