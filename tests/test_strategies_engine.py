@@ -221,7 +221,14 @@ def test_closing_any_search_early_aborts_its_requests(setup):
         searches = [cls(runner.engine, PROMPT + [i], config, 400, seed=i) for i, (cls, config) in enumerate(configs)]
         gens = [s.commits() for s in searches]
         tasks = [asyncio.ensure_future(g.__anext__()) for g in gens]
-        await asyncio.sleep(1.5)  # every search has requests running now
+        # close while every search is mid-piece with requests in the engine (not on a fixed sleep: on a
+        # loaded machine a search could still be unstarted, or already have handed out its first commit)
+        for _ in range(3000):
+            await asyncio.sleep(0.01)
+            started = all(s.branches.running for s in searches) and not any(t.done() for t in tasks)
+            if started and runner.engine.num_unfinished_requests() >= len(searches):
+                break
+        assert not any(t.done() for t in tasks), "a search committed before it could be closed"
         running = runner.engine.num_unfinished_requests()
         for task in tasks:
             task.cancel()
