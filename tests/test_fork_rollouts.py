@@ -8,36 +8,19 @@ import asyncio
 
 import pytest
 
-from sla_engine.engine import EngineConfig
 from sla_engine.search import ForkRolloutsConfig
 from sla_engine.search.fork_rollouts import ForkRollouts
-from tests.engine_thread import EngineThread
-from tests.sla_reference import ReferenceModel
-from tests.tiny_models import make_random_head, make_tiny_model
+from tests.engine_thread import PROMPT, run, tiny_searchable
 
 pytestmark = pytest.mark.engine
 
-PROMPT = [1000 + 37 * i % 5000 for i in range(70)]
 TOL = 1e-3
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    folder = make_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"), seed=1)
-    head = make_random_head(folder, tmp_path_factory.mktemp("head"), seed=11)
-    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
-    yield runner, ReferenceModel(folder, head)
-    runner.close()
-
-
-def run(runner, search):
-    async def go():
-        return [c async for c in search.commits()]
-
-    commits = runner.run(go())
-    assert runner.engine.num_unfinished_requests() == 0
-    return commits
+    with tiny_searchable(tmp_path_factory) as s:
+        yield s
 
 
 def expected_candidates(ref, prompt, budget, chunk, at_points):
@@ -51,7 +34,7 @@ def expected_candidates(ref, prompt, budget, chunk, at_points):
 
 
 def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(setup):
-    runner, ref = setup
+    runner, ref, _ = setup
     config = ForkRolloutsConfig(forks=3, chunk=4, fork_min_p=0.0)  # every boundary has a runner-up
     search = ForkRollouts(runner.engine, PROMPT, config, 20)
     first, rest = run(runner, search)
@@ -74,7 +57,7 @@ def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(setu
 
 def test_fork_rollouts_picks_by_the_read_out(setup):
     """`score: "last"` takes the candidate whose last token's reward is highest, where the mean takes another."""
-    runner, ref = setup
+    runner, ref, _ = setup
     config = ForkRolloutsConfig(forks=4, chunk=3, fork_min_p=0.0, score="last")
     for shift in range(12):
         prompt = PROMPT[shift:] + PROMPT[:shift]
@@ -92,7 +75,7 @@ def test_fork_rollouts_picks_by_the_read_out(setup):
 
 
 def test_without_a_plausible_runner_up_it_is_greedy_in_one_request(setup):
-    runner, ref = setup
+    runner, ref, _ = setup
     search = ForkRollouts(runner.engine, PROMPT, ForkRolloutsConfig(chunk=4, fork_min_p=1.0), 20)
     [commit] = run(runner, search)  # only an exact tie passes min_p 1.0
     assert commit.tokens == ref.chunk(PROMPT, [], None, 20) and commit.finish_reason == "length"
@@ -102,7 +85,7 @@ def test_without_a_plausible_runner_up_it_is_greedy_in_one_request(setup):
 
 @pytest.mark.parametrize("phase", ["trunk", "forks"])
 def test_closing_it_early_aborts_every_request(setup, phase):
-    runner, _ = setup
+    runner, _, _ = setup
     config = ForkRolloutsConfig(forks=4, chunk=10, fork_min_p=0.0)
 
     async def go():

@@ -20,33 +20,18 @@ from sla_engine.search.tree_sampling import TreeSampling
 from sla_pipeline.bench import run as bench
 from sla_pipeline.bench.run import BenchPlan
 from sla_pipeline.eval.generation import Strategy
-from tests.engine_thread import EngineThread
-from tests.sla_reference import ReferenceModel
-from tests.tiny_models import make_random_head, make_tiny_model
+from tests.engine_thread import PROMPT, run, tiny_searchable
+from tests.tiny_models import make_tiny_model
 
 pytestmark = pytest.mark.engine
 
-PROMPT = [1000 + 37 * i % 5000 for i in range(70)]
 TOL = 1e-3
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    folder = make_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"), seed=1)
-    head = make_random_head(folder, tmp_path_factory.mktemp("head"), seed=11)
-    runner = EngineThread(EngineConfig(model_path=str(folder), served_name="tiny", reward_head=str(head),
-                                       max_model_len=1024, kv_cache_gib=0.5, warmup=False))
-    yield runner, ReferenceModel(folder, head), folder
-    runner.close()
-
-
-def run(runner, search):
-    async def go():
-        return [c async for c in search.commits()]
-
-    commits = runner.run(go())
-    assert runner.engine.num_unfinished_requests() == 0
-    return commits
+    with tiny_searchable(tmp_path_factory) as s:
+        yield s
 
 
 def mean(xs):
