@@ -168,6 +168,10 @@ def test_configs_refuse_bad_values():
         TrainConfig(pair_weight=1.0)  # a value-loss term
     with pytest.raises(ValueError, match="pair_weight"):
         TrainConfig(loss="value", pair_weight=-1.0)
+    with pytest.raises(ValueError, match="consistency_weight"):
+        TrainConfig(consistency_weight=0.5)  # a value-loss term
+    with pytest.raises(ValueError, match="consistency_weight"):
+        TrainConfig(loss="value", consistency_weight=-0.5)
     with pytest.raises(ValueError, match="readout"):
         TrainConfig(loss="value", readout="max")
     with pytest.raises(ValueError, match="keep_by"):

@@ -26,8 +26,8 @@ from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.trainer import initial_channel
-from sla_pipeline.training.value import (batch_rewards, mixed, read_bank, sibling_views, train_value,
-                                         with_siblings)
+from sla_pipeline.training.value import (batch_rewards, consistency_term, mixed, read_bank, sibling_views,
+                                         train_value, with_siblings)
 from sla_pipeline.training.value_data import prefix_success, value_examples
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -254,6 +254,20 @@ def test_the_pair_term_compares_siblings_where_sla_does():
         ("p#trunk", 29, "p#fork@20", 29), ("p#trunk", 39, "p#fork@20", 39), ("p#trunk", 49, "p#fork@20", 49)]
 
 
+def test_the_consistency_term_pulls_each_value_toward_the_next_one_and_only_that_way():
+    rewards = torch.tensor([[0.0, 2.0, 2.0, -1.0], [1.0, 1.0, 5.0, 5.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # row 0: 3 positions, row 1: 2
+    consistency_term(rewards, mask).backward()
+    grad = rewards.grad
+    assert grad[0, 0] < 0 and grad[0, 1] == 0  # 0 rises toward 2; 2 already equals the next value (2)
+    assert grad[0, 2] == 0 and grad[0, 3] == 0  # no successor kept, and padding
+    assert torch.all(grad[1] == 0)  # 1 and 1 agree; the 5s are padding
+    # the later value is the target, held fixed: moving it changes the term but gets no gradient
+    lower = torch.tensor([[0.0, -2.0, -2.0, 0.0]], requires_grad=True)
+    consistency_term(lower, mask[:1]).backward()
+    assert lower.grad[0, 0] > 0 and lower.grad[0, 1] == 0
+
+
 def with_samples(rng: random.Random, records: list[BankRecord]) -> list[BankRecord]:
     """`records` and per problem two independent samples, one with each marker: best-of-N's candidates."""
     samples = []
@@ -307,12 +321,15 @@ def test_sla_train_value_reads_a_bank_folder_from_the_command_line(tiny, tmp_pat
     cmd = [sys.executable, "-m", "sla", "train", "--loss", "value", "--bank", str(bank), "--model", str(folder),
            "--out", str(tmp_path / "value"), "--features", str(tmp_path / "features"), "--width", "32",
            "--epochs", "2", "--batch-size", "8", "--warmup", "0", "--stride", "1", "--lookahead", "7",
-           "--save-dtype", "float32", "--problems", "siblings", "--no-candidates"]
+           "--save-dtype", "float32", "--problems", "siblings", "--no-candidates", "--consistency-weight", "0.5"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "validation siblings" in done.stdout and "(8 pairs, 7 tokens past the fork)" in done.stdout
     report = json.loads((tmp_path / "value" / "report.json").read_text())
     assert report["bank"] == str(bank) and report["config"]["problems"] == "siblings"
+    assert report["config"]["consistency_weight"] == 0.5
+    assert all(s["loss"] == pytest.approx(s["value_loss"] + 0.5 * s["consistency_loss"], rel=1e-5)
+               for s in report["history"]["steps"])
     assert report["final"]["siblings"]["pairs"] == 8 and RewardHead.load(tmp_path / "value").readout == "last"
     refused = subprocess.run(cmd[:6] + ["--data", str(bank)] + cmd[8:], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--loss value trains on the sample bank" in refused.stderr

@@ -33,6 +33,9 @@ class TrainConfig:
     # value loss: weight of a fork-aligned pairwise term, Bradley–Terry on train siblings 10, 20 and 30 tokens
     # past their fork (where SLA compares them); 0 leaves it out
     pair_weight: float = 0.0
+    # value loss: weight of a temporal-difference consistency term, each kept position's output pulled toward the
+    # value at the answer's next kept position (value.py); 0 leaves it out
+    consistency_weight: float = 0.0
     # value loss: the read-out the saved head declares and its epochs are scored by ("last": the value at a path's
     # last token; "mean": the mean over the positions kept, every stride-th), and the validation choice whose
     # accuracy picks the epoch kept: SLA's siblings or best-of-N's candidates
@@ -59,6 +62,9 @@ class TrainConfig:
         if self.pair_weight < 0 or (self.pair_weight and self.loss != "value"):
             raise ValueError(f"pair_weight is a value-loss term and must be >= 0, got {self.pair_weight} "
                              f"with loss {self.loss}")
+        if self.consistency_weight < 0 or (self.consistency_weight and self.loss != "value"):
+            raise ValueError(f"consistency_weight is a value-loss term and must be >= 0, got "
+                             f"{self.consistency_weight} with loss {self.loss}")
         if self.readout not in ("last", "mean") or self.keep_by not in ("siblings", "candidates"):
             raise ValueError(f"readout must be last or mean and keep_by siblings or candidates, got "
                              f"{self.readout!r} and {self.keep_by!r}")

@@ -69,6 +69,16 @@ def value_loss(rewards: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) 
     return F.binary_cross_entropy_with_logits(rewards, labels, weight=mask, reduction="sum") / mask.sum().clamp(min=1)
 
 
+def consistency_term(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Temporal-difference consistency (TCRM, arXiv 2604.22981): the output at each kept position is pulled
+    toward the value at the answer's next kept position, held fixed: BCE(r_t, σ(r_next)). Its minimum over r_t
+    is at r_t = r_next, so the term asks a prefix's value to be what the next prefix's value expects."""
+    target = torch.sigmoid(rewards[:, 1:]).detach()
+    both = mask[:, :-1] * mask[:, 1:]
+    return (F.binary_cross_entropy_with_logits(rewards[:, :-1], target, weight=both, reduction="sum")
+            / both.sum().clamp(min=1))
+
+
 # one fork-aligned comparison: (right answer, index into its kept positions, wrong answer, index)
 SiblingView = tuple[ValueExample, int, ValueExample, int]
 
@@ -201,8 +211,13 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
         order = train_ex[:]
         rng.shuffle(order)
         for i in tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="step"):
-            loss = value_loss(*batch_rewards(channel, cache, order[i: i + config.batch_size]))
+            rewards, labels, mask = batch_rewards(channel, cache, order[i: i + config.batch_size])
+            loss = value_loss(rewards, labels, mask)
             step = {"step": len(history["steps"]) + 1, "epoch": epoch, "value_loss": loss.item()}
+            if config.consistency_weight:
+                term = consistency_term(rewards, mask)
+                loss = loss + config.consistency_weight * term
+                step["consistency_loss"] = term.item()
             if pairs:
                 term = pair_term(channel, cache, rng.sample(pairs, min(config.batch_size, len(pairs))))
                 loss = loss + config.pair_weight * term
