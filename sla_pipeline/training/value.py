@@ -73,10 +73,7 @@ def consistency_term(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Temporal-difference consistency (TCRM, arXiv 2604.22981): the output at each kept position is pulled
     toward the value at the answer's next kept position, held fixed: BCE(r_t, σ(r_next)). Its minimum over r_t
     is at r_t = r_next, so the term asks a prefix's value to be what the next prefix's value expects."""
-    target = torch.sigmoid(rewards[:, 1:]).detach()
-    both = mask[:, :-1] * mask[:, 1:]
-    return (F.binary_cross_entropy_with_logits(rewards[:, :-1], target, weight=both, reduction="sum")
-            / both.sum().clamp(min=1))
+    return value_loss(rewards[:, :-1], torch.sigmoid(rewards[:, 1:]).detach(), mask[:, :-1] * mask[:, 1:])
 
 
 # one fork-aligned comparison: (right answer, index into its kept positions, wrong answer, index)
