@@ -165,6 +165,15 @@ def sla_server(tmp_path_factory) -> LiveServer:
     stop_server(proc)
 
 
+@pytest.fixture(scope="module")
+def tiny_search(tmp_path_factory):
+    """`tests.engine_thread.tiny_searchable` shared by a module's tests: (engine thread, fp32 reference, folder)."""
+    from tests.engine_thread import tiny_searchable
+
+    with tiny_searchable(tmp_path_factory) as s:
+        yield s
+
+
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
     return server.client()

@@ -10,17 +10,11 @@ import pytest
 
 from sla_engine.search import ForkRolloutsConfig
 from sla_engine.search.fork_rollouts import ForkRollouts
-from tests.engine_thread import PROMPT, run, tiny_searchable
+from tests.engine_thread import PROMPT, run
 
 pytestmark = pytest.mark.engine
 
 TOL = 1e-3
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    with tiny_searchable(tmp_path_factory) as s:
-        yield s
 
 
 def expected_candidates(ref, prompt, budget, chunk, at_points):
@@ -33,8 +27,8 @@ def expected_candidates(ref, prompt, budget, chunk, at_points):
     return [trunk, *forks]
 
 
-def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(setup):
-    runner, ref, _ = setup
+def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(tiny_search):
+    runner, ref, _ = tiny_search
     config = ForkRolloutsConfig(forks=3, chunk=4, fork_min_p=0.0)  # every boundary has a runner-up
     search = ForkRollouts(runner.engine, PROMPT, config, 20)
     first, rest = run(runner, search)
@@ -55,9 +49,9 @@ def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(setu
     assert stats.prefix_cache_hit_rate > 0.75  # a fork's prompt is the trunk's prefix (cached in whole blocks)
 
 
-def test_fork_rollouts_picks_by_the_read_out(setup):
+def test_fork_rollouts_picks_by_the_read_out(tiny_search):
     """`score: "last"` takes the candidate whose last token's reward is highest, where the mean takes another."""
-    runner, ref, _ = setup
+    runner, ref, _ = tiny_search
     config = ForkRolloutsConfig(forks=4, chunk=3, fork_min_p=0.0, score="last")
     for shift in range(12):
         prompt = PROMPT[shift:] + PROMPT[:shift]
@@ -74,8 +68,8 @@ def test_fork_rollouts_picks_by_the_read_out(setup):
     assert search.stats.settings["score"] == "last"
 
 
-def test_without_a_plausible_runner_up_it_is_greedy_in_one_request(setup):
-    runner, ref, _ = setup
+def test_without_a_plausible_runner_up_it_is_greedy_in_one_request(tiny_search):
+    runner, ref, _ = tiny_search
     search = ForkRollouts(runner.engine, PROMPT, ForkRolloutsConfig(chunk=4, fork_min_p=1.0), 20)
     [commit] = run(runner, search)  # only an exact tie passes min_p 1.0
     assert commit.tokens == ref.chunk(PROMPT, [], None, 20) and commit.finish_reason == "length"
@@ -84,8 +78,8 @@ def test_without_a_plausible_runner_up_it_is_greedy_in_one_request(setup):
 
 
 @pytest.mark.parametrize("phase", ["trunk", "forks"])
-def test_closing_it_early_aborts_every_request(setup, phase):
-    runner, _, _ = setup
+def test_closing_it_early_aborts_every_request(tiny_search, phase):
+    runner, _, _ = tiny_search
     config = ForkRolloutsConfig(forks=4, chunk=10, fork_min_p=0.0)
 
     async def go():

@@ -20,7 +20,7 @@ from sla_engine.search.tree_sampling import TreeSampling
 from sla_pipeline.bench import run as bench
 from sla_pipeline.bench.run import BenchPlan
 from sla_pipeline.eval.generation import Strategy
-from tests.engine_thread import PROMPT, run, tiny_searchable
+from tests.engine_thread import PROMPT, run
 from tests.tiny_models import make_tiny_model
 
 pytestmark = pytest.mark.engine
@@ -28,18 +28,12 @@ pytestmark = pytest.mark.engine
 TOL = 1e-3
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    with tiny_searchable(tmp_path_factory) as s:
-        yield s
-
-
 def mean(xs):
     return sum(xs) / len(xs)
 
 
-def test_best_of_n_answers_with_the_sample_the_reference_scores_best(setup):
-    runner, ref, _ = setup
+def test_best_of_n_answers_with_the_sample_the_reference_scores_best(tiny_search):
+    runner, ref, _ = tiny_search
     search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, temperature=1.0, prune_at=0), 12, seed=7)
     [commit] = run(runner, search)
     assert len({tuple(s.tokens) for s in search.samples}) == 4  # four different samples
@@ -54,9 +48,9 @@ def test_best_of_n_answers_with_the_sample_the_reference_scores_best(setup):
     assert stats.tokens_generated == sum(len(s.tokens) + 1 for s in search.samples)  # + each look-ahead token
 
 
-def test_best_of_n_picks_by_the_read_out(setup):
+def test_best_of_n_picks_by_the_read_out(tiny_search):
     """`score: "last"` picks the sample whose last token's reward is highest, where the mean picks another."""
-    runner, ref, _ = setup
+    runner, ref, _ = tiny_search
     for seed in range(20):
         search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, temperature=1.0, prune_at=0, score="last"), 12,
                          seed=seed)
@@ -71,10 +65,10 @@ def test_best_of_n_picks_by_the_read_out(setup):
     assert search.stats.settings["score"] == "last"
 
 
-def test_best_of_n_can_answer_with_the_samples_majority(setup):
+def test_best_of_n_can_answer_with_the_samples_majority(tiny_search):
     """`select: "vote"` reads each sample's final number from its decoded text (the real tokenizer) and answers
     with the best-scored sample among the most common number; "score" answers with the best-scored sample."""
-    runner = setup[0]
+    runner = tiny_search[0]
     tokenizer = runner.engine.tokenizer
     texts = ["So the answer is 7.", "The answer is 12.", "Thus 5 + 7 = 12.", "I am not sure.", "#### 12"]
     rewards = [3.0, 1.0, 2.0, 4.0, 0.5]
@@ -90,8 +84,8 @@ def test_best_of_n_can_answer_with_the_samples_majority(setup):
     assert voting.stats.settings["select"] == "vote"
 
 
-def test_best_of_n_samples_only_from_the_top_k_tokens(setup):
-    runner, ref, _ = setup
+def test_best_of_n_samples_only_from_the_top_k_tokens(tiny_search):
+    runner, ref, _ = tiny_search
     search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=3, temperature=2.0, top_k=1, prune_at=0), 12, seed=5)
     run(runner, search)
     greedy = ref.chunk(PROMPT, [], None, 12)
@@ -99,8 +93,8 @@ def test_best_of_n_samples_only_from_the_top_k_tokens(setup):
         assert s.tokens and s.tokens == greedy[: len(s.tokens)]
 
 
-def test_best_of_n_greedy_first_draws_the_greedy_answer_then_the_samples_it_would_have_drawn(setup):
-    runner, ref, _ = setup
+def test_best_of_n_greedy_first_draws_the_greedy_answer_then_the_samples_it_would_have_drawn(tiny_search):
+    runner, ref, _ = tiny_search
     config = BestOfNConfig(n=3, temperature=2.0, prune_at=0)
     plain = BestOfN(runner.engine, PROMPT, config, 12, seed=9)
     first = BestOfN(runner.engine, PROMPT, replace(config, greedy_first=True), 12, seed=9)
@@ -111,8 +105,8 @@ def test_best_of_n_greedy_first_draws_the_greedy_answer_then_the_samples_it_woul
     assert all(s.tokens != first.samples[0].tokens for s in first.samples[1:])
 
 
-def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(setup):
-    runner, ref, _ = setup
+def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(tiny_search):
+    runner, ref, _ = tiny_search
     search = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, temperature=1.0, prune_at=4, keep=0.5), 12, seed=3)
     [commit] = run(runner, search)
     prefix = [mean(ref.rewards(PROMPT, s.tokens[:4])) for s in search.samples]
@@ -125,8 +119,8 @@ def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(setup):
     assert commit.tokens == search.samples[max(finals, key=finals.get)].tokens
 
 
-def test_best_of_n_stops_drawing_once_the_threshold_is_reached(setup):
-    runner, _, _ = setup
+def test_best_of_n_stops_drawing_once_the_threshold_is_reached(tiny_search):
+    runner, _, _ = tiny_search
     low = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, batch=1, prune_at=0, threshold=-1e6), 6, seed=1)
     high = BestOfN(runner.engine, PROMPT, BestOfNConfig(n=4, batch=1, prune_at=0, threshold=1e6), 6, seed=1)
     run(runner, low), run(runner, high)
@@ -134,8 +128,8 @@ def test_best_of_n_stops_drawing_once_the_threshold_is_reached(setup):
     assert high.stats.peak_live_branches == 1  # one at a time
 
 
-def test_cards_cuts_segments_where_the_reference_entropy_crosses_the_threshold(setup):
-    runner, ref, _ = setup
+def test_cards_cuts_segments_where_the_reference_entropy_crosses_the_threshold(tiny_search):
+    runner, ref, _ = tiny_search
     probe = Cards(runner.engine, PROMPT, CardsConfig(entropy=20.0, min_segment=1, max_segment=24), 24, seed=5)
     [whole] = run(runner, probe)  # no cut below 20 nats: one segment of 24
     entropies = sorted(ref.entropies(PROMPT + whole.tokens)[len(PROMPT) - 1 :])
@@ -159,8 +153,8 @@ def test_cards_cuts_segments_where_the_reference_entropy_crosses_the_threshold(s
     assert search.stats.counters["segments_accepted"] == len(commits)
 
 
-def test_cards_takes_the_best_of_the_rejected_segments_after_the_cap(setup):
-    runner, ref, _ = setup
+def test_cards_takes_the_best_of_the_rejected_segments_after_the_cap(tiny_search):
+    runner, ref, _ = tiny_search
     config = CardsConfig(entropy=20.0, min_segment=4, max_segment=4, reward_start=1e6, reward_end=1e6,
                          max_rejections=3, top_k=1000, beta=1.0)
     search = Cards(runner.engine, PROMPT, config, 8, seed=9)
@@ -179,8 +173,8 @@ def test_cards_takes_the_best_of_the_rejected_segments_after_the_cap(setup):
     assert search.stats.branch_prompt_tokens == 2 * 70 + 3 * 74 and search.stats.branch_cached_tokens == 5 * 64
 
 
-def test_tree_grows_a_budget_shaped_tree_and_returns_the_best_path(setup):
-    runner, ref, _ = setup
+def test_tree_grows_a_budget_shaped_tree_and_returns_the_best_path(tiny_search):
+    runner, ref, _ = tiny_search
     search = TreeSampling(runner.engine, PROMPT, TreeConfig(segment=4, width=2, paths=4, temperature=1.0), 12, seed=4)
     [commit] = run(runner, search)
     paths = search.finished
@@ -195,8 +189,8 @@ def test_tree_grows_a_budget_shaped_tree_and_returns_the_best_path(setup):
     assert search.stats.tokens_generated == (1 + 2 + 4) * 5  # 4-token segments, each with its look-ahead
 
 
-def test_closing_any_search_early_aborts_its_requests(setup):
-    runner, _, _ = setup
+def test_closing_any_search_early_aborts_its_requests(tiny_search):
+    runner, _, _ = tiny_search
     configs = [
         (BestOfN, BestOfNConfig(n=6, prune_at=0)), (Cards, CardsConfig(max_segment=64, entropy=20.0)),
         (TreeSampling, TreeConfig(segment=8, paths=6)),
@@ -231,10 +225,10 @@ def test_closing_any_search_early_aborts_its_requests(setup):
 
 
 @pytest.fixture(scope="module")
-def target(setup, tmp_path_factory):
+def target(tiny_search, tmp_path_factory):
     """A second tiny model with the same tokenizer and other weights, the `rsd` target: a second engine on
     the draft's event loop, as the server runs the two."""
-    runner = setup[0]
+    runner = tiny_search[0]
     folder = make_tiny_model("llama", tmp_path_factory.mktemp("tiny-target"), seed=2)
     engine = runner.run(Engine.start(EngineConfig(model_path=str(folder), served_name="target", max_model_len=1024,
                                                   kv_cache_gib=0.5, warmup=False)))
@@ -251,23 +245,23 @@ def greedy(runner, engine, prompt, n):
     return runner.run(go())
 
 
-def rsd(setup, target, threshold, max_tokens=12):
-    runner = setup[0]
+def rsd(tiny_search, target, threshold, max_tokens=12):
+    runner = tiny_search[0]
     search = Rsd(runner.engine, target, PROMPT, RsdConfig(threshold=threshold, max_step=4), max_tokens)
     commits = run(runner, search)
     assert target.num_unfinished_requests() == 0
     return search, commits
 
 
-def test_rsd_threshold_0_is_the_draft_and_1_is_the_target_token_for_token(setup, target):
-    runner = setup[0]
-    draft_only, commits = rsd(setup, target, 0.0)
+def test_rsd_threshold_0_is_the_draft_and_1_is_the_target_token_for_token(tiny_search, target):
+    runner = tiny_search[0]
+    draft_only, commits = rsd(tiny_search, target, 0.0)
     assert [t for c in commits for t in c.tokens] == greedy(runner, runner.engine, PROMPT, 12)
     c = draft_only.stats.counters
     assert (c["steps_draft"], c["steps_target"], c["target_share"]) == (3, 0, 0.0)
     assert draft_only.stats.branch_prompt_tokens == 74 + 78  # the draft steps after the first
     assert draft_only.stats.branch_cached_tokens == 2 * 64
-    target_only, commits = rsd(setup, target, 1.0)
+    target_only, commits = rsd(tiny_search, target, 1.0)
     assert [t for c in commits for t in c.tokens] == greedy(runner, target, PROMPT, 12)
     c = target_only.stats.counters
     assert (c["steps_draft"], c["steps_target"], c["target_share"]) == (0, 3, 1.0)
@@ -279,9 +273,9 @@ def test_rsd_threshold_0_is_the_draft_and_1_is_the_target_token_for_token(setup,
     assert draft_only.stats.counters["compute_vs_target"] == pytest.approx(15 / 12)  # same sizes: 3 × (4 + 1)
 
 
-def test_rsd_accepts_exactly_the_steps_whose_reference_score_passes(setup, target):
-    runner, ref, _ = setup
-    search, commits = rsd(setup, target, 0.5)
+def test_rsd_accepts_exactly_the_steps_whose_reference_score_passes(tiny_search, target):
+    runner, ref, _ = tiny_search
+    search, commits = rsd(tiny_search, target, 0.5)
     prefix = []
     for (step, score, writer), commit in zip(search.steps, commits):
         expected = ref.chunk(PROMPT, prefix, None, 4)[len(prefix):]
@@ -294,8 +288,8 @@ def test_rsd_accepts_exactly_the_steps_whose_reference_score_passes(setup, targe
     assert c["steps_draft"] + c["steps_target"] == len(commits) == 3
 
 
-def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(setup, target):
-    runner = setup[0]
+def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(tiny_search, target):
+    runner = tiny_search[0]
     strategies = tuple(Strategy(n, s) for n, s in (
         ("sla", {"strategy": "sla", "width": 2, "chunk": 3, "depth": 1}),
         ("best_of_n", {"strategy": "best_of_n", "n": 3, "prune_at": 0}),
