@@ -105,15 +105,30 @@ def test_validation_problems_are_held_out_templates_and_never_test_questions():
     assert not {it.meta["template"] for it in train} & {it.meta["template"] for it in validation}
 
 
-def test_problems_are_found_by_id_while_a_slice_is_drawn_out_of_order():
-    from sla_pipeline.bank.problems import items_by_id, train_items, validation_items
+def test_problems_are_found_by_id_whatever_order_they_were_drawn_in():
+    from sla_pipeline.bank.problems import MAX_LIST, items_by_id, train_items, validation_items
 
-    validation, train = validation_items(80), train_items(30)
-    drawn = {it.id for it in validation[:50] + validation[60:80] + train[:20] + train[25:30]}  # two open slices' gaps
+    validation, train = validation_items(80), train_items(300)
+    # an open slice's gaps, and train forks that went first to problems far down the list
+    drawn = {it.id for it in validation[:50] + validation[60:80] + train[:20] + train[250:260] + [train[-1]]}
     found = items_by_id(drawn)
     assert found.keys() == drawn and found[validation[70].id] == validation[70]
-    with pytest.raises(ValueError, match="not among the first problems"):
+    assert found[train[-1].id] == train[-1] and found[train[255].id] == train[255]
+    with pytest.raises(ValueError, match=f"not among the first {MAX_LIST} problems"):
         items_by_id({validation[0].id, "gsm/t0-s1-999"})
+
+
+def test_train_forks_go_first_to_problems_whose_samples_have_both_outcomes(tmp_path):
+    from sla_pipeline.bank.grow import mixed_first
+    from sla_pipeline.data.sources import Item
+
+    items = [Item(f"gsm/t{n}-s0-0", "gsm", "train", (), answer=1.0) for n in range(5)]
+    samples = Collection(tmp_path / "gsm-samples")
+    outcomes = {1: ("1", "2"), 2: ("1", "1"), 3: ("2", "1", "2"), 4: ("2",)}  # t0 has none: not sampled yet
+    samples.append([BankRecord.graded(f"{items[n].id}#s{k}", "sample", "train", items[n].id, 7, f"#### {given}",
+                                      [5], "stop", 1.0)
+                    for n, given_all in outcomes.items() for k, given in enumerate(given_all)])
+    assert [it.id for it in mixed_first(items, samples)] == [items[n].id for n in (1, 3, 0, 2, 4)]
 
 
 @pytest.mark.download

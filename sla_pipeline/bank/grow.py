@@ -14,7 +14,7 @@ their own seed, never a test-set question.
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
 samples, train forks, validation rollouts, train rollouts, or the `jobs` a plan names, in its order), each
 slice sealed into a compressed part and counted in the manifest, so a stop at any point leaves a balanced
-bank. A rerun skips what is there. SIGTERM and SIGINT end it cleanly: the engine is shut down, the open slice
+bank. Train forks go first to the problems whose samples (as the run starts) have both outcomes. A rerun skips what is there. SIGTERM and SIGINT end it cleanly: the engine is shut down, the open slice
 stays open for the next run.
 """
 
@@ -126,6 +126,17 @@ def rollout_job(name: str, plan: GrowPlan, items: list[Item]) -> Job:
                plan.rollouts.concurrency)
 
 
+def mixed_first(items: list[Item], samples: Collection) -> list[Item]:
+    """`items` with the problems whose bank samples have both outcomes first, each group in list order: a fork
+    there yields a sibling pair (trunk and fork differ in outcome) four times as often — 0.52 pairs per problem
+    on 250 such train problems against 0.13 on 358 whose eight samples were all wrong (2026-12-05)."""
+    outcomes: dict[str, set[bool]] = {}
+    for r in samples.records():
+        if r.kind == "sample":
+            outcomes.setdefault(r.item, set()).add(r.correct)
+    return sorted(items, key=lambda it: len(outcomes.get(it.id, ())) < 2)
+
+
 def jobs(plan: GrowPlan) -> list[Job]:
     samples, forks = Collection(plan.bank / SAMPLES), Collection(plan.bank / FORKS)
     train = train_items(max(plan.train_sample_problems, plan.train_fork_problems))
@@ -147,7 +158,8 @@ def jobs(plan: GrowPlan) -> list[Job]:
         "train-samples": lambda: drawn_once(Job("train samples", samples, train[: plan.train_sample_problems],
                                                 lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
                                             "sample"),
-        "train-forks": lambda: drawn_once(Job("train forks", forks, train[: plan.train_fork_problems],
+        "train-forks": lambda: drawn_once(Job("train forks", forks, mixed_first(train[: plan.train_fork_problems],
+                                                                               samples),
                                               lambda e, it: draw_forks(e, it, f), f.concurrency), "trunk"),
         "validation-rollouts": lambda: rollout_job("validation rollouts", plan, validation),
         "train-rollouts": lambda: rollout_job("train rollouts", plan, train[: plan.train_fork_problems]),

@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from sla_pipeline.data.sources import Item, gsm_items
+from sla_pipeline.data.sources import Item, gsm_items, gsm_template_ids
+from sla_pipeline.data.split import split_of
 
 VALIDATION_SEED = 1
 TEST_SEED, TEST_SIZE = 0, 200
 SAMPLES, FORKS, ROLLOUTS = "gsm-samples", "gsm-forks", "gsm-rollouts"  # the bank's collections
-OPEN_SLICE_GAP = 100  # problems an open slice may have skipped (at least `sla bank grow --slice`'s default, 50)
+MAX_LIST = 4000  # the most problems of a role's list that bank ids are looked up in
 JOBS = ("validation-forks", "validation-samples", "train-samples", "train-forks",  # `sla bank grow`'s, in turn
         "validation-rollouts", "train-rollouts")
 
@@ -39,16 +40,21 @@ def validation_items(count: int) -> list[Item]:
         ask += count - len(fresh) + 10
 
 
+def list_length(ids: set[str], split: str) -> int:
+    """How much of a role's list holds `ids`: the list goes round robin over the split's templates, so variant n
+    of every template is among its first (n + 1) · templates problems, whatever order the bank drew them in."""
+    templates = sum(split_of("gsm", str(t)) == split for t in gsm_template_ids())
+    return (1 + max(int(i.rsplit("-", 1)[1]) for i in ids)) * templates
+
+
 def items_by_id(ids: set[str]) -> dict[str, Item]:
-    """The problems behind bank records' item ids. `sla bank grow` takes each list's problems in order, so
-    the ids of each role are the first ones of its list but for the gaps of a slice still being drawn (its
-    problems finish out of order): each list is drawn as long as there are ids, then `OPEN_SLICE_GAP` longer
-    if some are missing."""
+    """The problems behind bank records' item ids."""
     train = {i for i in ids if f"-s{VALIDATION_SEED}-" not in i}
-    validation = ids - train
-    for gap in (0, OPEN_SLICE_GAP):
-        found = {it.id: it for it in train_items(len(train) + gap if train else 0)
-                 + validation_items(len(validation) + gap if validation else 0)}
-        if not (missing := ids - found.keys()):
-            return {i: found[i] for i in ids}
-    raise ValueError(f"{len(missing)} bank items are not among the first problems of their list, e.g. {min(missing)}")
+    found: dict[str, Item] = {}
+    for wanted, split, draw in ((train, "train", train_items), (ids - train, "heldout", validation_items)):
+        if wanted and (length := list_length(wanted, split)) <= MAX_LIST:
+            found |= {it.id: it for it in draw(length)}
+    if missing := ids - found.keys():
+        raise ValueError(f"{len(missing)} bank items are not among the first {MAX_LIST} problems of their list, "
+                         f"e.g. {min(missing)}")
+    return {i: found[i] for i in ids}
