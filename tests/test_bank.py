@@ -90,6 +90,30 @@ def test_a_corrupt_line_in_a_sealed_part_is_reported_with_its_file_and_line(tmp_
     assert bad and bad[-1].path == part and "gzip" in bad[-1].error
 
 
+def test_stats_count_the_pairs_whose_outcomes_differ(tmp_path, capsys):
+    from sla.cli import main
+    from sla_pipeline.bank.problems import FORKS, SAMPLES
+
+    def sample(i: int, n: int, text: str, split: str = "train") -> BankRecord:
+        return BankRecord.graded(f"gsm/t1-s0-{i}#s{n}", "sample", split, f"gsm/t1-s0-{i}", 7, text, [5], "stop", 42.0)
+
+    trunk = record(1, kind="trunk")  # right
+    fork = {"parent": trunk.id, "fork_token": 7, "log_ratio": -0.5}
+    Collection(tmp_path / FORKS).append([
+        trunk, record(1, kind="fork", text="#### 41", fork_at=2, **fork), record(1, kind="fork", fork_at=3, **fork),
+        record(2, kind="trunk", split="heldout", text="#### 7")])
+    Collection(tmp_path / SAMPLES).append([sample(1, 0, "#### 41"), sample(1, 1, "#### 42"),
+                                           sample(2, 0, "#### 8", split="heldout")])
+    assert main(["bank", "stats", "--bank", str(tmp_path)]) == 0
+    held = json.loads(capsys.readouterr().out)
+    assert held["collections"][FORKS]["fork"]["train"] == {"problems": 1, "records": 2, "correct": 1, "cut": 0,
+                                                           "tokens": 8}
+    assert held["pairs"]["train"] == {"siblings": {"pairs": 1, "problems": 1},  # the trunk and the wrong fork
+                                      "candidates": {"pairs": 2, "problems": 1}}  # trunk and right sample vs wrong
+    assert held["pairs"]["heldout"] == {"siblings": {"pairs": 0, "problems": 0},
+                                        "candidates": {"pairs": 0, "problems": 0}}
+
+
 @pytest.mark.download
 def test_validation_problems_are_held_out_templates_and_never_test_questions():
     from sla_pipeline.bank.problems import test_items, train_items, validation_items

@@ -32,18 +32,15 @@ def add_parser(sub) -> None:
     grow.add_argument("--jobs", default=",".join(JOBS),
                       help="which jobs run round robin, in this order [default %(default)s]")
     grow.add_argument("--slice", type=int, default=50, help="problems per job per turn [default %(default)s]")
-    stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts, read from the files)")
+    stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts and pairs, read from the files)")
     stats.add_argument("--bank", type=Path, required=True)
 
 
 def bank_command(args: argparse.Namespace) -> int:
-    from sla_pipeline.bank.collection import Collection
-    from sla_pipeline.bank.manifest import counts
-    from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES
+    from sla_pipeline.bank.manifest import holdings
 
     if args.bank_command == "stats":
-        held = {name: counts(Collection(args.bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)}
-        print(json.dumps(held, indent=2))
+        print(json.dumps(holdings(args.bank), indent=2))
         return 0
     from sla_pipeline.bank import grow
 

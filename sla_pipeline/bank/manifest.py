@@ -1,14 +1,17 @@
 """The bank's `manifest.json`: how its answers were made (generator, model, settings, seeds) and what it
-holds (counts per collection, kind and split), rewritten from the files after every sealed slice."""
+holds (counts per collection, kind and split, and the pairs whose outcomes differ), rewritten from the files
+after every sealed slice."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sla_engine.store import ModelStore
 from sla_pipeline.bank.collection import Collection
+from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, TEST_SEED, TEST_SIZE, VALIDATION_SEED
 
 if TYPE_CHECKING:
@@ -37,11 +40,29 @@ def counts(collection: Collection) -> dict:
     return out
 
 
+def pair_counts(bank: Path) -> dict:
+    """Per split, the pairs whose outcomes differ and their problems: siblings (a trunk and its fork, SLA's
+    choice) and candidates (the trunk and the samples of one problem, best-of-N's)."""
+    records = [*Collection(bank / FORKS).records(), *Collection(bank / SAMPLES).records()]
+    out: dict = {}
+    for split in sorted({r.split for r in records}):
+        mine = [r for r in records if r.split == split]
+        out[split] = {name: {"pairs": len(pairs), "problems": len({p.item for p in pairs})}
+                      for name, pairs in (("siblings", sibling_pairs(mine)), ("candidates", candidate_pairs(mine)))}
+    return out
+
+
+def holdings(bank: Path) -> dict:
+    """What `sla bank stats` prints: each collection's counts and the pairs."""
+    return {"collections": {name: counts(Collection(bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)},
+            "pairs": pair_counts(bank)}
+
+
 def write_manifest(plan: "GrowPlan") -> dict:
     model = ModelStore().resolve(plan.model)
     sha = json.loads((model.path / "sla-model.json").read_text())["gguf_sha256"] if (
         model.path / "sla-model.json").is_file() else None
-    held = {name: counts(Collection(plan.bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)}
+    held = holdings(plan.bank)
     sampling = {k: v for k, v in plan.as_json()["sampling"].items() if k in ("temperature", "top_k", "max_tokens")}
     manifest = {
         "generator": GENERATOR,
@@ -52,12 +73,12 @@ def write_manifest(plan: "GrowPlan") -> dict:
         "collections": {
             SAMPLES: {"settings": {**plan.as_json()["sampling"], "validation_samples": plan.validation_samples,
                                    "seed_rule": "one request per problem, n samples, seed item_seed(item, seed)"},
-                      "counts": held[SAMPLES]},
+                      "counts": held["collections"][SAMPLES]},
             FORKS: {"settings": {**plan.as_json()["forks"],
                                  "rule": "greedy trunk; at up to per_problem chunk boundaries (every `chunk` tokens, "
                                          "before max_fork_at) where p(runner-up)/p(greedy) >= min_ratio, the "
                                          "runner-up token then greedy to the end"},
-                    "counts": held[FORKS]},
+                    "counts": held["collections"][FORKS]},
             ROLLOUTS: {"settings": {**plan.as_json()["rollouts"], **sampling,
                                     "rule": "each sibling pair's answers cut `lookahead` tokens past where they part "
                                             "(an answer that ends inside is not continued), continued `per_prefix` "
@@ -65,8 +86,9 @@ def write_manifest(plan: "GrowPlan") -> dict:
                                     "seed_rule": "one request per prefix, seed item_seed(f'{parent}|{side}|"
                                                  "{lookahead}', 0, start), side 'right' or 'wrong' (the parent's "
                                                  "outcome), start the first rollout index it draws"},
-                       "counts": held[ROLLOUTS]},
+                       "counts": held["collections"][ROLLOUTS]},
         },
+        "pairs": held["pairs"],
         "plan": plan.as_json(),
     }
     (plan.bank / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
