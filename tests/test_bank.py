@@ -142,17 +142,17 @@ def test_problems_are_found_by_id_whatever_order_they_were_drawn_in():
         items_by_id({validation[0].id, "gsm/t0-s1-999"})
 
 
-def test_train_forks_go_first_to_problems_whose_samples_have_both_outcomes(tmp_path):
-    from sla_pipeline.bank.grow import mixed_first
+def test_train_forks_go_first_to_problems_whose_samples_have_both_outcomes_last_to_those_that_agree(tmp_path):
+    from sla_pipeline.bank.grow import fork_order
     from sla_pipeline.data.sources import Item
 
     items = [Item(f"gsm/t{n}-s0-0", "gsm", "train", (), answer=1.0) for n in range(5)]
     samples = Collection(tmp_path / "gsm-samples")
-    outcomes = {1: ("1", "2"), 2: ("1", "1"), 3: ("2", "1", "2"), 4: ("2",)}  # t0 has none: not sampled yet
+    outcomes = {0: ("2",), 1: ("1", "2"), 2: ("1", "1"), 3: ("2", "1", "2")}  # t4 has none: not sampled yet
     samples.append([BankRecord.graded(f"{items[n].id}#s{k}", "sample", "train", items[n].id, 7, f"#### {given}",
                                       [5], "stop", 1.0)
                     for n, given_all in outcomes.items() for k, given in enumerate(given_all)])
-    assert [it.id for it in mixed_first(items, samples)] == [items[n].id for n in (1, 3, 0, 2, 4)]
+    assert [it.id for it in fork_order(items, samples)] == [items[n].id for n in (1, 3, 4, 0, 2)]
 
 
 @pytest.mark.download
