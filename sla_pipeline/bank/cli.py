@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     grow.add_argument("--jobs", default=",".join(JOBS),
                       help="which jobs run round robin, in this order [default %(default)s]")
     grow.add_argument("--slice", type=int, default=50, help="problems per job per turn [default %(default)s]")
-    stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts and pairs, read from the files)")
+    stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts and pairs, read from the "
+                                          "files)")
     stats.add_argument("--bank", type=Path, required=True)
 
 
