@@ -155,6 +155,21 @@ def test_train_forks_go_first_to_problems_whose_samples_have_both_outcomes_last_
     assert [it.id for it in fork_order(items, samples)] == [items[n].id for n in (1, 3, 4, 0, 2)]
 
 
+def test_train_forks_take_up_samples_drawn_since_the_last_turn(tmp_path):
+    from sla_pipeline.bank.grow import GrowPlan, jobs
+    from sla_pipeline.bank.problems import SAMPLES, train_items
+
+    plan = GrowPlan(tmp_path, "qwen2.5-coder-0.5b-instruct", train_sample_problems=3, train_fork_problems=3,
+                    validation_problems=1, jobs=("train-forks",))
+    [forks], first = jobs(plan), train_items(3)
+    assert [it.id for it in forks.todo()] == [it.id for it in first]
+    last = first[2]
+    Collection(tmp_path / SAMPLES).append([  # the samples job drew the last problem: one right, one wrong
+        BankRecord.graded(f"{last.id}#s{k}", "sample", "train", last.id, 7, f"#### {given}", [5], "stop", last.answer)
+        for k, given in enumerate((last.answer, last.answer + 1))])
+    assert [it.id for it in forks.todo()] == [first[2].id, first[0].id, first[1].id]
+
+
 @pytest.mark.download
 def test_grow_runs_the_jobs_a_plan_names_in_its_order_and_skips_drawn_problems(tmp_path):
     from sla_pipeline.bank.grow import GrowPlan, jobs

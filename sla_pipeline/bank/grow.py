@@ -14,7 +14,7 @@ their own seed, never a test-set question.
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
 samples, train forks, validation rollouts, train rollouts, or the `jobs` a plan names, in its order), each
 slice sealed into a compressed part and counted in the manifest, so a stop at any point leaves a balanced
-bank. Train forks go first to the problems whose samples (as the run starts) have both outcomes, last to
+bank. Train forks go first to the problems whose samples (as the turn starts) have both outcomes, last to
 those whose samples agree. A rerun skips what is there. SIGTERM and SIGINT end it cleanly: the engine is
 shut down, the open slice stays open for the next run.
 """
@@ -110,9 +110,11 @@ class Job:
     draw: Callable[[Engine, Item], Awaitable[list[BankRecord]]]
     concurrency: int
     done_items: set[str] = field(default_factory=set)
+    order: Callable[[list[Item]], list[Item]] | None = None  # re-applied at every turn
 
     def todo(self) -> list[Item]:
-        return [it for it in self.items if it.id not in self.done_items]
+        items = self.order(self.items) if self.order else self.items
+        return [it for it in items if it.id not in self.done_items]
 
 
 def rollout_job(name: str, plan: GrowPlan, items: list[Item]) -> Job:
@@ -161,9 +163,9 @@ def jobs(plan: GrowPlan) -> list[Job]:
         "train-samples": lambda: drawn_once(Job("train samples", samples, train[: plan.train_sample_problems],
                                                 lambda e, it: draw_samples(e, it, s.samples, s), s.concurrency),
                                             "sample"),
-        "train-forks": lambda: drawn_once(Job("train forks", forks,
-                                              fork_order(train[: plan.train_fork_problems], samples),
-                                              lambda e, it: draw_forks(e, it, f), f.concurrency), "trunk"),
+        "train-forks": lambda: drawn_once(Job("train forks", forks, train[: plan.train_fork_problems],
+                                              lambda e, it: draw_forks(e, it, f), f.concurrency,
+                                              order=lambda items: fork_order(items, samples)), "trunk"),
         "validation-rollouts": lambda: rollout_job("validation rollouts", plan, validation),
         "train-rollouts": lambda: rollout_job("train rollouts", plan, train[: plan.train_fork_problems]),
     }
