@@ -176,11 +176,14 @@ async def grow(plan: GrowPlan, engine: Engine) -> None:
     """Round robin over the jobs, a slice each, until every job is done; seals and counts after each slice."""
     listed = jobs(plan)
     write_manifest(plan)
-    while any(job.todo() for job in listed):
+    drew = True
+    while drew:  # a turn: each job's next slice, its order read as the turn reaches it
+        drew = False
         for job in listed:
             todo = job.todo()[: plan.slice]
             if not todo:
                 continue
+            drew = True
 
             async def one(item: Item, job: Job = job) -> list[dict]:
                 records = await job.draw(engine, item)

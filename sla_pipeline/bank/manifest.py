@@ -13,6 +13,7 @@ from sla_engine.store import ModelStore
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, TEST_SEED, TEST_SIZE, VALIDATION_SEED
+from sla_pipeline.bank.record import BankRecord
 
 if TYPE_CHECKING:
     from sla_pipeline.bank.grow import GrowPlan
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
 GENERATOR = "sla bank grow (sla_pipeline/bank/grow.py)"
 
 
-def counts(collection: Collection) -> dict:
+def counts(records: list[BankRecord]) -> dict:
     """Per kind and split: records, problems, right answers, answers cut at max_tokens, tokens."""
     c: Counter = Counter()
     problems: dict[str, set[str]] = {}
-    for r in collection.records():
+    for r in records:
         key = f"{r.kind}/{r.split}"
         c[f"{key}/records"] += 1
         c[f"{key}/correct"] += r.correct
@@ -40,10 +41,10 @@ def counts(collection: Collection) -> dict:
     return out
 
 
-def pair_counts(bank: Path) -> dict:
-    """Per split, the pairs whose outcomes differ and their problems: siblings (a trunk and its fork, SLA's
-    choice) and candidates (the trunk and the samples of one problem, best-of-N's)."""
-    records = [*Collection(bank / FORKS).records(), *Collection(bank / SAMPLES).records()]
+def pair_counts(records: list[BankRecord]) -> dict:
+    """Per split, the pairs whose outcomes differ among the forks and samples `records`, and their problems:
+    siblings (a trunk and its fork, SLA's choice) and candidates (the trunk and the samples of one problem,
+    best-of-N's)."""
     out: dict = {}
     for split in sorted({r.split for r in records}):
         mine = [r for r in records if r.split == split]
@@ -54,8 +55,9 @@ def pair_counts(bank: Path) -> dict:
 
 def holdings(bank: Path) -> dict:
     """What `sla bank stats` prints: each collection's counts and the pairs."""
-    return {"collections": {name: counts(Collection(bank / name)) for name in (SAMPLES, FORKS, ROLLOUTS)},
-            "pairs": pair_counts(bank)}
+    held = {name: list(Collection(bank / name).records()) for name in (SAMPLES, FORKS, ROLLOUTS)}  # read once
+    return {"collections": {name: counts(records) for name, records in held.items()},
+            "pairs": pair_counts([*held[FORKS], *held[SAMPLES]])}
 
 
 def write_manifest(plan: "GrowPlan") -> dict:
