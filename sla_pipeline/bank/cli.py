@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     grow.add_argument("--model", default=DEFAULT_MODEL, help="the policy [default %(default)s]")
     grow.add_argument("--train-sample-problems", type=int, default=1000, help="[default %(default)s]")
     grow.add_argument("--train-samples", type=int, default=8, help="per problem [default %(default)s]")
-    grow.add_argument("--train-fork-problems", type=int, default=1500, help="[default %(default)s]")
+    grow.add_argument("--train-fork-problems", type=int, default=1700, help="[default %(default)s]")
     grow.add_argument("--validation-problems", type=int, default=400, help="[default %(default)s]")
     grow.add_argument("--validation-samples", type=int, default=4, help="per problem [default %(default)s]")
     grow.add_argument("--jobs", default=",".join(JOBS),

@@ -52,7 +52,7 @@ class GrowPlan:
     bank: Path  # bank/<model>
     model: str
     train_sample_problems: int = 1000
-    train_fork_problems: int = 1500
+    train_fork_problems: int = 1700
     validation_problems: int = 400  # forks and samples on each
     validation_samples: int = 4  # per problem: best-of-5 with the greedy answer (the trunk) first
     # train samples per problem, drawn as best-of-N draws them (temperature 0.7, top-k 20), max 512 tokens
