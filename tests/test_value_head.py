@@ -21,7 +21,8 @@ from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
-from sla_pipeline.training.choices import best_of_n_replay, choice_accuracy, fork_over_greedy, read
+from sla_pipeline.training.choices import (best_of_n_replay, choice_accuracy, fork_over_greedy, keep_trunk, read,
+                                          trunk_share)
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
@@ -220,6 +221,11 @@ def test_a_value_head_reads_the_outcome_at_the_last_token_where_a_sequence_wise_
     siblings = report["final"]["siblings"]
     assert siblings["pairs"] == 60 and siblings["accuracy"] >= 0.95, report["history"]["epochs"]
     assert RewardHead.load(tmp_path / "value").readout == "last"
+    # the baseline beside it: keeping greedy's side (the trunk) is right where the trunk took the right marker,
+    # and a head that reads the marker keeps the trunk about that often, not always
+    trunk_right = sum(p.right.kind == "trunk" for p in sibling_pairs(heldout)) / 60
+    assert report["keep_trunk"]["accuracy"] == pytest.approx(trunk_right) and 0.2 < trunk_right < 0.8
+    assert abs(siblings["trunk_chosen"] - trunk_right) <= 1 - siblings["accuracy"] + 1e-9
 
     # the paper's sequence-wise Bradley–Terry head, trained on the same answers as (right, wrong) pairs
     cache = FeatureCache(tmp_path / "features")
@@ -243,6 +249,21 @@ def test_a_value_head_reads_the_outcome_at_the_last_token_where_a_sequence_wise_
     by_mean = choice_accuracy(sibling_pairs(heldout), lambda a, seen: read(rewards[a.id], seen, "mean"), 7, 512)
     assert by_mean["accuracy"] >= 0.9  # it did learn the marker: its mean over the answer sees it
     assert by_last["accuracy"] <= siblings["accuracy"] - 0.15  # but its last token is not trained to carry it
+
+
+def test_keeping_the_trunk_is_the_baseline_and_a_head_says_how_often_it_keeps_it():
+    records = []
+    for i, trunk_right in enumerate([True, True, False, True]):
+        records.append(answer(f"p{i}", "trunk", [1, 2, 3, 4], trunk_right, kind="trunk"))
+        records.append(answer(f"p{i}", "fork@2", [1, 2, 9, 9], not trunk_right, kind="fork", parent=f"p{i}#trunk",
+                              fork_at=2, fork_token=9))
+    siblings = sibling_pairs(records)
+    assert choice_accuracy(siblings, keep_trunk, 2, 512)["accuracy"] == 0.75
+    assert trunk_share(siblings, keep_trunk, 2, 512) == 1.0
+    by_token = lambda a, seen: float(a.token_ids[seen - 1])  # noqa: E731 - reads the last token seen
+    assert trunk_share(siblings, by_token, 1, 512) == 0.0  # one token past the fork: 9 over the trunk's 3
+    assert trunk_share(siblings, lambda a, seen: 0.0, 2, 512) == 0.5  # ties count one half
+    assert trunk_share([], keep_trunk, 2, 512) is None
 
 
 def test_the_pair_term_compares_siblings_where_sla_does():
@@ -324,7 +345,7 @@ def test_sla_train_value_reads_a_bank_folder_from_the_command_line(tiny, tmp_pat
            "--save-dtype", "float32", "--problems", "siblings", "--no-candidates", "--consistency-weight", "0.5"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "validation siblings" in done.stdout and "(8 pairs, 7 tokens past the fork)" in done.stdout
+    assert "validation siblings" in done.stdout and "(8 pairs, 7 tokens past the fork; keeps the trunk" in done.stdout
     report = json.loads((tmp_path / "value" / "report.json").read_text())
     assert report["bank"] == str(bank) and report["config"]["problems"] == "siblings"
     assert report["config"]["consistency_weight"] == 0.5
@@ -333,6 +354,29 @@ def test_sla_train_value_reads_a_bank_folder_from_the_command_line(tiny, tmp_pat
     assert report["final"]["siblings"]["pairs"] == 8 and RewardHead.load(tmp_path / "value").readout == "last"
     refused = subprocess.run(cmd[:6] + ["--data", str(bank)] + cmd[8:], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--loss value trains on the sample bank" in refused.stderr
+
+
+@pytest.mark.download
+def test_sla_score_pairs_reads_a_bank_and_sets_each_head_beside_keeping_the_trunk(tiny, tmp_path, capsys):
+    """`sla score-pairs HEAD --bank`: the validation answers of a bank folder scored by a head, with the baseline
+    that always keeps greedy's side and how often the head keeps it, printed and in --json."""
+    from sla.cli import main
+
+    folder, _ = tiny
+    bank, items = tmp_path / "bank", validation_items(6)
+    records, _ = marker_task(random.Random(4), len(items), "heldout", items=[it.id for it in items])
+    Collection(bank / FORKS).append(records)
+    head = make_random_head(folder, tmp_path / "head", seed=2)
+    assert main(["score-pairs", str(head), "--bank", str(bank), "--model", str(folder),
+                 "--json", str(tmp_path / "scores.json")]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "scores.json").read_text())
+    expected = choice_accuracy(sibling_pairs(records), keep_trunk, 30, 512)
+    assert result["keep_trunk"]["accuracy"] == pytest.approx(expected["accuracy"]) and expected["pairs"] == 6
+    assert f"always keeping the trunk (greedy's side): siblings {expected['accuracy']:.3f}" in printed
+    share = result["heads"][str(head)]["trunk_chosen"]
+    assert set(share) == {"mean", "last"} and all(0.0 <= v <= 1.0 for v in share.values())
+    assert f"{head}: keeps the trunk of {share['mean']:.3f} of the siblings by mean" in printed
 
 
 @pytest.mark.download
@@ -363,8 +407,9 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
     records, prompts = marker_task(random.Random(1), 12, "heldout")
     trunk = next(r for r in records if r.id == "heldout/0#trunk")
     records.append(answer("heldout/0", "s0", [3001, 3002, 3003], not trunk.correct, split="heldout"))  # a candidate
-    result = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512,
-                           curve=(1, None))["heads"]["h"]
+    scored = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512, curve=(1, None))
+    result = scored["heads"]["h"]
+    assert scored["keep_trunk"] == choice_accuracy(sibling_pairs(records), keep_trunk, 3, 512)
     channel = head.channel().eval()
 
     def reference(a: BankRecord, seen: int, readout: str) -> float:
@@ -376,6 +421,7 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         expected = choice_accuracy(sibling_pairs(records), score, 3, 512)
         assert result["siblings"][readout]["accuracy"] == pytest.approx(expected["accuracy"])
         assert result["siblings"][readout]["pairs"] == 12
+        assert result["trunk_chosen"][readout] == pytest.approx(trunk_share(sibling_pairs(records), score, 3, 512))
         for lookahead, key in ((1, "1"), (None, "all")):
             expected = choice_accuracy(sibling_pairs(records), score, lookahead, 512)
             assert result["siblings_by_lookahead"][key][readout]["accuracy"] == pytest.approx(expected["accuracy"])

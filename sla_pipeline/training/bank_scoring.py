@@ -24,7 +24,8 @@ from sla_engine.reward import RewardHead
 from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, reach, read
+from sla_pipeline.training.choices import (Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, keep_trunk, reach,
+                                            read, trunk_share)
 from sla_pipeline.training.features import TokenizedResponse, forward_group, frozen_backbone
 from sla_pipeline.training.value import prompt_ids, read_bank
 
@@ -72,9 +73,10 @@ def curve_key(lookahead: int | None) -> str:
 
 def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankRecord], prompts: dict[str, list[int]],
                   lookahead: int = 30, limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
-    """{"lookahead", "problems", "heads": {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems",
-    "accuracy", "ci95"}}, "candidates": {...}, "pairs", "lookahead_accuracy", "lookahead_ci95"}}}; the last
-    three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
+    """{"lookahead", "problems", "keep_trunk": the siblings chosen by always keeping the trunk (greedy), "heads":
+    {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems", "accuracy", "ci95"}}, "candidates": {...},
+    "trunk_chosen": {READOUT: how often the head keeps the trunk}, "pairs", "lookahead_accuracy",
+    "lookahead_ci95"}}}; the last three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
     (with `prefer_finished`, as the README's setting); "fork_over_greedy": {READOUT: fork_over_greedy's result}
     on the siblings at `lookahead`; "fork_candidates": {READOUT: {"pairs", ...}} (every right-vs-wrong pair
     among a problem's trunk and forks, whole) and "fork_rollouts": {READOUT: best_of_n_replay's result over
@@ -88,13 +90,15 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
         raise ValueError("no pairs to score")
     whole = [(candidates, None), (fork_candidates, None)]
     answers = reach([(siblings, lookahead), *whole] + [(siblings, c) for c in curve], limit)
-    result = {"lookahead": lookahead, "problems": len({r.item for r in records}), "heads": {}}
+    result = {"lookahead": lookahead, "problems": len({r.item for r in records}),
+              "keep_trunk": choice_accuracy(siblings, keep_trunk, lookahead, limit), "heads": {}}
     for (name, head), rewards in zip(heads.items(), rewards_of(backbone, list(heads.values()), answers, prompts)):
         entry: dict = {"readout": head.readout, "siblings": {}, "candidates": {}}
         for readout in READOUTS:
             entry["siblings"][readout] = choice_accuracy(siblings, scorer(rewards, readout), lookahead, limit)
             entry["candidates"][readout] = choice_accuracy(candidates, scorer(rewards, readout), None, limit)
         entry["best_of_n"] = {r: best_of_n_replay(records, scorer(rewards, r), limit) for r in READOUTS}
+        entry["trunk_chosen"] = {r: trunk_share(siblings, scorer(rewards, r), lookahead, limit) for r in READOUTS}
         entry["fork_over_greedy"] = {r: fork_over_greedy(siblings, scorer(rewards, r), lookahead, limit)
                                      for r in READOUTS}
         entry["fork_candidates"] = {r: choice_accuracy(fork_candidates, scorer(rewards, r), None, limit)

@@ -64,6 +64,23 @@ def choice_accuracy(pairs: Sequence[AnswerPair], score: Scorer, lookahead: int |
             "ci95": bootstrap_ci(got, groups=items)}
 
 
+def keep_trunk(answer: BankRecord, seen: int) -> float:
+    """The chooser that always keeps greedy's side of a sibling pair (the trunk): the baseline a head's sibling
+    accuracy must beat, since SLA with a head that never prefers a fork writes greedy's answer."""
+    return float(answer.kind == "trunk")
+
+
+def trunk_share(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int) -> float | None:
+    """How often `score` keeps the trunk of a sibling pair, `lookahead` tokens past the fork (a tie counts one
+    half): 1.0 for greedy, near the pairs' share of right trunks for a head that only learned greedy's odds."""
+    got = []
+    for p in siblings:
+        trunk, fork = (p.right, p.wrong) if p.right.kind == "trunk" else (p.wrong, p.right)
+        t, f = seen_score(p, trunk, score, lookahead, limit), seen_score(p, fork, score, lookahead, limit)
+        got.append(1.0 if t > f else 0.5 if t == f else 0.0)
+    return sum(got) / len(got) if got else None
+
+
 def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int,
                      quantiles: Sequence[float] = (0.0, 0.5, 0.75, 0.9)) -> dict:
     """SLA's choice at one fork with greedy as the default: the fork (the runner-up token, then greedy) is

@@ -141,7 +141,8 @@ def train_command(args: argparse.Namespace) -> int:
         s, c = report["final"]["siblings"], report["final"]["candidates"]
         print(f"{args.out}: epoch {report['kept_epoch']} (kept by {config.keep_by}, {config.readout} read-out): "
               f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "
-              f"{s['lookahead']} tokens past the fork), candidates {c['accuracy']} ({c['pairs']} pairs)")
+              f"{s['lookahead']} tokens past the fork; keeps the trunk in {s['trunk_chosen']}, always keeping it "
+              f"{report['keep_trunk']['accuracy']}), candidates {c['accuracy']} ({c['pairs']} pairs)")
         return 0
     report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
                    args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)
@@ -212,7 +213,12 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
     heads = [args.head] + ([args.compare] if args.compare else [])
     result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
                         limit=max(args.max_response_tokens, 512), curve=args.curve)
+    print(f"always keeping the trunk (greedy's side): siblings {accuracy_text(result['keep_trunk'])} on "
+          f"{result['keep_trunk']['pairs']} pairs")
     for head, r in result["heads"].items():
+        print(f"{head}: keeps the trunk of " + ", ".join(f"{share:.3f} of the siblings by {readout}"
+                                                         for readout, share in r["trunk_chosen"].items()
+                                                         if share is not None))
         for choice in ("siblings", "candidates"):
             for readout, a in r[choice].items():
                 mark = " (its read-out)" if readout == r["readout"] else ""

@@ -30,7 +30,7 @@ from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, items_by_id
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import choice_accuracy, reach
+from sla_pipeline.training.choices import choice_accuracy, keep_trunk, reach, trunk_share
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.trainer import cosine_with_warmup, initial_channel
@@ -108,8 +108,8 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
              choices: dict[str, list[AnswerPair]], lookahead: int, limit: int, readout: str = "last",
              batch: int = 32) -> dict:
     """Held-out loss (at the positions kept of the answers the choices read), and the choices (`siblings` read
-    `lookahead` tokens past the fork, `candidates` whole) of a search reading a path by `readout`: the value at
-    its last token seen, or the mean over its kept positions seen."""
+    `lookahead` tokens past the fork, with how often the trunk is kept; `candidates` whole) of a search reading a
+    path by `readout`: the value at its last token seen, or the mean over its kept positions seen."""
     values: dict[str, dict[int, float]] = {}
     loss = weight = 0.0
     for i in range(0, len(examples), batch):
@@ -127,7 +127,8 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
         return sum(kept) / len(kept)
 
     return {"heldout_loss": loss / max(weight, 1.0),
-            "siblings": {"lookahead": lookahead, **choice_accuracy(choices["siblings"], score, lookahead, limit)},
+            "siblings": {"lookahead": lookahead, **choice_accuracy(choices["siblings"], score, lookahead, limit),
+                         "trunk_chosen": trunk_share(choices["siblings"], score, lookahead, limit)},
             "candidates": choice_accuracy(choices["candidates"], score, None, limit)}
 
 
@@ -237,6 +238,7 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
               "answers": {"train": len(train_ex), "heldout": len(held_ex)}, "train_sibling_views": len(pairs),
               "problems": {"train": len({r.item for r in train}), "heldout": len({r.item for r in heldout})},
               "positions": {"train": sum(len(e.labels) for e in train_ex), "heldout": sum(len(e.labels) for e in held_ex)},
+              "keep_trunk": choice_accuracy(choices["siblings"], keep_trunk, lookahead, limit),
               "kept_epoch": best[1], "final": history["epochs"][best[1]], "history": history,
               "timing_s": {"features": round(features_s, 1), "total": round(time.perf_counter() - t0, 1)}}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
