@@ -73,12 +73,20 @@ def keep_trunk(answer: BankRecord, seen: int) -> float:
 def trunk_share(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int) -> float | None:
     """How often `score` keeps the trunk of a sibling pair, `lookahead` tokens past the fork (a tie counts one
     half): 1.0 for greedy, near the pairs' share of right trunks for a head that only learned greedy's odds."""
-    got = []
-    for p in siblings:
-        trunk, fork = (p.right, p.wrong) if p.right.kind == "trunk" else (p.wrong, p.right)
-        t, f = seen_score(p, trunk, score, lookahead, limit), seen_score(p, fork, score, lookahead, limit)
-        got.append(1.0 if t > f else 0.5 if t == f else 0.0)
+    got = [1.0 if delta < 0 else 0.5 if delta == 0 else 0.0
+           for delta, _ in fork_deltas(siblings, score, lookahead, limit)]
     return sum(got) / len(got) if got else None
+
+
+def fork_deltas(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int) -> list[tuple[float, bool]]:
+    """Per sibling pair: the fork's score minus the trunk's, `lookahead` tokens past the fork, and whether the
+    fork is the right one."""
+    deltas = []
+    for p in siblings:
+        fork, trunk = (p.right, p.wrong) if p.wrong.kind == "trunk" else (p.wrong, p.right)
+        deltas.append((seen_score(p, fork, score, lookahead, limit) - seen_score(p, trunk, score, lookahead, limit),
+                       fork.correct))
+    return deltas
 
 
 def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: int, limit: int,
@@ -89,11 +97,7 @@ def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: i
     often the fork is taken and whether that fixed or broke the answer (every pair's outcomes differ).
 
     {"pairs", "margins": [{"quantile", "margin", "taken", "fixed", "broke", "changed_right"}]}."""
-    deltas = []
-    for p in siblings:
-        fork, trunk = (p.right, p.wrong) if p.wrong.kind == "trunk" else (p.wrong, p.right)
-        delta = seen_score(p, fork, score, lookahead, limit) - seen_score(p, trunk, score, lookahead, limit)
-        deltas.append((delta, fork.correct))
+    deltas = fork_deltas(siblings, score, lookahead, limit)
     spread = sorted(abs(d) for d, _ in deltas)
     rows = []
     for q in quantiles:
