@@ -8,6 +8,9 @@ seeds, and held-out items can be listed without generating anything:
     mtbench   by question: only questions with a reference answer can train, and half of those are held
               out; the 50 without references are all held out (evaluation asks first turns of held-out ones)
     dpo_demo  by conversation text: 1 in 10 held out (held-out pairs only score the head, never train it)
+
+Sets with a validation side of their own (MBPP, IFEval) are split three ways by `split_three`, with the same
+hash: each side gets its share of the buckets.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Literal
 Split = Literal["train", "heldout"]
 SALT = "sla-split-v1"
 HELDOUT_ONE_IN = {"gsm": 5, "alpaca": 5, "mtbench": 2, "dpo_demo": 10}
+SIDES = ("train", "validation", "test")
 
 
 def bucket(source: str, identity: str, buckets: int) -> int:
@@ -33,3 +37,16 @@ def split_of(source: str, identity: str, trainable: bool = True) -> Split:
     if not trainable:
         return "heldout"
     return "heldout" if bucket(source, identity, HELDOUT_ONE_IN[source]) == 0 else "train"
+
+
+def split_three(source: str, identity: str, shares: dict[str, int]) -> str:
+    """"train", "validation" or "test": `shares` gives each side's number of hash buckets (e.g. {"train": 5,
+    "validation": 2, "test": 3}: half, a fifth and three tenths); a side left out gets none."""
+    if set(shares) - set(SIDES) or min(shares.values(), default=0) < 0 or not sum(shares.values()):
+        raise ValueError(f"shares must give buckets to some of {', '.join(SIDES)}, got {shares}")
+    b = bucket(source, identity, sum(shares.values()))
+    for side in SIDES:
+        if b < shares.get(side, 0):
+            return side
+        b -= shares.get(side, 0)
+    raise AssertionError("unreachable: the buckets are the shares' sum")
