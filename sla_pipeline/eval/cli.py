@@ -15,8 +15,9 @@ from sla_pipeline.judges.opening import METHODS
 def add_parser(sub) -> None:
     ev = sub.add_parser("eval", help="strategies against greedy through a running server (resumable)",
                         description="Asks the server (the official openai client) for every strategy's answers on "
-                                    "held-out items, judges the general sets against the first strategy, scores "
-                                    "GSM answers, and writes OUT/report.{json,md,png}. Rerun to resume.")
+                                    "held-out items, judges the general sets against the first strategy, grades "
+                                    "the checked sets (GSM, MBPP, IFEval), and writes OUT/report.{json,md,png}. "
+                                    "Rerun to resume.")
     ev.set_defaults(run=eval_command)
     ev.add_argument("--base-url", default="http://127.0.0.1:8000", help="the server [default %(default)s]")
     ev.add_argument("--api-key", default=os.environ.get("SLA_API_KEY", "none"), help="[env SLA_API_KEY]")
@@ -28,8 +29,9 @@ def add_parser(sub) -> None:
                          '[default: greedy={"strategy": "greedy"} and '
                          'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}]')
     ev.add_argument("--sets", default="alpaca,mtbench,gsm",
-                    help="comma-separated, of alpaca, mtbench, gsm, gsm-validation (choose settings and heads on "
-                         "gsm-validation, report on gsm, the test set) [default %(default)s]")
+                    help="comma-separated, of alpaca, mtbench, gsm, gsm-validation, mbpp, mbpp-validation, ifeval, "
+                         "ifeval-validation (choose settings and heads on the -validation sets, report on the "
+                         "test sets without the suffix) [default %(default)s]")
     ev.add_argument("--alpaca", type=int, default=100, help="AlpacaEval held-out instructions [default %(default)s]")
     ev.add_argument("--gsm", type=int, default=200,
                     help="GSM-symbolic held-out variants in gsm and in gsm-validation [default %(default)s]")
@@ -60,8 +62,7 @@ def eval_command(args: argparse.Namespace) -> int:
     extra = {"strategies": tuple(strategies)} if strategies else {}
     plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
                     sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
-                    sizes={"alpaca": args.alpaca, "mtbench": None, "gsm": args.gsm,
-                           "gsm-validation": args.gsm}, limit=args.limit,
+                    sizes={"alpaca": args.alpaca, "gsm": args.gsm, "gsm-validation": args.gsm}, limit=args.limit,
                     max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge,
                     judge_method=args.judge_method, judge_check=args.judge_check,
                     unvalidated_judge=args.unvalidated_judge, **extra)

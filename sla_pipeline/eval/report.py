@@ -28,11 +28,15 @@ def cost(generations: list[Generation]) -> dict:
 
 
 def strategy_entry(search: dict, generations: list[Generation], equities: dict[str, Equity],
-                   accuracies: dict[str, Accuracy], gains: dict[str, PairedGain]) -> dict:
-    """`gains` (math sets, against the baseline on the same items) is empty for the baseline itself."""
+                   accuracies: dict[str, Accuracy], gains: dict[str, PairedGain],
+                   checks: dict[str, Accuracy]) -> dict:
+    """`gains` (checked sets, against the baseline on the same items) is empty for the baseline itself;
+    `checks`: the share of single checks passed, on the sets that have them (IFEval: instruction-level
+    accuracy; MBPP: test asserts)."""
     return {"search": search, "cost": cost(generations),
             "equity": {name: asdict(e) for name, e in equities.items()},
             "accuracy": {name: asdict(a) for name, a in accuracies.items()},
+            "checks": {name: asdict(a) for name, a in checks.items()},
             "gain": {name: asdict(g) for name, g in gains.items()}}
 
 
@@ -40,12 +44,19 @@ def _fmt(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _accuracy(a: dict) -> str:
+    return (f"{100 * a['accuracy']:.1f} % [{100 * a['ci95'][0]:.1f}, {100 * a['ci95'][1]:.1f}] "
+            f"({a['correct']}/{a['total']})")
+
+
 def markdown(report: dict) -> str:
     strategies = report["strategies"]
     judged = [name for name, s in report["sets"].items() if s["kind"] == "judged"]
-    math = [name for name, s in report["sets"].items() if s["kind"] == "math"]
+    checked = [name for name, s in report["sets"].items() if s["kind"] in ("checked", "math")]  # math: older reports
+    with_checks = [n for n in checked if any(n in s.get("checks", {}) for s in strategies.values())]
     head = (["strategy"] + [f"{n} equity vs {report['baseline']} (W/T/L)" for n in judged]
-            + [c for n in math for c in (f"{n} accuracy", f"{n} gain vs {report['baseline']} (fixed/broke, p)")]
+            + [c for n in checked for c in (f"{n} accuracy", f"{n} gain vs {report['baseline']} (fixed/broke, p)")]
+            + [f"{n} checks passed" for n in with_checks]
             + ["generated / emitted tokens", "mean TTFT s", "mean wall s"])
     rows = []
     for name, s in strategies.items():
@@ -55,14 +66,13 @@ def markdown(report: dict) -> str:
             cells.append("baseline" if e is None else
                          f"{100 * e['equity']:.1f} % [{100 * e['ci95'][0]:.1f}, {100 * e['ci95'][1]:.1f}] "
                          f"({e['win']}/{e['tie']}/{e['loss']})")
-        for n in math:
-            a = s["accuracy"][n]
-            cells.append(f"{100 * a['accuracy']:.1f} % [{100 * a['ci95'][0]:.1f}, {100 * a['ci95'][1]:.1f}] "
-                         f"({a['correct']}/{a['total']})")
+        for n in checked:
+            cells.append(_accuracy(s["accuracy"][n]))
             g = s["gain"].get(n)
             cells.append("baseline" if g is None else
                          f"{100 * g['gain']:+.1f} pts [{100 * g['ci95'][0]:+.1f}, {100 * g['ci95'][1]:+.1f}] "
                          f"({g['fixed']}/{g['broke']}, p {g['p_value']:.2f})")
+        cells += [_accuracy(s["checks"][n]) if n in s.get("checks", {}) else "–" for n in with_checks]
         c = s["cost"]
         cells += [_fmt(c["generated_per_emitted"]), _fmt(c["mean_ttft_s"]), _fmt(c["mean_wall_s"])]
         rows.append(cells)

@@ -1,6 +1,6 @@
 """`sla eval`: generate every strategy's answers through the server, judge the general sets against the
-baseline, score the math set, write the report. Every step is cached under `out`, so rerunning the same
-command resumes (and `--limit` runs are a prefix of full runs: their answers are reused)."""
+baseline, grade the checked sets (domains.grade), write the report. Every step is cached under `out`, so
+rerunning the same command resumes (and `--limit` runs are a prefix of full runs: their answers are reused)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import openai
 
-from sla_pipeline.data import gsm
 from sla_pipeline.eval import report as reports
 from sla_pipeline.eval.generation import Generation, Strategy, generate_all
+from sla_pipeline.eval.grading import grade_set
 from sla_pipeline.eval.judging import comparisons, uncached, verdicts_against_baseline
 from sla_pipeline.eval.sets import SETS, EvalSet, load_set
 from sla_pipeline.eval.stats import Accuracy, Equity, PairedGain
@@ -127,16 +127,22 @@ def run(plan: EvalPlan) -> dict:
               "baseline": plan.baseline.name,
               "max_tokens": plan.max_tokens, "limit": plan.limit,
               "sets": {s.name: {"kind": s.kind, "items": len(s.items)} for s in sets}, "strategies": {}}
-    math = [s for s in sets if s.kind == "math"]
-    correct = {(st.name, s.name): [gsm.is_correct(answers[st.name, s.name][it.id].text, it.answer) for it in s.items]
-               for st in plan.strategies for s in math}
+    checked = [s for s in sets if s.kind == "checked"]
+    outcomes = {(st.name, s.name): grade_set(s, answers[st.name, s.name],
+                                             plan.out / "grades" / st.name / f"{s.name}.jsonl")
+                for st in plan.strategies for s in checked}
+    correct = {key: [o.correct for o in found] for key, found in outcomes.items()}
     for st in plan.strategies:
         gens = [g for s in sets for g in answers[st.name, s.name].values()]
         equities = {s.name: Equity.of(list(verdicts[st.name, s.name].values()))
                     for s in sets if (st.name, s.name) in verdicts}
-        accuracies = {s.name: Accuracy.of(correct[st.name, s.name]) for s in math}
+        accuracies = {s.name: Accuracy.of(correct[st.name, s.name]) for s in checked}
+        checks = {s.name: Accuracy.of([c for o in outcomes[st.name, s.name] for c in o.checks],
+                                      groups=[it.id for it, o in zip(s.items, outcomes[st.name, s.name])
+                                              for _ in o.checks])
+                  for s in checked if any(o.checks for o in outcomes[st.name, s.name])}
         gains = {s.name: PairedGain.of(correct[st.name, s.name], correct[plan.baseline.name, s.name])
-                 for s in math if st != plan.baseline}
-        report["strategies"][st.name] = reports.strategy_entry(st.search, gens, equities, accuracies, gains)
+                 for s in checked if st != plan.baseline}
+        report["strategies"][st.name] = reports.strategy_entry(st.search, gens, equities, accuracies, gains, checks)
     reports.write(report, plan.out)
     return report

@@ -6,18 +6,25 @@
     gsm      GSM-symbolic variants of held-out templates, seed 0: the test set   exact final number
     gsm-validation  the same templates drawn with the validation seed, never a   exact final number
              test question (bank/problems.py): where settings and heads are chosen
+    mbpp     MBPP's test side (~164 of 500; domains/mbpp.py)                     its test asserts pass
+    mbpp-validation  MBPP's validation side (~98)                                its test asserts pass
+    ifeval   IFEval's test side (337 of 541; domains/ifeval.py)                  every instruction followed
+    ifeval-validation  IFEval's validation side (204)                            every instruction followed
+
+The `checked` sets are graded by domains.grade; choose on the -validation sets, report on the others.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Literal
 
 from sla_pipeline.bank.problems import validation_items
 from sla_pipeline.data.sources import Item, alpaca_items, gsm_items, mtbench_items
 
-SETS = ("alpaca", "mtbench", "gsm", "gsm-validation")
-Kind = Literal["judged", "math"]
+SETS = ("alpaca", "mtbench", "gsm", "gsm-validation", "mbpp", "mbpp-validation", "ifeval", "ifeval-validation")
+Kind = Literal["judged", "checked"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,14 @@ class EvalSet:
 def load_set(name: str, size: int | None) -> EvalSet:
     """The first `size` held-out items of a set (None: all; for the gsm sets, `size` variants are generated)."""
     if name == "gsm":
-        return EvalSet(name, "math", tuple(gsm_items("heldout", size or 200)))
+        return EvalSet(name, "checked", tuple(gsm_items("heldout", size or 200)))
     if name == "gsm-validation":
-        return EvalSet(name, "math", tuple(validation_items(size or 200)))
+        return EvalSet(name, "checked", tuple(validation_items(size or 200)))
+    if name.startswith(("mbpp", "ifeval")):
+        domain, _, validation = name.partition("-")
+        module = import_module(f"sla_pipeline.domains.{domain}")
+        items = getattr(module, f"{domain}_items")(validation or "test")
+        return EvalSet(name, "checked", tuple(items[:size] if size else items))
     if name == "alpaca":
         items = alpaca_items()
     elif name == "mtbench":

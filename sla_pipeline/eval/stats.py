@@ -72,9 +72,11 @@ class Accuracy:
     ci95: tuple[float, float]
 
     @classmethod
-    def of(cls, correct: Sequence[bool]) -> "Accuracy":
+    def of(cls, correct: Sequence[bool], groups: Sequence[str] | None = None) -> "Accuracy":
+        """`groups`: one label per result, when results of one item are not independent (an IFEval prompt's
+        instructions): whole items are resampled for the interval."""
         scores = [float(c) for c in correct]
-        return cls(int(sum(scores)), len(scores), sum(scores) / len(scores), bootstrap_ci(scores))
+        return cls(int(sum(scores)), len(scores), sum(scores) / len(scores), bootstrap_ci(scores, groups=groups))
 
 
 def sign_test_p(wins: int, losses: int) -> float:
