@@ -10,6 +10,7 @@ import pytest
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.jsonl import BadLine
+from sla_pipeline.data.sources import Item, user
 
 
 def record(i: int, kind: str = "sample", split: str = "train", text: str = "so #### 42", **fork) -> BankRecord:
@@ -24,6 +25,32 @@ def test_a_record_is_graded_with_the_evaluation_rule_and_round_trips():
     for r in (right, wrong, fork):
         line = json.loads(json.dumps(r.to_json()))
         assert line["tokens"] == 4 and BankRecord.from_json(line) == r
+
+
+def test_records_of_every_domain_carry_it_and_round_trip():
+    mbpp = Item("mbpp/11", "mbpp", "validation", (user("Write f."),),
+                meta={"tests": ("assert f(1) == 2", "assert f(2) == 3"), "setup": ""})
+    code = BankRecord.answered(mbpp, "mbpp/11#s0", "sample", 5, "```python\ndef f(x):\n    return 2\n```", [1, 2],
+                               "stop")
+    assert (code.domain, code.split, code.correct, code.checks) == ("mbpp", "heldout", False, (True, False))
+    assert code.failure.startswith("test 1: AssertionError") and code.answer is None
+    ifeval = Item("iftrain/3", "iftrain", "train", (user("Say hi."),),
+                  meta={"instructions": ("punctuation:no_comma",), "kwargs": ({},)})
+    follows = BankRecord.answered(ifeval, "iftrain/3#trunk", "trunk", None, "hi there", [1], "stop")
+    assert (follows.domain, follows.correct, follows.checks) == ("ifeval", True, (True,))
+    gsm = Item("gsm/t1-s1-0", "gsm", "heldout", (user("?"),), answer=4.0)
+    assert BankRecord.answered(gsm, "gsm/t1-s1-0#s0", "sample", 1, "#### 4", [1], "stop").to_json()["domain"] == "gsm"
+    for r in (code, follows):
+        line = json.loads(json.dumps(r.to_json()))
+        assert line["domain"] == r.domain and BankRecord.from_json(line) == r
+    old = {k: v for k, v in record(1).to_json().items() if k != "domain"}  # a line written before domains
+    assert BankRecord.from_json(old) == record(1)
+    with pytest.raises(ValueError, match="test problems never enter"):
+        BankRecord.answered(Item("mbpp/12", "mbpp", "test", (user("x"),), meta=mbpp.meta), "m#s0", "sample", 1, "x",
+                            [1], "stop")
+    with pytest.raises(ValueError, match="checks"):
+        BankRecord("x", "sample", "train", "mbpp/1", 1, "x", (1,), "stop", None, None, True, domain="mbpp",
+                   checks=(True, False))
 
 
 def test_a_record_refuses_what_it_cannot_be():
@@ -105,7 +132,9 @@ def test_stats_count_the_pairs_whose_outcomes_differ(tmp_path, capsys):
     Collection(tmp_path / SAMPLES).append([sample(1, 0, "#### 41"), sample(1, 1, "#### 42"),
                                            sample(2, 0, "#### 8", split="heldout")])
     assert main(["bank", "stats", "--bank", str(tmp_path)]) == 0
-    held = json.loads(capsys.readouterr().out)
+    by_domain = json.loads(capsys.readouterr().out)
+    assert by_domain["mbpp"] == {"collections": {}, "pairs": {}}
+    held = by_domain["gsm"]
     assert held["collections"][FORKS]["fork"]["train"] == {"problems": 1, "records": 2, "correct": 1, "cut": 0,
                                                            "tokens": 8}
     assert held["pairs"]["train"] == {"siblings": {"pairs": 1, "problems": 1},  # the trunk and the wrong fork

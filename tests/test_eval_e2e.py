@@ -45,7 +45,7 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
     report = json.loads((out / "report.json").read_text())
     assert report["baseline"] == "greedy" and list(report["strategies"]) == ["greedy", "sla-2-4-1"]
     assert report["sets"] == {"alpaca": {"kind": "judged", "items": 3}, "mtbench": {"kind": "judged", "items": 3},
-                              "gsm": {"kind": "math", "items": 3}}
+                              "gsm": {"kind": "checked", "items": 3}}
     greedy, sla = report["strategies"]["greedy"], report["strategies"]["sla-2-4-1"]
     assert greedy["equity"] == {}  # the baseline is not compared with itself
     for name in ("alpaca", "mtbench"):
@@ -86,6 +86,33 @@ def test_sla_eval_limit_3_writes_a_valid_report_and_resumes(sla_server, tmp_path
     assert all(p.read_text() == text for p, text in files.items())
 
 
+@pytest.mark.engine
+def test_sla_eval_grades_code_and_instructions_through_the_server(sla_server, tmp_path):
+    """mbpp-validation and ifeval-validation, --limit 3: answers graded by their checkers (MBPP's asserts in
+    the sandbox, IFEval's instructions), the report giving accuracy, paired gain and the checks passed."""
+    out = tmp_path / "eval"
+    done = sla_eval(sla_server, out, "--sets", "mbpp-validation,ifeval-validation")
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["sets"] == {"mbpp-validation": {"kind": "checked", "items": 3},
+                              "ifeval-validation": {"kind": "checked", "items": 3}}
+    ifeval = load_set("ifeval-validation", None).items[:3]
+    for name, s in report["strategies"].items():
+        for set_name in report["sets"]:
+            assert s["accuracy"][set_name]["total"] == 3
+            graded = (out / "grades" / name / f"{set_name}.jsonl").read_text().splitlines()
+            grades = [json.loads(line) for line in graded]
+            assert len(grades) == 3 and all(g["correct"] == all(g["checks"]) for g in grades)
+        # every IFEval instruction is a check: instruction-level accuracy counts them all
+        assert s["checks"]["ifeval-validation"]["total"] == sum(len(it.meta["instructions"]) for it in ifeval)
+        assert s["checks"]["mbpp-validation"]["total"] == 9  # three asserts per MBPP problem
+    sla, greedy = report["strategies"]["sla-2-4-1"], report["strategies"]["greedy"]
+    gain = sla["gain"]["ifeval-validation"]
+    assert gain["fixed"] - gain["broke"] == (sla["accuracy"]["ifeval-validation"]["correct"]
+                                             - greedy["accuracy"]["ifeval-validation"]["correct"])
+    assert "ifeval-validation checks passed" in (out / "report.md").read_text()
+
+
 def test_sla_eval_says_why_when_the_server_is_unreachable(tmp_path):
     cmd = [sys.executable, "-m", "sla", "eval", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
            "--limit", "1", "--sets", "gsm"]
@@ -111,5 +138,12 @@ def test_eval_sets_are_held_out_only_and_sized():
     assert len({it.id for it in gsm.items}) == 200 and all(it.answer is not None for it in gsm.items)
     # the validation set is the sample bank's validation problems: held-out templates, never a test question
     validation = load_set("gsm-validation", 60)
-    assert [it.id for it in validation.items] == [it.id for it in validation_items(60)] and validation.kind == "math"
-    assert not {it.messages[-1]["content"] for it in gsm.items} & {it.messages[-1]["content"] for it in validation.items}
+    assert [it.id for it in validation.items] == [it.id for it in validation_items(60)] and validation.kind == "checked"
+    asked = {it.messages[-1]["content"] for it in gsm.items}
+    assert not asked & {it.messages[-1]["content"] for it in validation.items}
+    names = ("mbpp", "mbpp-validation", "ifeval", "ifeval-validation")
+    sizes = {name: len(load_set(name, None).items) for name in names}
+    assert sizes == {"mbpp": 164, "mbpp-validation": 98, "ifeval": 337, "ifeval-validation": 204}
+    for domain in ("mbpp", "ifeval"):
+        test, validation = load_set(domain, None), load_set(f"{domain}-validation", None)
+        assert {it.split for it in test.items} == {"test"} and {it.split for it in validation.items} == {"validation"}

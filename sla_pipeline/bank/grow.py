@@ -1,16 +1,17 @@
-"""`sla bank grow`: draws the policy's labelled GSM answers into the bank, resumable and in slices.
+"""`sla bank grow`: draws the policy's labelled answers of one domain into the bank, resumable and in slices.
 
-Three collections, each on train-side problems and on the validation problems:
+Three collections per domain (gsm, mbpp, ifeval), each on train-side problems and on the validation problems:
 
-    gsm-samples   `samples` answers per problem at temperature 0.7, top-k 20 (best-of-N's draw), max 512 tokens
-    gsm-forks     the greedy answer (trunk) and greedy rollouts from forks at SLA's chunk boundaries where the
-                  runner-up token is plausible (data/forks.py): siblings that share a prefix, SLA's choice
-    gsm-rollouts  sampled continuations of the sibling pairs' answers cut `lookahead` tokens past the fork
-                  (rollouts.py): the prefix-success rate where SLA compares them; on the pairs the forks
-                  collection held when the run started
+    <domain>-samples   `samples` answers per problem at temperature 0.7, top-k 20 (best-of-N's draw), max 512
+                       tokens
+    <domain>-forks     the greedy answer (trunk) and greedy rollouts from forks at SLA's chunk boundaries where
+                       the runner-up token is plausible (data/forks.py): siblings that share a prefix, SLA's choice
+    <domain>-rollouts  sampled continuations of the sibling pairs' answers cut `lookahead` tokens past the fork
+                       (rollouts.py): the prefix-success rate where SLA compares them; on the pairs the forks
+                       collection held when the run started
 
-Problems (problems.py): train-side templates, and the validation problems, held-out templates drawn with
-their own seed, never a test-set question.
+Problems (problems.py): each domain's train side and its validation problems, never a test problem. Every
+answer is graded by its domain's rule as it is drawn (MBPP's in the sandbox, off the event loop).
 Work goes round robin in slices of `slice` problems per job (validation forks, validation samples, train
 samples, train forks, validation rollouts, train rollouts, or the `jobs` a plan names, in its order), each
 slice sealed into a compressed part and counted in the manifest, so a stop at any point leaves a balanced
@@ -35,13 +36,14 @@ from vllm.sampling_params import RequestOutputKind
 from sla_engine.engine import Engine
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.manifest import write_manifest
-from sla_pipeline.bank.problems import FORKS, JOBS, ROLLOUTS, SAMPLES, train_items, validation_items
+from sla_pipeline.bank.problems import JOBS, collections, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.bank.rollouts import RolloutSettings, draw_rollouts, drawn, missing, sibling_prefixes
 from sla_pipeline.data.forks import ForkSettings, fork_problem
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import SamplingSettings, item_seed
 from sla_pipeline.data.sources import Item
+from sla_pipeline.domains import DOMAINS
 from sla_pipeline.engines import running_engine
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,11 @@ class GrowPlan:
     rollouts: RolloutSettings = field(default_factory=RolloutSettings)  # at the samples' sampling settings
     slice: int = 50  # problems per job before the next job's turn
     jobs: tuple[str, ...] = JOBS  # which jobs run, in this order
+    domain: str = "gsm"  # which problems: gsm, mbpp or ifeval
 
     def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"unknown domain {self.domain!r}; known: {', '.join(DOMAINS)}")
         counts = (self.train_sample_problems, self.train_fork_problems, self.validation_problems)
         if min(counts) < 0 or self.slice < 1 or not 1 <= self.validation_samples <= 16:
             raise ValueError(f"invalid grow plan: problems {counts}, validation samples {self.validation_samples}, "
@@ -83,23 +88,25 @@ async def draw_samples(engine: Engine, item: Item, n: int, settings: SamplingSet
                             output_kind=RequestOutputKind.FINAL_ONLY)
     async for result in engine.generate(engine.chat_prompt_ids(item.messages), params):
         pass
-    return [BankRecord.graded(f"{item.id}#s{c.index}", "sample", item.split, item.id, params.seed, c.text,
-                              list(c.token_ids), c.finish_reason, item.answer)
-            for c in result.outputs]
+    return await asyncio.to_thread(lambda: [
+        BankRecord.answered(item, f"{item.id}#s{c.index}", "sample", params.seed, c.text, list(c.token_ids),
+                            c.finish_reason) for c in result.outputs])
 
 
 async def draw_forks(engine: Engine, item: Item, settings: ForkSettings) -> list[BankRecord]:
     problem = await fork_problem(engine, item, settings)
     trunk_id = f"{item.id}#trunk"
-    t = problem.trunk
-    records = [BankRecord.graded(trunk_id, "trunk", item.split, item.id, None, t.text, list(t.token_ids),
-                                 t.finish_reason, item.answer)]
-    for point, a in problem.forks:
-        records.append(BankRecord.graded(
-            f"{item.id}#fork@{point.at}", "fork", item.split, item.id, None, a.text, list(a.token_ids),
-            a.finish_reason, item.answer, parent=trunk_id, fork_at=point.at, fork_token=point.token,
-            log_ratio=round(point.log_ratio, 4)))
-    return records
+
+    def graded() -> list[BankRecord]:
+        t = problem.trunk
+        records = [BankRecord.answered(item, trunk_id, "trunk", None, t.text, list(t.token_ids), t.finish_reason)]
+        for point, a in problem.forks:
+            records.append(BankRecord.answered(
+                item, f"{item.id}#fork@{point.at}", "fork", None, a.text, list(a.token_ids), a.finish_reason,
+                parent=trunk_id, fork_at=point.at, fork_token=point.token, log_ratio=round(point.log_ratio, 4)))
+        return records
+
+    return await asyncio.to_thread(graded)
 
 
 @dataclass
@@ -119,9 +126,10 @@ class Job:
 
 def rollout_job(name: str, plan: GrowPlan, items: list[Item]) -> Job:
     """Rollouts for the sibling pairs among `items`' forks, only the problems still lacking some."""
-    rollouts, s = Collection(plan.bank / ROLLOUTS), plan.sampling
-    split = {it.split for it in items}
-    prefixes = sibling_prefixes((r for r in Collection(plan.bank / FORKS).records() if r.split in split),
+    _, forks, rollouts_name = collections(plan.domain)
+    rollouts, s = Collection(plan.bank / rollouts_name), plan.sampling
+    split = {"train" if it.split == "train" else "heldout" for it in items}
+    prefixes = sibling_prefixes((r for r in Collection(plan.bank / forks).records() if r.split in split),
                                 plan.rollouts.lookahead)
     have = drawn(rollouts.records())
     todo = [it for it in items if missing(prefixes.get(it.id, []), have, plan.rollouts.per_prefix)]
@@ -143,9 +151,10 @@ def fork_order(items: list[Item], samples: Collection) -> list[Item]:
 
 
 def jobs(plan: GrowPlan) -> list[Job]:
-    samples, forks = Collection(plan.bank / SAMPLES), Collection(plan.bank / FORKS)
-    train = train_items(max(plan.train_sample_problems, plan.train_fork_problems))
-    validation = validation_items(plan.validation_problems)
+    samples_name, forks_name, _ = collections(plan.domain)
+    samples, forks = Collection(plan.bank / samples_name), Collection(plan.bank / forks_name)
+    train = train_items(max(plan.train_sample_problems, plan.train_fork_problems), plan.domain)
+    validation = validation_items(plan.validation_problems, plan.domain)
     s, f = plan.sampling, plan.forks
 
     def drawn_once(job: Job, kind: str) -> Job:

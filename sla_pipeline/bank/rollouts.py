@@ -114,9 +114,9 @@ async def continue_prefix(engine: Engine, item: Item, prefix: Prefix, n: int, st
     records = []
     for c in result.outputs:
         ids = kept + list(c.token_ids)
-        records.append(BankRecord.graded(
-            f"{prefix.answer.id}@{prefix.tokens}#r{start + c.index}", "rollout", item.split, item.id, params.seed,
-            engine.tokenizer.decode(ids, skip_special_tokens=True), ids, c.finish_reason, item.answer,
+        records.append(BankRecord.answered(
+            item, f"{prefix.answer.id}@{prefix.tokens}#r{start + c.index}", "rollout", params.seed,
+            engine.tokenizer.decode(ids, skip_special_tokens=True), ids, c.finish_reason,
             parent=prefix.answer.id, fork_at=prefix.tokens))
     return records
 

@@ -49,6 +49,9 @@ def add_parser(sub) -> None:
     train.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight,
                        help="--loss value: weight of a temporal-difference term pulling each position's output "
                             "toward the value at the answer's next kept position [default %(default)s]")
+    train.add_argument("--domains", default=",".join(defaults.domains),
+                       help="--loss value: comma-separated domains whose bank answers train and validate (gsm, mbpp, "
+                            "ifeval); the report scores the validation choices per domain too [default %(default)s]")
     train.add_argument("--readout", choices=("last", "mean"), default=defaults.readout,
                        help="--loss value: the read-out the head declares and its epochs are scored by "
                             "[default %(default)s]")
@@ -129,7 +132,7 @@ def train_command(args: argparse.Namespace) -> int:
                          consistency_weight=args.consistency_weight,
                          readout=args.readout, keep_by=args.keep_by,
                          validate_candidates=not args.no_candidates, problems=args.problems,
-                         rollouts=args.rollouts)
+                         rollouts=args.rollouts, domains=tuple(d.strip() for d in args.domains.split(",")))
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")
@@ -143,6 +146,9 @@ def train_command(args: argparse.Namespace) -> int:
               f"validation siblings {s['accuracy']} ({s['pairs']} pairs, "
               f"{s['lookahead']} tokens past the fork; keeps the trunk in {s['trunk_chosen']}, always keeping it "
               f"{report['keep_trunk']['accuracy']}), candidates {c['accuracy']} ({c['pairs']} pairs)")
+        for domain, d in report["final"]["by_domain"].items():
+            print(f"  {domain}: siblings {d['siblings']['accuracy']} ({d['siblings']['pairs']} pairs), "
+                  f"candidates {d['candidates']['accuracy']} ({d['candidates']['pairs']} pairs)")
         return 0
     report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
                    args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)

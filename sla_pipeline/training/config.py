@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from sla_engine.reward.channel import HeadKind
+from sla_pipeline.domains import DOMAINS
 
 LossKind = Literal["seqwise_bt", "tokenwise_bt", "cross_entropy", "value"]
 BankProblems = Literal["mixed", "all", "siblings"]  # TrainConfig.problems
@@ -49,6 +50,9 @@ class TrainConfig:
     # value loss on the bank: its rollouts label the prefixes they continue and train as answers past them ("all"),
     # only label them ("labels"), or are left out ("none", their labels too, in validation as well)
     rollouts: RolloutUse = "all"
+    # value loss on the bank: whose answers train and validate (sla_pipeline/domains); the report scores the
+    # validation choices per domain as well
+    domains: tuple[str, ...] = ("gsm",)
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -77,6 +81,10 @@ class TrainConfig:
                              f"{self.problems!r} and {self.rollouts!r}")
         if (self.problems, self.rollouts) != ("mixed", "all") and self.loss != "value":
             raise ValueError(f"problems and rollouts choose a value head's bank answers, not a {self.loss} head's")
+        if not self.domains or set(self.domains) - set(DOMAINS) or len(set(self.domains)) != len(self.domains):
+            raise ValueError(f"domains must name each of {', '.join(DOMAINS)} at most once, got {self.domains}")
+        if self.domains != ("gsm",) and self.loss != "value":
+            raise ValueError(f"domains choose a value head's bank answers, not a {self.loss} head's")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

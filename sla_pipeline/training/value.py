@@ -28,7 +28,7 @@ from tqdm import tqdm
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
-from sla_pipeline.bank.problems import FORKS, ROLLOUTS, SAMPLES, items_by_id
+from sla_pipeline.bank.problems import collections, items_by_id
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import choice_accuracy, keep_trunk, reach, trunk_share
 from sla_pipeline.training.config import TrainConfig
@@ -39,9 +39,9 @@ from sla_pipeline.training.value_data import SIBLING_VIEWS, ValueExample, value_
 log = logging.getLogger(__name__)
 
 
-def read_bank(bank: Path, rollouts: bool = True) -> list[BankRecord]:
-    """Every record of the bank's collections (without `rollouts`, all but the rollouts)."""
-    return [r for name in (SAMPLES, FORKS, ROLLOUTS) if rollouts or name != ROLLOUTS
+def read_bank(bank: Path, rollouts: bool = True, domains: Iterable[str] = ("gsm",)) -> list[BankRecord]:
+    """Every record of the domains' collections (without `rollouts`, all but the rollouts)."""
+    return [r for domain in domains for name in collections(domain)[: 3 if rollouts else 2]
             for r in Collection(bank / name).records()]
 
 
@@ -126,10 +126,15 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
         kept = [v for p, v in values[answer.id].items() if p < seen]
         return sum(kept) / len(kept)
 
-    return {"heldout_loss": loss / max(weight, 1.0),
-            "siblings": {"lookahead": lookahead, **choice_accuracy(choices["siblings"], score, lookahead, limit),
-                         "trunk_chosen": trunk_share(choices["siblings"], score, lookahead, limit)},
-            "candidates": choice_accuracy(choices["candidates"], score, None, limit)}
+    def scored(pairs: dict[str, list[AnswerPair]]) -> dict:
+        return {"siblings": {"lookahead": lookahead, **choice_accuracy(pairs["siblings"], score, lookahead, limit),
+                             "trunk_chosen": trunk_share(pairs["siblings"], score, lookahead, limit)},
+                "candidates": choice_accuracy(pairs["candidates"], score, None, limit)}
+
+    domains = sorted({p.right.domain for pairs in choices.values() for p in pairs})
+    by_domain = {d: scored({k: [p for p in pairs if p.right.domain == d] for k, pairs in choices.items()})
+                 for d in domains} if len(domains) > 1 else {}
+    return {"heldout_loss": loss / max(weight, 1.0), **scored(choices), "by_domain": by_domain}
 
 
 def mixed(records: list[BankRecord]) -> list[BankRecord]:
@@ -158,7 +163,7 @@ def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, conf
     docs/reward-head.md."""
     from transformers import AutoTokenizer
 
-    records = read_bank(bank, config.rollouts != "none")
+    records = read_bank(bank, config.rollouts != "none", config.domains)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     train = TRAIN_PROBLEMS[config.problems]([r for r in records if r.split == "train"])
     report = train_value(model_path, base_model, train, [r for r in records if r.split == "heldout"], prompts, out,
