@@ -185,7 +185,8 @@ def test_train_forks_go_first_to_problems_whose_samples_have_both_outcomes_last_
 
 
 def test_train_forks_take_up_samples_drawn_since_the_last_turn(tmp_path):
-    from sla_pipeline.bank.grow import GrowPlan, jobs
+    from sla_pipeline.bank.grow import jobs
+    from sla_pipeline.bank.plan import GrowPlan
     from sla_pipeline.bank.problems import SAMPLES, train_items
 
     plan = GrowPlan(tmp_path, "qwen2.5-coder-0.5b-instruct", train_sample_problems=3, train_fork_problems=3,
@@ -201,7 +202,8 @@ def test_train_forks_take_up_samples_drawn_since_the_last_turn(tmp_path):
 
 @pytest.mark.download
 def test_grow_runs_the_jobs_a_plan_names_in_its_order_and_skips_drawn_problems(tmp_path):
-    from sla_pipeline.bank.grow import GrowPlan, jobs
+    from sla_pipeline.bank.grow import jobs
+    from sla_pipeline.bank.plan import GrowPlan
     from sla_pipeline.bank.problems import SAMPLES, train_items
 
     first = train_items(1)[0]

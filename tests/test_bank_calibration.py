@@ -12,8 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from sla_engine.reward import RewardHead
-from sla_pipeline.training.bank_scoring import rewards_of
 from sla_pipeline.training.calibration import BANK_SOURCES, bank_answers, calibrate_on_bank
+from sla_pipeline.training.features import rewards_of
 from sla_pipeline.training.value_data import scored_length
 from tests.test_value_head import answer, marker_task
 from tests.tiny_models import make_random_head, make_tiny_model
@@ -53,7 +53,8 @@ def test_a_bank_calibrated_head_serves_standard_rewards_in_the_same_order(tmp_pa
     dtypes = {k: v.dtype for k, v in served_head.state_dict.items()}
     assert dtypes.pop("head.weight") == dtypes.pop("head.bias") == torch.float32
     assert set(dtypes.values()) == {torch.bfloat16}
-    assert total.tokens == sum(seen for _, seen in answers.values()) == 6 * 11 + 6 * 4  # a sample's final EOS is not read
+    assert total.tokens == sum(seen for _,
+                               seen in answers.values()) == 6 * 11 + 6 * 4  # a sample's final EOS is not read
     served = rewards_of(backbone, [served_head], answers, prompts)[0]
     flat = torch.tensor([x for r in served.values() for x in r])
     assert abs(flat.mean().item()) < 1e-3 and abs(flat.std().item() - 1) < 1e-3

@@ -13,11 +13,11 @@ from vllm.sampling_params import RequestOutputKind
 
 from sla_engine.engine import EngineConfig
 from sla_pipeline.bank.collection import Collection
-from sla_pipeline.bank.grow import GrowPlan, rollout_job
+from sla_pipeline.bank.grow import rollout_job
+from sla_pipeline.bank.plan import GrowPlan
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.bank.rollouts import (Prefix, RolloutSettings, continue_prefix, drawn, missing,
-                                        sibling_prefixes)
+from sla_pipeline.bank.rollouts import Prefix, RolloutSettings, continue_prefix, drawn, missing, sibling_prefixes
 from sla_pipeline.data.sampling import SamplingSettings
 from sla_pipeline.data.sources import Item, user
 from tests.engine_thread import EngineThread

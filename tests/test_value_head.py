@@ -21,14 +21,27 @@ from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
 from sla_pipeline.bank.problems import FORKS, ROLLOUTS, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.bank_scoring import score_answers
-from sla_pipeline.training.choices import (best_of_n_replay, choice_accuracy, fork_over_greedy, keep_trunk, read,
-                                          trunk_share)
+from sla_pipeline.training.choices import (
+    best_of_n_replay,
+    choice_accuracy,
+    fork_over_greedy,
+    keep_trunk,
+    read,
+    trunk_share,
+)
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
 from sla_pipeline.training.losses import pair_loss
-from sla_pipeline.training.trainer import initial_channel
-from sla_pipeline.training.value import (batch_rewards, consistency_term, mixed, read_bank, sibling_views,
-                                         train_value, with_siblings)
+from sla_pipeline.training.optim import initial_channel
+from sla_pipeline.training.value import (
+    batch_rewards,
+    consistency_term,
+    mixed,
+    read_bank,
+    sibling_views,
+    train_value,
+    with_siblings,
+)
 from sla_pipeline.training.value_data import prefix_success, value_examples
 from tests.tiny_models import make_random_head, make_tiny_model
 
@@ -128,7 +141,8 @@ def test_best_of_n_is_replayed_with_the_servers_rule_against_greedy_and_a_majori
         problem("b", (False, "length", 0.9), (True, "stop", 0.2)),  # greedy was cut: fixed if finished ones rank first
         problem("c", (True, "stop", 0.5), (False, "stop", 0.5)),  # a tie goes to the first drawn, greedy
         problem("d", (False, "stop", None), (False, "stop", None)),  # one outcome: never scored
-        problem("g", (False, "stop", 0.9), (True, "stop", 0.1), (True, "stop", 0.2)),  # the head keeps greedy, two agree
+        problem("g", (False, "stop", 0.9), (True, "stop", 0.1), (True, "stop",
+                                                                 0.2)),  # the head keeps greedy, two agree
         problem("e", (True, "stop", None)),  # nothing to choose
     ]
     no_trunk = [answer("f", f"s{i}", [i], i == 0, split="heldout") for i in range(2)]
@@ -295,7 +309,8 @@ def with_samples(rng: random.Random, records: list[BankRecord]) -> list[BankReco
     for item in sorted({r.item for r in records}):
         split = next(r.split for r in records if r.item == item)
         for name, (marker, right) in zip(("s0", "s1"), ((MARKERS[0], True), (MARKERS[1], False))):
-            ids = [rng.randrange(3000, 9000) for _ in range(4)] + [marker] + [rng.randrange(3000, 9000) for _ in range(6)]
+            ids = [rng.randrange(3000, 9000) for _ in range(4)] + [marker] + [rng.randrange(3000,
+                                                                                            9000) for _ in range(6)]
             samples.append(answer(item, name, ids, right, split=split))
     return records + samples
 

@@ -92,9 +92,8 @@ def head_rewards(model: str, head_dir: Path, records: list[BankRecord], limit: i
 
     from sla_engine.reward import RewardHead
     from sla_engine.store import ModelStore
-    from sla_pipeline.training.bank_scoring import rewards_of
-    from sla_pipeline.training.features import frozen_backbone
-    from sla_pipeline.training.value import prompt_ids
+    from sla_pipeline.bank.read import prompt_ids
+    from sla_pipeline.training.features import frozen_backbone, rewards_of
 
     rewards: dict[str, list[float]] = {}
     if cache and cache.exists():
@@ -124,7 +123,7 @@ def head_rewards(model: str, head_dir: Path, records: list[BankRecord], limit: i
 
 def main(argv: list[str] | None = None) -> int:
     from sla_engine.store import DEFAULT_MODEL
-    from sla_pipeline.training.value import read_bank
+    from sla_pipeline.bank.read import read_bank
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bank", type=Path, required=True)

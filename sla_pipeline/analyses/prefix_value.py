@@ -29,6 +29,7 @@ from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.bank.rollouts import Prefix, Rollouts, by_prefix, pair_prefixes
 from sla_pipeline.eval.stats import bootstrap_ci
 
+
 def value(prefix: Prefix, rollouts: Rollouts, first: int) -> float | None:
     """A prefix's Monte-Carlo value from its first `first` rollouts (None: fewer drawn); an answer that ends
     inside the look-ahead is read whole (its own outcome), as SLA reads a finished leaf."""
@@ -69,7 +70,7 @@ def validation_siblings(records: list[BankRecord], count: int | None) -> list[An
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sla_pipeline.training.value import read_bank
+    from sla_pipeline.bank.read import read_bank
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bank", type=Path, required=True)

@@ -23,9 +23,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from sla_pipeline.bank.read import read_bank
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import against_greedy, greedy_and, ranked, vote
-from sla_pipeline.training.value import read_bank
 
 
 def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> dict:

@@ -49,9 +49,10 @@ def bank_command(args: argparse.Namespace) -> int:
         print(json.dumps({d: holdings(args.bank, d) for d in ([args.domain] if args.domain else DOMAINS)}, indent=2))
         return 0
     from sla_pipeline.bank import grow
+    from sla_pipeline.bank.plan import GrowPlan
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    plan = grow.GrowPlan(args.bank or Path("bank") / canonical(args.model), canonical(args.model),
+    plan = GrowPlan(args.bank or Path("bank") / canonical(args.model), canonical(args.model),
                          args.train_sample_problems, args.train_fork_problems, args.validation_problems,
                          args.validation_samples, slice=args.slice, jobs=tuple(j.strip() for j in args.jobs.split(",")),
                          domain=args.domain)

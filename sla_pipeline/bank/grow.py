@@ -26,9 +26,8 @@ import asyncio
 import json
 import logging
 import signal
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
@@ -36,50 +35,17 @@ from vllm.sampling_params import RequestOutputKind
 from sla_engine.engine import Engine
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.manifest import write_manifest
-from sla_pipeline.bank.problems import JOBS, collections, train_items, validation_items
+from sla_pipeline.bank.plan import GrowPlan
+from sla_pipeline.bank.problems import collections, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.bank.rollouts import RolloutSettings, draw_rollouts, drawn, missing, sibling_prefixes
+from sla_pipeline.bank.rollouts import draw_rollouts, drawn, missing, sibling_prefixes
 from sla_pipeline.data.forks import ForkSettings, fork_problem
 from sla_pipeline.data.resumable import run_resumable
 from sla_pipeline.data.sampling import SamplingSettings, item_seed
 from sla_pipeline.data.sources import Item
-from sla_pipeline.domains import DOMAINS
 from sla_pipeline.engines import running_engine
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GrowPlan:
-    bank: Path  # bank/<model>
-    model: str
-    train_sample_problems: int = 1000
-    train_fork_problems: int = 1700
-    validation_problems: int = 400  # forks and samples on each
-    validation_samples: int = 4  # per problem: best-of-5 with the greedy answer (the trunk) first
-    # train samples per problem, drawn as best-of-N draws them (temperature 0.7, top-k 20), max 512 tokens
-    sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(
-        samples=8, temperature=0.7, top_k=20, max_tokens=512, concurrency=8))
-    forks: ForkSettings = field(default_factory=lambda: ForkSettings(max_fork_at=480))
-    rollouts: RolloutSettings = field(default_factory=RolloutSettings)  # at the samples' sampling settings
-    slice: int = 50  # problems per job before the next job's turn
-    jobs: tuple[str, ...] = JOBS  # which jobs run, in this order
-    domain: str = "gsm"  # which problems: gsm, mbpp or ifeval
-
-    def __post_init__(self) -> None:
-        if self.domain not in DOMAINS:
-            raise ValueError(f"unknown domain {self.domain!r}; known: {', '.join(DOMAINS)}")
-        counts = (self.train_sample_problems, self.train_fork_problems, self.validation_problems)
-        if min(counts) < 0 or self.slice < 1 or not 1 <= self.validation_samples <= 16:
-            raise ValueError(f"invalid grow plan: problems {counts}, validation samples {self.validation_samples}, "
-                             f"slice {self.slice}")
-        if not self.jobs or set(self.jobs) - set(JOBS) or len(set(self.jobs)) != len(self.jobs):
-            raise ValueError(f"jobs {list(self.jobs)}: name each of {', '.join(JOBS)} at most once")
-        if self.forks.max_tokens != self.sampling.max_tokens:
-            raise ValueError("forks and samples share one answer budget (max_tokens), as the evaluation does")
-
-    def as_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self), default=str))
 
 
 async def draw_samples(engine: Engine, item: Item, n: int, settings: SamplingSettings) -> list[BankRecord]:

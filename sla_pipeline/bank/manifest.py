@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sla_engine.store import ModelStore
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.plan import GrowPlan
 from sla_pipeline.bank.problems import TEST_SEED, TEST_SIZE, VALIDATION_SEED, collections
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.domains import DOMAINS
-
-if TYPE_CHECKING:
-    from sla_pipeline.bank.grow import GrowPlan
 
 GENERATOR = "sla bank grow (sla_pipeline/bank/grow.py)"
 PROBLEMS = {
@@ -72,7 +69,7 @@ def holdings(bank: Path, domain: str) -> dict:
             "pairs": pair_counts([*held[forks], *held[samples]])}
 
 
-def write_manifest(plan: "GrowPlan") -> dict:
+def write_manifest(plan: GrowPlan) -> dict:
     """Rewrites the plan's domain's entry (the other domains' stay as they are); returns its holdings."""
     model = ModelStore().resolve(plan.model)
     sha = json.loads((model.path / "sla-model.json").read_text())["gguf_sha256"] if (

@@ -17,37 +17,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
 from sla_engine.reward import RewardHead
 from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
+from sla_pipeline.bank.read import prompt_ids, read_bank
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import (Scorer, best_of_n_replay, choice_accuracy, fork_over_greedy, keep_trunk, reach,
-                                            read, trunk_share)
-from sla_pipeline.training.features import TokenizedResponse, forward_group, frozen_backbone
-from sla_pipeline.training.value import prompt_ids, read_bank
-
-
-@torch.no_grad()
-def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankRecord, int]],
-               prompts: dict[str, list[int]]) -> list[dict[str, list[float]]]:
-    """Per head, per answer id, the reward of every prefix it is read at."""
-    channels = [h.channel().eval() for h in heads]
-    groups: dict[str, list[TokenizedResponse]] = {}
-    ids = {}
-    for a, seen in answers.values():
-        response = TokenizedResponse.from_ids(prompts[a.item], a.token_ids[:seen])
-        groups.setdefault(a.item, []).append(response)
-        ids[response.key] = a.id
-    out: list[dict[str, list[float]]] = [{} for _ in heads]
-    for item, group in tqdm(groups.items(), desc="score answers", unit="problem"):
-        for key, feats in forward_group(backbone, tuple(prompts[item]), group, 2048):
-            x = feats.float()
-            for channel, scores in zip(channels, out):
-                scores[ids[key]] = channel(list(x[:-1]), x[-1]).tolist()
-    return out
+from sla_pipeline.training.choices import (
+    Scorer,
+    best_of_n_replay,
+    choice_accuracy,
+    fork_over_greedy,
+    keep_trunk,
+    reach,
+    read,
+    trunk_share,
+)
+from sla_pipeline.training.features import frozen_backbone, rewards_of
 
 
 def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str = "heldout", lookahead: int = 30,
@@ -76,7 +61,8 @@ def score_answers(backbone, heads: dict[str, RewardHead], records: list[BankReco
     """{"lookahead", "problems", "keep_trunk": the siblings chosen by always keeping the trunk (greedy), "heads":
     {NAME: {"readout", "siblings": {READOUT: {"pairs", "problems", "accuracy", "ci95"}}, "candidates": {...},
     "trunk_chosen": {READOUT: how often the head keeps the trunk}, "pairs", "lookahead_accuracy",
-    "lookahead_ci95"}}}; the last three are the siblings' under the head's own read-out; "best_of_n": {READOUT: best_of_n_replay's result}
+    "lookahead_ci95"}}}; the last three are the siblings' under the head's own read-out; "best_of_n": {READOUT:
+    best_of_n_replay's result}
     (with `prefer_finished`, as the README's setting); "fork_over_greedy": {READOUT: fork_over_greedy's result}
     on the siblings at `lookahead`; "fork_candidates": {READOUT: {"pairs", ...}} (every right-vs-wrong pair
     among a problem's trunk and forks, whole) and "fork_rollouts": {READOUT: best_of_n_replay's result over

@@ -15,7 +15,8 @@ from sla_engine.reward import RewardChannel, RewardHead
 from sla_engine.reward.calibration import Calibration, fold
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.pairs import Pair, read_pairs
-from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, tokenize
+from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, rewards_of, tokenize
+from sla_pipeline.training.value_data import scored_length
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def calibrate_head(model_path: Path, head_dir: Path, train_file: Path, cache_dir
     head = RewardHead.load_for(head_dir, model_path)
     seqs = own_answers(AutoTokenizer.from_pretrained(model_path), read_pairs(train_file), max_response_tokens)
     if len(seqs) < 2:
-        raise ValueError(f"{train_file}: fewer than 2 policy answers (sources {', '.join(POLICY_SOURCES)}) to calibrate on")
+        raise ValueError(f"{train_file}: fewer than 2 policy answers (sources {', '.join(POLICY_SOURCES)}) to "
+                         "calibrate on")
     cache = FeatureCache(cache_dir).complete(model_path, seqs)
     return fold_and_save(head, measure(head.channel(), cache, seqs, POLICY_SOURCES), head_dir, model_path)
 
@@ -97,9 +99,6 @@ def calibrate_on_bank(model_path: Path, head_dir: Path, answers: list[BankRecord
                       limit: int = 512, backbone=None) -> Calibration:
     """`sla calibrate --bank`: rewrites the head in `head_dir` calibrated on the rewards it gives at every
     position a search reads (`scored_length`, at most `limit`) of `answers` (`bank_answers`)."""
-    from sla_pipeline.training.bank_scoring import rewards_of
-    from sla_pipeline.training.value_data import scored_length
-
     head = RewardHead.load_for(head_dir, model_path)
     seen = {a.id: (a, scored_length(a, limit)) for a in answers}
     if not seen:

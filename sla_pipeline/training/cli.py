@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
                                        "(--data) and writes OUT/reward_head.{json,safetensors} plus "
                                        "OUT/report.{json,png}; with --loss value, a value head on the sample "
                                        "bank's labelled answers (--bank; docs/reward-head.md, \"Value heads\").")
-    train.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    train.add_argument("--model", default=DEFAULT_MODEL,
+                       help="policy: packaged name or local folder [default %(default)s]")
     train.set_defaults(run=train_command)
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path,
@@ -28,7 +29,8 @@ def add_parser(sub) -> None:
     train.add_argument("--out", type=Path, required=True, help="folder for the head and its report")
     train.add_argument("--features", type=Path,
                        help="backbone feature cache [default: DATA/features/MODEL, runs/features/MODEL with --bank]")
-    train.add_argument("--init", type=Path, help="train on from this head (same kind and width) instead of from scratch")
+    train.add_argument("--init", type=Path,
+                       help="train on from this head (same kind and width) instead of from scratch")
     train.add_argument("--problems", choices=get_args(BankProblems), default=TrainConfig.problems,
                        help="--loss value: the train problems whose answers train: those with both a right and a "
                             "wrong answer, all, or those with a sibling pair (where the rollouts are) "
@@ -74,7 +76,8 @@ def add_parser(sub) -> None:
                                      "this itself for a preference head.")
     cal.set_defaults(run=calibrate_command)
     cal.add_argument("head", type=Path, help="folder with reward_head.{json,safetensors}")
-    cal.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    cal.add_argument("--model", default=DEFAULT_MODEL,
+                     help="policy: packaged name or local folder [default %(default)s]")
     source = cal.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="folder with pairs/train.jsonl (the output of `sla data`)")
     source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its train-side answers)")
@@ -97,7 +100,8 @@ def add_parser(sub) -> None:
     source = score.add_mutually_exclusive_group(required=True)
     source.add_argument("--pairs", type=Path, help="a pairs file, e.g. DATA/pairs/heldout.jsonl")
     source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its validation answers)")
-    score.add_argument("--model", default=DEFAULT_MODEL, help="policy: packaged name or local folder [default %(default)s]")
+    score.add_argument("--model", default=DEFAULT_MODEL,
+                       help="policy: packaged name or local folder [default %(default)s]")
     score.add_argument("--features", type=Path, help="backbone feature cache, e.g. DATA/features/MODEL (--pairs only)")
     score.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                        help="responses are cut here, as in training [default %(default)s]")
@@ -150,7 +154,8 @@ def train_command(args: argparse.Namespace) -> int:
             print(f"  {domain}: siblings {d['siblings']['accuracy']} ({d['siblings']['pairs']} pairs), "
                   f"candidates {d['candidates']['accuracy']} ({d['candidates']['pairs']} pairs)")
         return 0
-    report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl", args.data / "pairs" / "heldout.jsonl",
+    report = run_training(model.path, model.name, args.data / "pairs" / "train.jsonl",
+                          args.data / "pairs" / "heldout.jsonl",
                    args.out, config, cache_dir=args.features or args.data / "features" / model.name, init=args.init)
     final = report["final"]
     print(f"{args.out}: pair accuracy {final['pair_accuracy']:.3f}, AuTRC {final['autrc']:.3f} on "
@@ -167,8 +172,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.bank is not None:
         from transformers import AutoTokenizer
 
+        from sla_pipeline.bank.read import prompt_ids, read_bank
         from sla_pipeline.training.calibration import bank_answers, calibrate_on_bank
-        from sla_pipeline.training.value import prompt_ids, read_bank
 
         answers = bank_answers(read_bank(args.bank), args.problems)
         prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), answers)

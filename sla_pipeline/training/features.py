@@ -4,7 +4,8 @@ The channel has no attention, so the reward at a response token needs only that 
 streams (the input of every decoder layer) and its final normed hidden state: [L + 1, T, H] per response
 (or only at some of its positions: a value head is trained at sparse positions, ~45 KB each),
 stored in bf16 (the channel computes in fp32). Computing them costs one backbone forward per distinct
-prompt plus one per response on top of the prompt's KV cache; training then reads them back each epoch instead of running the backbone again (docs/reward-head.md, "Training":
+prompt plus one per response on top of the prompt's KV cache; training then reads them back each epoch instead of
+running the backbone again (docs/reward-head.md, "Training":
 measured on the default model, the forward is ~150 tok/s here, the cached epoch an order of magnitude faster).
 
 Layout: `<dir>/shard-<random>.safetensors` ... plus `index.jsonl` mapping a sequence key to its shard; a shard
@@ -20,15 +21,17 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from sla_engine.reward import RewardHead
+from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
 
 SHARD_SEQUENCES = 64
@@ -42,7 +45,7 @@ class TokenizedResponse:
     positions: tuple[int, ...] | None = None  # the response positions whose features are kept; None: all
 
     @classmethod
-    def from_ids(cls, prompt_ids, response_ids, positions: Sequence[int] | None = None) -> "TokenizedResponse":
+    def from_ids(cls, prompt_ids, response_ids, positions: Sequence[int] | None = None) -> TokenizedResponse:
         """A response given by its token ids (the sample bank's), keeping the features of `positions` only."""
         kept = tuple(sorted(set(positions))) if positions is not None else None
         if kept and not 0 <= kept[0] <= kept[-1] < len(response_ids):
@@ -69,7 +72,8 @@ def tokenize(tokenizer, prompt: Sequence[dict], response: str, max_response_toke
     prompt_ids = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=True,
                                                return_dict=False)
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"][:max_response_tokens]
-    return TokenizedResponse(sequence_key(prompt, response, max_response_tokens), tuple(prompt_ids), tuple(response_ids))
+    return TokenizedResponse(sequence_key(prompt, response, max_response_tokens), tuple(prompt_ids),
+                             tuple(response_ids))
 
 
 class FeatureCache:
@@ -90,7 +94,7 @@ class FeatureCache:
             self._open[shard] = safe_open(str(self.folder / shard), framework="pt")
         return self._open[shard].get_tensor(key)
 
-    def complete(self, model_path: Path, sequences: Sequence[TokenizedResponse]) -> "FeatureCache":
+    def complete(self, model_path: Path, sequences: Sequence[TokenizedResponse]) -> FeatureCache:
         """Fills in whichever of `sequences` are missing, loading the backbone only if any are."""
         if any(s.key not in self for s in sequences):
             self.fill(frozen_backbone(model_path), sequences)
@@ -171,3 +175,23 @@ def _batches(seqs: list[TokenizedResponse], batch_tokens: int) -> Iterable[list[
         batch.append(s)
     if batch:
         yield batch
+
+
+@torch.no_grad()
+def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankRecord, int]],
+               prompts: dict[str, list[int]]) -> list[dict[str, list[float]]]:
+    """Per head, per answer id, the reward of every prefix it is read at."""
+    channels = [h.channel().eval() for h in heads]
+    groups: dict[str, list[TokenizedResponse]] = {}
+    ids = {}
+    for a, seen in answers.values():
+        response = TokenizedResponse.from_ids(prompts[a.item], a.token_ids[:seen])
+        groups.setdefault(a.item, []).append(response)
+        ids[response.key] = a.id
+    out: list[dict[str, list[float]]] = [{} for _ in heads]
+    for item, group in tqdm(groups.items(), desc="score answers", unit="problem"):
+        for key, feats in forward_group(backbone, tuple(prompts[item]), group, 2048):
+            x = feats.float()
+            for channel, scores in zip(channels, out):
+                scores[ids[key]] = channel(list(x[:-1]), x[-1]).tolist()
+    return out

@@ -22,9 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead
-from sla_engine.reward.calibration import unfold
-from sla_engine.reward.weights import model_dims
+from sla_engine.reward import RewardChannel, RewardHead
 from sla_pipeline.data.jsonl import BadLine
 from sla_pipeline.data.pairs import Pair, read_pairs
 from sla_pipeline.training.calibration import POLICY_SOURCES, calibrate, own_answers
@@ -32,6 +30,7 @@ from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, tokenize
 from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.metrics import FRACTIONS, autrc, parting, trc_curve
+from sla_pipeline.training.optim import cosine_with_warmup, initial_channel
 
 log = logging.getLogger(__name__)
 
@@ -126,33 +125,6 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, pairs: list[EncodedPai
             "curve": {str(f): a for f, a in curve.items()}, "autrc": autrc(curve)}
 
 
-def cosine_with_warmup(total: int, warmup: float):
-    warm = max(1, round(total * warmup)) if warmup > 0 else 0
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def initial_channel(model_path: Path, config: TrainConfig, init: Path | None) -> RewardChannel:
-    """A fresh channel, or the head in `init` with its calibration taken out (training works on raw rewards)."""
-    if init is None:
-        hidden, layers = model_dims(model_path)
-        return RewardChannel(ChannelConfig(hidden, layers, config.width, config.head))
-    head = RewardHead.load_for(init, model_path)
-    if (head.config.head, head.config.width) != (config.head, config.width):
-        raise ValueError(f"{init}: a {head.config.head} head of width {head.config.width}; the training config asks "
-                         f"for {config.head} of width {config.width}")
-    channel = head.channel()
-    if head.calibration is not None:
-        unfold(channel, head.calibration)
-    return channel
-
-
 def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Path, out: Path, config: TrainConfig,
           cache_dir: Path | None = None, backbone=None, init: Path | None = None) -> dict:
     """Trains a head (from scratch, or on from the head in `init`) and writes it with its report into `out`;
@@ -222,9 +194,11 @@ def train(model_path: Path, base_model: str, train_file: Path, heldout_file: Pat
     head = RewardHead.from_channel(channel, base_model, model_path, calibration)
     head.save(out, getattr(torch, config.save_dtype))
     report = {
-        "config": asdict(config), "base_model": base_model, "init": str(init) if init else None, "train_file": str(train_file),
+        "config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
+        "train_file": str(train_file),
         "heldout_file": str(heldout_file), "pairs": {"train": len(train_enc), "heldout": len(heldout_enc)},
-        "pairs_by_source": {split: _by_source(ps) for split, ps in (("train", train_pairs), ("heldout", heldout_pairs))},
+        "pairs_by_source": {split: _by_source(ps) for split, ps in (("train", train_pairs), ("heldout",
+                                                                                             heldout_pairs))},
         "skipped_lines": [str(b) for b in bad], "final": history.epochs[-1], "history": asdict(history),
         "calibration": calibration.to_json() if calibration else None,
         "timing_s": {"features": round(features_s, 1), "train": round(train_s, 1),

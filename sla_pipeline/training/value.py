@@ -17,38 +17,25 @@ import logging
 import math
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from sla_engine.reward import RewardChannel, RewardHead
-from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
-from sla_pipeline.bank.problems import collections, items_by_id
+from sla_pipeline.bank.read import prompt_ids, read_bank
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import choice_accuracy, keep_trunk, reach, trunk_share
 from sla_pipeline.training.config import TrainConfig
 from sla_pipeline.training.features import FeatureCache
-from sla_pipeline.training.trainer import cosine_with_warmup, initial_channel
+from sla_pipeline.training.optim import cosine_with_warmup, initial_channel
 from sla_pipeline.training.value_data import SIBLING_VIEWS, ValueExample, value_examples
 
 log = logging.getLogger(__name__)
-
-
-def read_bank(bank: Path, rollouts: bool = True, domains: Iterable[str] = ("gsm",)) -> list[BankRecord]:
-    """Every record of the domains' collections (without `rollouts`, all but the rollouts)."""
-    return [r for domain in domains for name in collections(domain)[: 3 if rollouts else 2]
-            for r in Collection(bank / name).records()]
-
-
-def prompt_ids(tokenizer, records: list[BankRecord]) -> dict[str, list[int]]:
-    items = items_by_id({r.item for r in records})
-    return {i: list(tokenizer.apply_chat_template(list(it.messages), add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False)) for i, it in items.items()}
 
 
 def batch_rewards(channel: RewardChannel, cache: FeatureCache,
@@ -242,7 +229,8 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     report = {"config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
               "answers": {"train": len(train_ex), "heldout": len(held_ex)}, "train_sibling_views": len(pairs),
               "problems": {"train": len({r.item for r in train}), "heldout": len({r.item for r in heldout})},
-              "positions": {"train": sum(len(e.labels) for e in train_ex), "heldout": sum(len(e.labels) for e in held_ex)},
+              "positions": {"train": sum(len(e.labels) for e in train_ex),
+                            "heldout": sum(len(e.labels) for e in held_ex)},
               "keep_trunk": choice_accuracy(choices["siblings"], keep_trunk, lookahead, limit),
               "kept_epoch": best[1], "final": history["epochs"][best[1]], "history": history,
               "timing_s": {"features": round(features_s, 1), "total": round(time.perf_counter() - t0, 1)}}
