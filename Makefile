@@ -2,7 +2,7 @@
 #   make serve   create .venv, install, prepare the default model, serve on 127.0.0.1:8000 (PORT=..., HOST=...,
 #                MODEL=... to change; `sla serve` loads the model's shipped reward head from heads/MODEL, or
 #                HEAD=FOLDER's, e.g. HEAD=heads/qwen2.5-coder-0.5b-instruct/bradley-terry)
-#   make test    same set-up, then the whole test suite
+#   make test    same set-up, then the whole test suite (`make lint` first in CI: ruff, rules in pyproject.toml)
 # FLAVOUR=gpu installs the CUDA build of vLLM instead of the CPU one.
 
 FLAVOUR ?= cpu
@@ -15,7 +15,7 @@ PY      := $(VENV)/bin/python
 SLA     := $(VENV)/bin/sla
 STAMP   := $(VENV)/.installed-$(FLAVOUR)
 
-.PHONY: install model serve test test-fast
+.PHONY: install model serve test test-fast lint
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,9 @@ serve: model
 
 test: model
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not engine and not download"

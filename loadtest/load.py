@@ -71,7 +71,8 @@ async def sweep(server: Server, concurrencies: list[int], requests: int, max_tok
 
 def unanswered(connection_errors: list[str]) -> dict:
     """The report's fields for requests retried because no response came: how many, and up to 5 distinct errors."""
-    return {"retried_connection_errors": len(connection_errors), "connection_errors": sorted(set(connection_errors))[:5]}
+    return {"retried_connection_errors": len(connection_errors),
+            "connection_errors": sorted(set(connection_errors))[:5]}
 
 
 async def overload(server: Server, max_tokens: int) -> dict:
@@ -137,7 +138,8 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
         "client_disconnects_counted": after.get("sla:client_disconnects_total", 0)
         - before.get("sla:client_disconnects_total", 0),
         "leaked": leaked,
-        "server_rss_mib": {"before": round(before.get(rss, 0) / 2**20, 1), "after": round(after.get(rss, 0) / 2**20, 1)},
+        "server_rss_mib": {"before": round(before.get(rss, 0) / 2**20, 1),
+                           "after": round(after.get(rss, 0) / 2**20, 1)},
     }
     print(f"storm: {out['dropped']} of {streams} streams dropped in {out['duration_s']} s; leaked {leaked}; "
           f"server RSS {out['server_rss_mib']['before']} → {out['server_rss_mib']['after']} MiB; retried "

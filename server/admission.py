@@ -12,7 +12,7 @@ class Overloaded(RuntimeError):
 
 
 class Ticket:
-    def __init__(self, admission: "Admission", branches: int):
+    def __init__(self, admission: Admission, branches: int):
         self.admission = admission
         self.branches = branches
         self.held = True

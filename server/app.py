@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -114,7 +115,8 @@ def create_app(settings: ServerConfig, engine_config: EngineConfig, target_confi
             ticket = admission.admit(prepared.search.max_live_branches)
         except Overloaded as e:
             metrics.rejected.labels(e.reason).inc()
-            raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": "1"})
+            raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded",
+                           headers={"Retry-After": "1"}) from None
         if body.stream:
             async def events():
                 try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
@@ -69,7 +69,7 @@ def search_config(
         config = choose_search(req.search.given() if req.search else None, default,
                                has_reward=engine.reward is not None, has_target=target is not None)
     except SearchConfigError as e:
-        raise bad_request(f"Invalid value for 'search.{e.field}': {e}.", param=f"search.{e.field}")
+        raise bad_request(f"Invalid value for 'search.{e.field}': {e}.", param=f"search.{e.field}") from None
     searching = not isinstance(config, PlainConfig)
     if req.ignore_eos and searching:
         raise bad_request(f"'ignore_eos' cannot be combined with search strategy '{config.strategy}', whose "
@@ -93,7 +93,8 @@ def completion_budget(req: ChatCompletionRequest, engine: Engine, prompt_len: in
     try:
         room = engine.check_fits(prompt_len, asked)
     except PromptTooLongError as e:
-        raise bad_request(str(e), param="messages" if asked is None else name, code="context_length_exceeded")
+        raise bad_request(str(e), param="messages" if asked is None else name,
+                          code="context_length_exceeded") from None
     if cap is not None and asked is not None and asked > cap:
         raise bad_request(f"'{name}' is {asked}; this server allows at most {cap}.", param=name)
     return room if cap is None else min(room, cap)
@@ -112,7 +113,8 @@ def prepare(
     try:
         prompt_ids = engine.chat_prompt_ids([m.for_template() for m in req.messages])
     except Exception as e:  # a template may reject a role order (e.g. two system messages)
-        raise bad_request(f"The messages could not be rendered with the model's chat template: {e}", param="messages")
+        raise bad_request(f"The messages could not be rendered with the model's chat template: {e}",
+                          param="messages") from None
     max_tokens = completion_budget(req, engine, len(prompt_ids), max_tokens_cap)
     defaults = engine.default_sampling
 
@@ -182,14 +184,14 @@ async def deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str,
             async for item in items:
                 yield item
     except EngineDeadError:
-        raise GenerationFailed(engine_dead())
+        raise GenerationFailed(engine_dead()) from None
     except GenerationFailed:
         raise
     except ValueError as e:  # the engine's own input validation
-        raise GenerationFailed(bad_request(str(e)))
+        raise GenerationFailed(bad_request(str(e))) from e
     except Exception:
         log.exception("generation %s failed", chat.id)
-        raise GenerationFailed(APIError(500, "The engine failed while generating.", code="internal_error"))
+        raise GenerationFailed(APIError(500, "The engine failed while generating.", code="internal_error")) from None
 
 
 def stats_body(chat: PreparedChat) -> dict | None:
@@ -204,7 +206,7 @@ async def complete(engine: Engine, chat: PreparedChat, metrics: ServerMetrics) -
             tokens += n
             finish = f or finish
     except GenerationFailed as e:
-        raise e.error
+        raise e.error from None
     finally:
         metrics.observe_search(chat.search.strategy, chat.stats)
     prompt = len(chat.prompt_ids)
@@ -234,7 +236,8 @@ async def stream(
     def usage_chunk(tokens: int) -> str:
         prompt = len(chat.prompt_ids)
         usage = Usage(prompt_tokens=prompt, completion_tokens=tokens, total_tokens=prompt + tokens)
-        return compact(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[], usage=usage).dump())
+        return compact(ChatCompletionChunk(id=chat.id, created=chat.created, model=chat.model, choices=[],
+                                           usage=usage).dump())
 
     ended = False  # stays False when the client goes away and the server closes this generator
     clock = metrics.stream_clock(chat.search.strategy, arrived)

@@ -28,7 +28,7 @@ def parse_search(text: str) -> dict:
     try:
         fields = json.loads(text)
     except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {e}")
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
     if not isinstance(fields, dict):
         raise argparse.ArgumentTypeError('a JSON object: a strategy and its settings, e.g. {"strategy": "sla"}')
     return fields

@@ -61,14 +61,15 @@ def parse_body(model: type[T], raw: bytes) -> T:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         if not raw.strip():
-            raise bad_request("The request body is missing; send a JSON object.", code="invalid_json")
-        raise bad_request("We could not parse the JSON body of your request: it is not valid JSON.", code="invalid_json")
+            raise bad_request("The request body is missing; send a JSON object.", code="invalid_json") from None
+        raise bad_request("We could not parse the JSON body of your request: it is not valid JSON.",
+                          code="invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise from_errors(e.errors())
+        raise from_errors(e.errors()) from None
 
 
 def from_errors(errors: list) -> APIError:

@@ -26,7 +26,8 @@ class ApiKeyMiddleware:
             return await self.app(scope, receive, send)
         given = dict(scope["headers"]).get(b"authorization", b"")
         if not hmac.compare_digest(given, self.expected):
-            message = "Incorrect API key provided." if given else "You didn't provide an API key (Authorization: Bearer ...)."
+            message = ("Incorrect API key provided." if given
+                       else "You didn't provide an API key (Authorization: Bearer ...).")
             err = APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
             return await err.response()(scope, receive, send)
         await self.app(scope, receive, send)

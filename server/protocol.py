@@ -123,7 +123,7 @@ class ChatCompletionRequest(Strict):
         return stops
 
     @model_validator(mode="after")
-    def _options(self) -> "ChatCompletionRequest":
+    def _options(self) -> ChatCompletionRequest:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed when stream is true")
         return self

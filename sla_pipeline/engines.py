@@ -3,8 +3,8 @@ as a block runs and shut down after it, however the block ends."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from sla_engine.engine import Engine, EngineConfig
 from sla_engine.store import ModelStore

@@ -94,7 +94,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, log: Path, api_key: str | None = None, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, LiveServer]:
+def start_server(model: str, log: Path, api_key: str | None = None,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, LiveServer]:
     require_memory()
     port = free_port()
     kv = () if "--kv-cache-gib" in extra else ("--kv-cache-gib", str(TEST_KV_CACHE_GIB))

@@ -1,4 +1,5 @@
-"""SLA computed by hand on the transformers fp32 model: a direct, slow transcription of REFERENCE §3 that
+"""SLA computed by hand on the transformers fp32 model: a direct, slow transcription of docs/background.md#sla-search
+that
 regenerates every look-ahead from scratch, to hold the engine's incremental tree search against."""
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_same_seed_same_text(client, server):
     story = [{"role": "user", "content": "Write one sentence about a cat."}]
 
     def sample(seed: int) -> str:
-        r = client.chat.completions.create(model=server.model, messages=story, temperature=1.0, seed=seed, max_tokens=24)
+        r = client.chat.completions.create(model=server.model, messages=story, temperature=1.0, seed=seed,
+                                           max_tokens=24)
         return r.choices[0].message.content
 
     a, b = sample(1234), sample(1234)
@@ -113,7 +114,8 @@ def test_models_and_health(client, server):
 def test_streams_are_timed_into_ttft_tpot_and_delta_gap_histograms(client, server):
     def counts() -> tuple[float, float, float]:
         return tuple(server.metric(f"sla:{name}_count", strategy="sample")
-                     for name in ("time_to_first_token_seconds", "time_per_output_token_seconds", "stream_delta_gap_seconds"))
+                     for name in ("time_to_first_token_seconds", "time_per_output_token_seconds",
+                                  "stream_delta_gap_seconds"))
 
     before = counts()
     stream = client.chat.completions.create(model=server.model, messages=QUESTION, temperature=0, max_tokens=12,

@@ -41,7 +41,8 @@ def test_engine_args_cpu_defaults(monkeypatch):
     assert args.served_model_name == "m" and args.disable_log_stats is False
     assert os.environ["VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"] == "1800"  # vLLM's 300 s killed a busy CPU engine
     assert args.kv_cache_memory_bytes == 2 << 30  # per engine, not a process-wide variable
-    assert EngineConfig(model_path="/m", served_name="m", kv_cache_gib=0.5).engine_args().kv_cache_memory_bytes == 1 << 29
+    assert EngineConfig(model_path="/m", served_name="m",
+                        kv_cache_gib=0.5).engine_args().kv_cache_memory_bytes == 1 << 29
     monkeypatch.setenv("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "90")  # an operator's own choice stands
     EngineConfig(model_path="/m", served_name="m").engine_args()
     assert os.environ["VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"] == "90"
@@ -66,7 +67,8 @@ def test_serve_command_lines_parse(monkeypatch):
     monkeypatch.setenv("SLA_PORT", "9001")
     args = build_parser().parse_args(["serve", "--model", "smollm2-135m-instruct", "--api-key", "k"])
     assert (args.model, args.port, args.api_key, args.host) == ("smollm2-135m-instruct", 9001, "k", "127.0.0.1")
-    assert build_parser().parse_args(["models", "pull", "qwen2.5-coder-0.5b-instruct"]).name == "qwen2.5-coder-0.5b-instruct"
+    assert build_parser().parse_args(["models", "pull",
+                                      "qwen2.5-coder-0.5b-instruct"]).name == "qwen2.5-coder-0.5b-instruct"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["models", "pull", "gpt-7"])
 
@@ -78,10 +80,12 @@ def test_request_parsing():
     assert req.messages[0].for_template() == {"role": "system", "content": "be brief"}
     assert req.stop == ["END"] and req.completion_limit == 7 and not req.include_usage
     with pytest.raises(APIError) as e:
-        parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": [""]}')
+        parse_body(ChatCompletionRequest,
+                   b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": [""]}')
     assert (e.value.status, e.value.param) == (400, "stop")
     with pytest.raises(APIError) as e:
-        parse_body(ChatCompletionRequest, b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}')
+        parse_body(ChatCompletionRequest,
+                   b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}')
     assert e.value.param == "max_tokens"
 
 

@@ -67,7 +67,8 @@ def test_raising_samples_per_prompt_draws_only_the_missing_ones(runner, tmp_path
 def test_judge_reads_both_orders_and_resumes(runner, tmp_path):
     judge = PairwiseJudge(runner.engine)
     case = Case("Name a colour.", "Blue.", "I like trains.")
-    p, swapped = runner.run(judge.prefer(case)), runner.run(judge.prefer(Case(case.instruction, case.second, case.first)))
+    p, swapped = runner.run(judge.prefer(case)), runner.run(judge.prefer(Case(case.instruction, case.second,
+                                                                              case.first)))
     assert math.isfinite(p.margin) and math.isfinite(p.position_bias)
     assert swapped.margin == pytest.approx(-p.margin) and swapped.position_bias == pytest.approx(p.position_bias)
     out = tmp_path / "verdicts.jsonl"

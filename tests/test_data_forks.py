@@ -92,7 +92,8 @@ def test_a_right_trunk_is_chosen_over_its_wrong_forks_and_an_unfinished_trunk_ma
 
 
 def test_fork_outcomes_count_each_fork_by_what_it_did_to_the_trunk_verdict():
-    wrong_trunk = problem("so \\boxed{6}", (10, "\\boxed{5}", "stop"), (20, "\\boxed{7}", "stop"), (30, "cut", "length"))
+    wrong_trunk = problem("so \\boxed{6}", (10, "\\boxed{5}", "stop"), (20, "\\boxed{7}", "stop"), (30, "cut",
+                                                                                                    "length"))
     assert fork_outcomes(ITEM, wrong_trunk) == {"trunk wrong": 1, "wrong->right": 1, "wrong->wrong": 1, "unjudged": 1}
     right_trunk = problem("\\boxed{5}", (10, "\\boxed{4}", "stop"), (20, "\\boxed{5}.", "stop"))
     assert fork_outcomes(ITEM, right_trunk) == {"trunk right": 1, "right->wrong": 1, "right->right": 1}

@@ -58,8 +58,10 @@ def test_heldout_items_never_reach_the_training_pairs(tmp_path):
                     math=SamplingSettings(samples=2))
     with JsonlWriter(tmp_path / "samples" / "gsm.jsonl") as w:
         for it in plan.math_items():
-            w.write({"item": it.id, "index": 0, "text": f"\\boxed{{{it.answer:g}}}", "finish_reason": "stop", "tokens": 5})
-            w.write({"item": it.id, "index": 1, "text": f"\\boxed{{{it.answer + 1:g}}}", "finish_reason": "stop", "tokens": 5})
+            w.write({"item": it.id, "index": 0, "text": f"\\boxed{{{it.answer:g}}}", "finish_reason": "stop",
+                     "tokens": 5})
+            w.write({"item": it.id, "index": 1, "text": f"\\boxed{{{it.answer + 1:g}}}", "finish_reason": "stop",
+                     "tokens": 5})
     with JsonlWriter(tmp_path / "samples" / "alpaca.jsonl") as w, \
             JsonlWriter(tmp_path / "judgements" / "alpaca.jsonl") as j:
         for it in plan.general_items():
@@ -69,7 +71,8 @@ def test_heldout_items_never_reach_the_training_pairs(tmp_path):
     with JsonlWriter(tmp_path / "forks" / "gsm.jsonl") as w:
         for it in plan.math_items():  # a wrong greedy answer and a right fork of it
             w.write(ForkedProblem(it.id, Answer(f"\\boxed{{{it.answer + 1:g}}}", "stop", 5),
-                                  ((ForkPoint(10, 7, -1.0), Answer(f"\\boxed{{{it.answer:g}}}", "stop", 5)),)).to_json())
+                                  ((ForkPoint(10, 7, -1.0), Answer(f"\\boxed{{{it.answer:g}}}", "stop",
+                                                                   5)),)).to_json())
     with JsonlWriter(tmp_path / "samples" / "mtbench.jsonl") as w:
         for it in plan.mtbench_items():
             w.write({"item": it.id, "index": 0, "text": "mine", "finish_reason": "stop", "tokens": 1})

@@ -79,6 +79,7 @@ def test_the_shipped_head_serves_the_readme_search(default_server):
     )
     stats = r.search_stats
     assert r.choices[0].message.content and stats["tokens_emitted"] == r.usage.completion_tokens
-    assert stats["strategy"] == README_SEARCH["strategy"] == "fork_rollouts" and stats["score"] == README_SEARCH["score"]
+    assert stats["strategy"] == README_SEARCH["strategy"] == "fork_rollouts"
+    assert stats["score"] == README_SEARCH["score"]
     assert stats["forks"] == stats["branches_forked"] <= 4 and stats["mean_reward"] is not None
     assert stats["tokens_generated"] >= stats["tokens_emitted"]

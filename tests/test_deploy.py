@@ -24,7 +24,7 @@ def compose() -> dict:
 
 
 def dockerfile_json(path: Path, instruction: str) -> list[str]:
-    line = next(l for l in path.read_text().splitlines() if l.startswith(instruction + " "))
+    line = next(row for row in path.read_text().splitlines() if row.startswith(instruction + " "))
     return json.loads(line[len(instruction) + 1:])
 
 

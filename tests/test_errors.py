@@ -42,7 +42,8 @@ def post(http, body):
 
 
 def test_malformed_json(http):
-    r = http.post("/v1/chat/completions", content=b'{"model": "x", "messages": [', headers={"content-type": "application/json"})
+    r = http.post("/v1/chat/completions", content=b'{"model": "x", "messages": [',
+                  headers={"content-type": "application/json"})
     assert_openai_error(r, 400, code="invalid_json")
     assert_openai_error(http.post("/v1/chat/completions", content=b""), 400, code="invalid_json")
     assert_openai_error(http.post("/v1/chat/completions", content=b"[1, 2]"), 400, code="invalid_json")
@@ -96,7 +97,8 @@ def test_context_overflow_is_400(http, server):
 
 
 def test_unknown_model_is_404(http):
-    assert_openai_error(post(http, {"model": "gpt-7", "messages": MESSAGES}), 404, param="model", code="model_not_found")
+    assert_openai_error(post(http, {"model": "gpt-7", "messages": MESSAGES}), 404, param="model",
+                        code="model_not_found")
 
 
 def test_unknown_route_and_method(http):

@@ -13,12 +13,21 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from sla_engine.engine import EngineConfig
-from sla_pipeline.judges.check import (KnownPair, check, describe, pairs_for, require_validated, standing, summarize,
-                                      verdict, write)
+from sla_pipeline.judges.check import (
+    KnownPair,
+    check,
+    describe,
+    pairs_for,
+    require_validated,
+    standing,
+    summarize,
+    verdict,
+    write,
+)
 from sla_pipeline.judges.checklist import ChecklistJudge, Checklists, parse_checklist
 from sla_pipeline.judges.classifier import ClassifierJudge
-from sla_pipeline.judges.opening import is_classifier, judge_label, method_of, open_judge
 from sla_pipeline.judges.methods import Case, PairwiseJudge, PointwiseJudge, expected_score
+from sla_pipeline.judges.opening import is_classifier, judge_label, method_of, open_judge
 from tests.engine_thread import EngineThread
 from tests.tiny_models import TOKENIZER_FILES, TOKENIZER_SOURCE, make_tiny_model
 
@@ -141,7 +150,9 @@ def test_judge_check_finds_a_judge_that_only_follows_the_position(tmp_path):
 
 
 def test_a_report_keeps_the_methods_an_earlier_run_measured(tmp_path):
-    m = lambda a: {"pairs": 120, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+    def m(a):
+        return {"pairs": 120, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+
     path = tmp_path / "report.json"
     write({"tiers": {}, "judges": {"j": {"methods": {"pointwise": m(0.6), "pairwise": m(0.5)}}}}, path)
     got = write({"tiers": {}, "judges": {"j": {"methods": {"pairwise": m(0.75)}}, "k": {"methods": {"x": m(0.4)}}}},
@@ -153,7 +164,9 @@ def test_a_report_keeps_the_methods_an_earlier_run_measured(tmp_path):
 
 
 def test_a_judge_stands_validated_only_at_the_bar_on_enough_pairs(tmp_path):
-    m = lambda a, n=130: {"pairs": n, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+    def m(a, n=130):
+        return {"pairs": n, "agreement": a, "ci95": [a - 0.1, a + 0.1], "position_bias": 0.0, "tiers": {}}
+
     path = tmp_path / "report.json"
     write({"tiers": {}, "judges": {"j": {"methods": {"pointwise": m(0.70), "pairwise": m(0.69),
                                                       "checklist": m(0.9, 99)}}}}, path)

@@ -14,7 +14,8 @@ from tests.tiny_models import make_tiny_model
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     folder = make_tiny_model("qwen2", tmp_path_factory.mktemp("tiny-qwen"), seed=3)
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(folder)
+    return AutoModelForCausalLM.from_pretrained(folder,
+                                                dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(folder)
 
 
 @torch.no_grad()

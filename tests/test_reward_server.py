@@ -23,7 +23,7 @@ def test_server_with_a_reward_head_serves_chat(tmp_path):
         chunks = list(client.chat.completions.create(model="tiny-qwen", messages=messages, max_tokens=8,
                                                      temperature=0, stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == r.choices[0].message.content
-        # Top-k logprobs are not offered: on a reward engine they would be corrupted (REFERENCE §6).
+        # Top-k logprobs are not offered: on a reward engine they would be corrupted (docs/background.md#vllm-032).
         with live.http() as h:
             bad = h.post("/v1/chat/completions", json={"model": "tiny-qwen", "messages": messages, "logprobs": True})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "logprobs"

@@ -1,4 +1,5 @@
-"""sla_pipeline/analyses/sample_choice.py: the head's pick, the vote, a perfect chooser and the pair ranking per problem."""
+"""sla_pipeline/analyses/sample_choice.py: the head's pick, the vote, a perfect chooser and the pair ranking per
+problem."""
 
 from __future__ import annotations
 
@@ -53,7 +54,6 @@ def test_the_report_counts_picks_votes_the_oracle_and_right_over_wrong_pairs():
 
 def test_the_pairs_file_holds_every_right_over_wrong_pair_of_a_problem_with_its_texts(tmp_path):
     from sla_pipeline.analyses.sample_choice import sample_pairs
-
     from sla_pipeline.data.jsonl import JsonlWriter
     from sla_pipeline.data.pairs import read_pairs
     from sla_pipeline.data.sources import Item, user

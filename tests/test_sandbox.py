@@ -97,7 +97,8 @@ def test_sys_exit_is_an_exit_code():
 
 
 def test_megabytes_of_output_stop_at_the_output_limit_and_are_truncated():
-    r = run_python("import sys\nwhile True: sys.stdout.write('x' * 65536)", Limits(output_bytes=1 << 20, kept_bytes=100))
+    flood = "import sys\nwhile True: sys.stdout.write('x' * 65536)"
+    r = run_python(flood, Limits(output_bytes=1 << 20, kept_bytes=100))
     assert r.reason == "output limit" and r.stdout == "x" * 100
 
 

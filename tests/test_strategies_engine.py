@@ -304,14 +304,16 @@ def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(tiny_se
         assert list(rows) == ["greedy", "sla", "best_of_n", "cards", "tree", "rsd"]
         greedy_row = rows["greedy"]
         assert greedy_row["generated_per_emitted"] == 1 and greedy_row["vs_greedy"]["s_per_emitted_token"] == 1
-        assert greedy_row["streams"] == run_["concurrency"] and 0 < greedy_row["tokens_emitted"] <= 8 * run_["concurrency"]
+        assert greedy_row["streams"] == run_["concurrency"]
+        assert 0 < greedy_row["tokens_emitted"] <= 8 * run_["concurrency"]
         for name in ("sla", "best_of_n", "tree"):  # they generate more than they emit
             assert rows[name]["generated_per_emitted"] > 1.5, name
         for name in ("sla", "best_of_n", "cards", "tree", "rsd"):
             assert rows[name]["prefix_cache_hit_rate"] is not None, name
         assert rows["best_of_n"]["counters"]["samples"] == 3 * run_["concurrency"]
         c = rows["rsd"]["counters"]
-        assert c["draft_tokens"] + c["target_tokens"] > 0 and c["steps_draft"] + c["steps_target"] >= run_["concurrency"]
+        assert c["draft_tokens"] + c["target_tokens"] > 0
+        assert c["steps_draft"] + c["steps_target"] >= run_["concurrency"]
         for row in rows.values():
             assert row["ttft_s"] > 0 and row["tokens_emitted"] > 0
             assert row["vs_greedy"]["s_per_emitted_token"] == pytest.approx(

@@ -1,4 +1,5 @@
-"""best_of_n, fork_rollouts, cards, tree and rsd over the API (the shared `sla_server`, which also runs a target engine):
+"""best_of_n, fork_rollouts, cards, tree and rsd over the API (the shared `sla_server`, which also runs a target
+engine):
 answers, stream shape, search_stats that add up, 400s for bad settings, nothing left running after a
 client drops a stream."""
 

@@ -109,16 +109,20 @@ def test_rsd_scores_a_step_by_the_sigmoid_of_its_mean_reward():
     assert step_score(ScoredTokens(rewards=[0.0, 0.0])) == 0.5
     assert step_score(ScoredTokens(rewards=[1.0, 3.0])) == pytest.approx(1 / (1 + math.exp(-2.0)))
     assert step_score(ScoredTokens(rewards=[])) == 1.0
-    assert step_score(ScoredTokens(rewards=[-2.0])) < 0.7 <= step_score(ScoredTokens(rewards=[1.0]))  # the paper's δ = 0.7 sits between
+    # the paper's δ = 0.7 sits between
+    assert step_score(ScoredTokens(rewards=[-2.0])) < 0.7 <= step_score(ScoredTokens(rewards=[1.0]))
 
 
 def test_bench_sums_counts_and_averages_ratios_over_streams():
     streams = [(StreamTiming(ttft_s=1.0, e2e_s=10.0, rate=10.0),
-                SearchStats(tokens_generated=300, tokens_emitted=100, branch_prompt_tokens=200, branch_cached_tokens=150,
-                            peak_live_branches=2, counters={"steps_target": 1, "target_share": 0.5, "compute_vs_target": None})),
+                SearchStats(tokens_generated=300, tokens_emitted=100, branch_prompt_tokens=200,
+                            branch_cached_tokens=150,
+                            peak_live_branches=2, counters={"steps_target": 1, "target_share": 0.5,
+                                                            "compute_vs_target": None})),
                (StreamTiming(ttft_s=3.0, e2e_s=30.0, rate=None),
                 SearchStats(tokens_generated=100, tokens_emitted=50, branch_prompt_tokens=100, branch_cached_tokens=0,
-                            peak_live_branches=4, counters={"steps_target": 3, "target_share": 1.0, "compute_vs_target": 2.0}))]
+                            peak_live_branches=4, counters={"steps_target": 3, "target_share": 1.0,
+                                                            "compute_vs_target": 2.0}))]
     row = summarize(streams)
     assert row["counters"] == {"steps_target": 4, "target_share": 0.75, "compute_vs_target": 2.0}
     assert row["ttft_s"] == 2.0 and row["s_per_emitted_token"] == pytest.approx((0.1 + 0.6) / 2)

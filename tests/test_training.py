@@ -299,7 +299,8 @@ def test_trained_head_gives_the_same_rewards_in_vllm_as_the_training_side_model(
                                        max_model_len=1024, kv_cache_gib=0.5, warmup=False))
     try:
         tok = AutoTokenizer.from_pretrained(model)
-        prompts = [tok.apply_chat_template([{"role": "user", "content": f"{w} banana {w}?"}], add_generation_prompt=True,
+        prompts = [tok.apply_chat_template([{"role": "user", "content": f"{w} banana {w}?"}],
+                                           add_generation_prompt=True,
                                            tokenize=True, return_dict=False) for w in WORDS[:3]]
         params = SamplingParams(max_tokens=16, temperature=0.0, ignore_eos=True, detokenize=False)
         for prompt in prompts:

@@ -106,7 +106,8 @@ class EngineConfig:
                 compilation_config={"mode": 0} if self.enforce_eager in (None, True) else None,
             )
         else:
-            kwargs.update(dtype=self.dtype or "auto", enforce_eager=bool(self.enforce_eager), block_size=self.block_size)
+            kwargs.update(dtype=self.dtype or "auto", enforce_eager=bool(self.enforce_eager),
+                          block_size=self.block_size)
             if self.gpu_memory_utilization is not None:
                 kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
         return AsyncEngineArgs(**{k: v for k, v in kwargs.items() if v is not None})

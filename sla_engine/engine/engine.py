@@ -11,9 +11,9 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import AsyncIterator, Sequence
 
 from safetensors import safe_open
 from vllm import SamplingParams
@@ -41,7 +41,7 @@ class Engine:
         self.llm = llm
         self.config = config
         # Set on a reward engine: then *every* request reads the reward (so no batch ever mixes reward
-        # read-outs with top-k logprobs, which vLLM 0.32 would corrupt; REFERENCE §6).
+        # read-outs with top-k logprobs, which vLLM 0.32 would corrupt; docs/background.md#vllm-032).
         self.reward = reward
         # How the head scores a path ("mean" or "last", reward/weights.py); None without a head.
         self.readout = readout
@@ -54,10 +54,11 @@ class Engine:
         eos = llm.model_config.try_get_generation_config().get("eos_token_id")
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self._containing: dict[str, tuple[int, ...]] = {}
-        self.eos_token_ids = frozenset(eos + ([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []))
+        own = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        self.eos_token_ids = frozenset(eos + own)
 
     @classmethod
-    async def start(cls, config: EngineConfig) -> "Engine":
+    async def start(cls, config: EngineConfig) -> Engine:
         t0 = time.perf_counter()
         counts = SchedulerCounts()
         overrides, reward, readout = None, None, None
@@ -102,7 +103,7 @@ class Engine:
             self._containing[text] = tuple(i for i, t in enumerate(self.token_texts) if text in t)
         return self._containing[text]
 
-    def same_tokenizer(self, other: "Engine") -> bool:
+    def same_tokenizer(self, other: Engine) -> bool:
         """Whether token ids mean the same text in both engines (what handing ids between them needs)."""
         return self.tokenizer.get_vocab() == other.tokenizer.get_vocab()
 

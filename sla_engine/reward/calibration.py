@@ -39,11 +39,11 @@ class Calibration:
         return {**asdict(self), "sources": list(self.sources)}
 
     @classmethod
-    def from_json(cls, record: dict) -> "Calibration":
+    def from_json(cls, record: dict) -> Calibration:
         return cls(float(record["mean"]), float(record["std"]), int(record["tokens"]), tuple(record["sources"]))
 
     @classmethod
-    def measure(cls, rewards: torch.Tensor, sources: tuple[str, ...]) -> "Calibration":
+    def measure(cls, rewards: torch.Tensor, sources: tuple[str, ...]) -> Calibration:
         """From a flat tensor of raw per-token rewards."""
         values = rewards.double()
         return cls(values.mean().item(), values.std().item(), values.numel(), sources)

@@ -1,4 +1,5 @@
-"""The reward channel and its head (REFERENCE §1), computed in fp32 whatever the backbone's dtype.
+"""The reward channel and its head (docs/background.md#reward-transformer), computed in fp32 whatever the backbone's
+dtype.
 
     t_0 = SiLU(W_0 · RMSNorm(h_0))                          h_0: the embedding output
     t_i = SiLU(W_i · RMSNorm([h_i ; t_{i-1}])) + t_{i-1}    h_i: the residual stream entering layer i
@@ -11,8 +12,9 @@ the same forward pass that produces the logits for the next token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F

@@ -1,5 +1,5 @@
 """How the per-token reward, and the top next tokens a search forks into, leave vLLM in the same forward pass
-(REFERENCE §6).
+(docs/background.md#vllm-032).
 
 The reward model writes a block of reserved vocabulary columns at the end of the vocabulary:
 - logits[R] = r + OFFSET, logits[Z] = OFFSET: the reward of the prefix ending at the current position;
@@ -49,7 +49,7 @@ class RewardIds:
     added_rows: int  # vocabulary rows the reward model adds (0 where the embedding has enough padded rows)
 
     @classmethod
-    def for_vocab(cls, config_vocab: int, tokenizer_vocab: int) -> "RewardIds":
+    def for_vocab(cls, config_vocab: int, tokenizer_vocab: int) -> RewardIds:
         """The last RESERVED_COLUMNS rows of the vocabulary, adding rows when the tokenizer leaves too few."""
         added = 0 if config_vocab - tokenizer_vocab >= RESERVED_COLUMNS else RESERVED_COLUMNS
         first = config_vocab + added - RESERVED_COLUMNS
@@ -61,7 +61,7 @@ class RewardIds:
         )
 
     @classmethod
-    def from_dict(cls, fields: dict) -> "RewardIds":
+    def from_dict(cls, fields: dict) -> RewardIds:
         """Inverse of dataclasses.asdict (the form that travels in the model config)."""
         return cls(**{**fields, "fork": tuple(fields["fork"]), "fork_logprob": tuple(fields["fork_logprob"])})
 

@@ -15,8 +15,8 @@ decoder loop runs eagerly (vLLM does not compile it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from vllm.config import CUDAGraphMode, VllmConfig

@@ -83,12 +83,12 @@ class RewardHead:
 
     @classmethod
     def from_channel(cls, channel: RewardChannel, base_model: str, base_model_path: Path,
-                     calibration: Calibration | None = None, readout: Readout = "mean") -> "RewardHead":
+                     calibration: Calibration | None = None, readout: Readout = "mean") -> RewardHead:
         state = {k: v.detach().cpu().contiguous() for k, v in channel.state_dict().items()}
         return cls(channel.config, base_model, model_fingerprint(base_model_path), state, calibration, readout)
 
     @classmethod
-    def random(cls, model_path: Path, base_model: str, width: int = 256, seed: int = 0) -> "RewardHead":
+    def random(cls, model_path: Path, base_model: str, width: int = 256, seed: int = 0) -> RewardHead:
         """Untrained weights of the given width: for speed measurements, where what a head learnt does not matter."""
         hidden, layers = model_dims(model_path)
         torch.manual_seed(seed)
@@ -106,7 +106,7 @@ class RewardHead:
         return folder
 
     @classmethod
-    def load(cls, path: Path) -> "RewardHead":
+    def load(cls, path: Path) -> RewardHead:
         """From a folder holding both files (or the path of either file)."""
         folder = path if path.is_dir() else path.parent
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
@@ -142,7 +142,7 @@ class RewardHead:
         return cls(config, base, base_sha, state, calibration, readout)
 
     @classmethod
-    def load_for(cls, path: Path, model_path: Path) -> "RewardHead":
+    def load_for(cls, path: Path, model_path: Path) -> RewardHead:
         """`load`, refusing a head made for another base model than the one at `model_path`."""
         head = cls.load(path)
         head.check_base(model_path)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from typing import Any, AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 from sla_engine.engine import Engine
 from sla_engine.reward.weights import Readout

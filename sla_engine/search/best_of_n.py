@@ -1,8 +1,9 @@
-"""Self-reward best-of-N with early pruning and adaptive N (REFERENCE §5), on the chunk primitive.
+"""Self-reward best-of-N with early pruning and adaptive N (docs/background.md#the-other-searches), on the chunk
+primitive.
 
 Samples are drawn `batch` at a time, each its own seeded engine request; with `greedy_first` the first one
 is the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples
-are right less often than its greedy answer: docs/gsm-investigation.md). With pruning, a sample first runs to
+are right less often than its greedy answer: docs/notes/2026-12-04-why-sla-ties-greedy-on-gsm.md). With pruning, a sample first runs to
 `prune_at` tokens (one request, whose look-ahead position gives the reward at that point); the best `keep`
 fraction of the batch by prefix score then continues from where it stopped (a second request over the same
 path, its prefix served by the prefix cache) and the rest are dropped. After each batch, adaptive N stops

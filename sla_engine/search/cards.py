@@ -1,4 +1,5 @@
-"""CARDS, segment-level rejection sampling (REFERENCE §5), on the position stream of one sampled request.
+"""CARDS, segment-level rejection sampling (docs/background.md#the-other-searches), on the position stream of one
+sampled request.
 
 A segment is sampled (temperature `beta`, top-k) from the answer so far and cut before the first token
 whose next-token entropy is ≥ `entropy` once it has `min_segment` tokens, or at `max_segment`; the request
@@ -12,9 +13,9 @@ streamed; the answer ends at EOS or max_tokens.
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from sla_engine.search.base import Search
 from sla_engine.search.config import CardsConfig

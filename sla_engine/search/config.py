@@ -1,4 +1,5 @@
-"""Search settings of one request: one validated dataclass per strategy (REFERENCE §3 and §5).
+"""Search settings of one request: one validated dataclass per strategy (docs/background.md#sla-search,
+docs/background.md#the-other-searches).
 
 Every config has `strategy`, `max_live_branches` (the most engine requests one search runs at once, which
 admission control reserves), `needs_reward`, `streams_tokens` (whether the answer streams as it is decided,
@@ -69,7 +70,8 @@ class PlainConfig(StrategyConfig):
 
 @dataclass(frozen=True)
 class SlaConfig(StrategyConfig):
-    """Streaming Looking Ahead (REFERENCE §3): greedy chunks of `chunk` tokens, top-`width` forks at chunk
+    """Streaming Looking Ahead (docs/background.md#sla-search): greedy chunks of `chunk` tokens, top-`width` forks at
+    chunk
     boundaries, commit when the tree below the candidates is `depth` chunks deep. `width` 1 or `depth` 0 is
     greedy, token for token. `fork_min_p` > 0 leaves out fork tokens less than `fork_min_p` times as likely
     as the most likely one (vLLM's min_p rule; 0, the paper's search, always forks into the top `width`).
@@ -101,7 +103,8 @@ class SlaConfig(StrategyConfig):
         check_bool(self, "prefer_finished")
         if self.max_live_branches > MAX_LEAVES:
             raise SearchConfigError(
-                "width", f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"
+                "width",
+                f"width ** (depth + 1) = {self.max_live_branches} live branches; at most {MAX_LEAVES} are allowed"
             )
 
     @property

@@ -12,9 +12,9 @@ neither needs another pass. Branch requests are never detokenized.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
@@ -61,8 +61,9 @@ async def extend(
     look_ahead = len(prompt) + to_generate < engine.max_model_len
     if to_generate + look_ahead == 0:  # a one-token chunk at the very end of the context: nothing to run
         return Chunk([fork], [], None)
+    sampling = draw.params() if draw else {"temperature": 0.0}
     params = SamplingParams(max_tokens=to_generate + look_ahead, detokenize=False,
-                            output_kind=RequestOutputKind.FINAL_ONLY, **(draw.params() if draw else {"temperature": 0.0}))
+                            output_kind=RequestOutputKind.FINAL_ONLY, **sampling)
     out = None
     async for out in engine.generate(prompt, params, request_id or f"branch-{uuid.uuid4().hex}"):
         pass

@@ -1,4 +1,5 @@
-"""Reward-guided speculative decoding (REFERENCE §5) on two engines: the served model as the draft (it carries
+"""Reward-guided speculative decoding (docs/background.md#the-other-searches) on two engines: the served model as the
+draft (it carries
 the reward head) and a larger target model with the same tokenizer.
 
 The answer grows by steps. A step ends at the first token whose text contains a blank line ("\\n\\n"), at
@@ -13,7 +14,7 @@ greedily, and its step is committed instead (the draft's prefix cache then pays 
 from __future__ import annotations
 
 import math
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from vllm import SamplingParams
 
@@ -79,7 +80,8 @@ class Rsd(Search):
             else:  # the target has no reward head
                 tokens, finish = await self._rewrite(path)
                 step = ScoredTokens(tokens, [])
-                ended = finish == "stop" and bool(tokens) and tokens[-1] in self.target.eos_token_ids | self.draft.eos_token_ids
+                eos = self.target.eos_token_ids | self.draft.eos_token_ids
+                ended = finish == "stop" and bool(tokens) and tokens[-1] in eos
             self.tokens += step.tokens
             if ended or len(self.tokens) >= self.max_tokens or not step.tokens:
                 step.finish_reason = "stop" if ended else "length"

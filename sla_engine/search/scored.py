@@ -29,17 +29,17 @@ class ScoredTokens:
             return self.rewards[-1] if self.rewards else float("-inf")
         return self.mean_reward
 
-    def then(self, more: "ScoredTokens") -> "ScoredTokens":
+    def then(self, more: ScoredTokens) -> ScoredTokens:
         """A new record: this one followed by `more` (whose finish reason it takes)."""
         return ScoredTokens(self.tokens + more.tokens, self.rewards + more.rewards, more.finish_reason)
 
-    def add(self, more: "ScoredTokens") -> None:
+    def add(self, more: ScoredTokens) -> None:
         """Appends `more` in place, taking its finish reason."""
         self.tokens += more.tokens
         self.rewards += more.rewards
         self.finish_reason = more.finish_reason
 
-    def grow(self, chunk: "Chunk", budget: int) -> None:
+    def grow(self, chunk: Chunk, budget: int) -> None:
         """Appends an engine chunk; the path is finished if the chunk ended it or it reached `budget` tokens."""
         self.tokens += chunk.tokens
         self.rewards += chunk.rewards

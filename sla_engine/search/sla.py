@@ -1,4 +1,4 @@
-"""Streaming Looking Ahead (REFERENCE §3) on long-lived greedy requests (tree.py's `Stream`).
+"""Streaming Looking Ahead (docs/background.md#sla-search) on long-lived greedy requests (tree.py's `Stream`).
 
 The first chunk is one branch from the prompt. A branch that completes a chunk forks into its top-`width`
 next tokens (without those less than `fork_min_p` times as likely as the first): the first of them is the
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import AsyncIterator
 
 from sla_engine.search.base import Search
 from sla_engine.search.config import SlaConfig
@@ -158,7 +158,8 @@ class SlaSearch(Search):
         if node.fork is not None and node.fork in self.engine.eos_token_ids:
             node.settle(Chunk([node.fork], [], "stop"), self.max_tokens)
             return node
-        prompt = self.prompt_ids + (parent.path.tokens if parent else []) + ([node.fork] if node.fork is not None else [])
+        prompt = (self.prompt_ids + (parent.path.tokens if parent else [])
+                  + ([node.fork] if node.fork is not None else []))
         # the answer's budget left after the fork token, and one position more: the reward of its last token
         budget = self.max_tokens - done_before - (node.fork is not None) + 1
         budget = min(budget, self.engine.max_model_len - len(prompt))

@@ -8,8 +8,8 @@ request does not end at a chunk boundary; only the other forks start requests of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from sla_engine.search.primitives import Position
 from sla_engine.search.scored import Chunk, Readout, ScoredTokens
@@ -54,7 +54,7 @@ class Stream:
 
 @dataclass(eq=False)
 class Node:
-    parent: "Node | None"  # dropped once the node is committed (its path holds all the search needs)
+    parent: Node | None  # dropped once the node is committed (its path holds all the search needs)
     fork: int | None  # the token this branch was forked into (None for the first chunk)
     depth: int  # 0 for the first chunk
     stream: Stream | None = None  # the request that writes this chunk (None: a fork into EOS, ended at once)
@@ -64,7 +64,7 @@ class Node:
     rewarded: int = 0  # of which the rewards went out too
     chunk: Chunk | None = None  # None while it is being written
     path: ScoredTokens = field(default_factory=ScoredTokens)  # response start → end of this chunk, once settled
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
     def settle(self, chunk: Chunk, budget: int) -> None:
         """Record the chunk's result; `budget` is the request's max_tokens."""
@@ -86,7 +86,7 @@ class Node:
     def length(self) -> int:
         return len(self.path.tokens)
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self) -> Iterator[Node]:
         """This node and every node below, parents before children, siblings in fork order (a stack, not
         recursion: looking ahead to the end, a rollout is a chain of max_tokens / chunk nodes)."""
         stack = [self]
@@ -95,7 +95,7 @@ class Node:
             yield node
             stack.extend(reversed(node.children))
 
-    def leaves(self) -> Iterator["Node"]:
+    def leaves(self) -> Iterator[Node]:
         return (n for n in self.walk() if not n.children)
 
     def rank(self, readout: Readout = "mean", prefer_finished: bool = False) -> tuple[bool, float]:

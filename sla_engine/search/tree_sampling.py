@@ -1,4 +1,4 @@
-"""TreePO-style tree sampling (REFERENCE §5), on the chunk primitive with sampled chunks.
+"""TreePO-style tree sampling (docs/background.md#the-other-searches), on the chunk primitive with sampled chunks.
 
 Every path carries a budget: the finished paths it may still turn into. The first path holds `paths`. All
 live paths grow by one sampled segment at a time, in lockstep; at each segment boundary a path whose budget
@@ -13,8 +13,8 @@ repeat). The finished path with the highest mean token reward wins (a repeating 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from sla_engine.search.base import Search
 from sla_engine.search.config import TreeConfig
@@ -40,7 +40,7 @@ class Path(ScoredTokens):
         if not self.finish_reason and repeats(self.tokens, self.starts[-1]):
             self.finish_reason = "repetition"
 
-    def copy(self, index: int, budget: int, upto: int | None = None) -> "Path":
+    def copy(self, index: int, budget: int, upto: int | None = None) -> Path:
         """A new path with this one's first `upto` tokens (all by default)."""
         upto = len(self.tokens) if upto is None else upto
         starts = [s for s in self.starts if s < upto]
@@ -112,7 +112,8 @@ class TreeSampling(Search):
         self.stats.count("paths_finished", len(finished))
         self.stats.count("paths_repetitive", sum(p.finish_reason == "repetition" for p in finished))
         best = winner(finished)
-        yield ScoredTokens(best.tokens, best.rewards, "length" if best.finish_reason == "repetition" else best.finish_reason)
+        yield ScoredTokens(best.tokens, best.rewards,
+                           "length" if best.finish_reason == "repetition" else best.finish_reason)
 
     def _fork(self, path: Path) -> list[Path]:
         shares = split(path.budget, self.config.width)
@@ -127,7 +128,8 @@ class TreeSampling(Search):
     async def _grow(self, live: list[Path]) -> None:
         tasks = [
             self.branches.start(extend(
-                self.engine, self.prompt_ids + p.tokens, None, min(self.config.segment, self.max_tokens - len(p.tokens)),
+                self.engine, self.prompt_ids + p.tokens, None, min(self.config.segment,
+                                                                   self.max_tokens - len(p.tokens)),
                 1, f"{self.request_id}-p{p.index}-{len(p.tokens)}", Draw(self.config.temperature, self.seeds.next()),
             ))
             for p in live

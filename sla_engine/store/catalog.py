@@ -94,7 +94,8 @@ CATALOG: dict[str, PackagedModel] = {
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 # Names these models were served under before 2026-12 (they are the Coder models): still accepted everywhere a
 # model name is (the CLI, `model` in requests), and resolved to the names above.
-ALIASES = {"qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct", "qwen2.5-1.5b-instruct": "qwen2.5-coder-1.5b-instruct"}
+ALIASES = {"qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct",
+           "qwen2.5-1.5b-instruct": "qwen2.5-coder-1.5b-instruct"}
 
 
 def canonical(name: str) -> str:

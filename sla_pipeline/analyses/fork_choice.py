@@ -2,7 +2,8 @@
 forks file: the greedy trunk and its forks' answers (one deviation each, rolled out greedily to the end);
 the head scores each whole answer by its mean token reward (best-of-N's score) and picks the highest.
 
-    python -m sla_pipeline.analyses.fork_choice --data runs/forks --head heads/qwen2.5-coder-0.5b-instruct/bradley-terry [--split heldout]
+    python -m sla_pipeline.analyses.fork_choice --data runs/forks --head
+    heads/qwen2.5-coder-0.5b-instruct/bradley-terry [--split heldout]
 
 Prints JSON: problems, how many the head had to decide ("disagree": some answers right, some wrong; only
 those are scored), right answers for greedy (the trunk), the head's pick and a perfect chooser, the problems

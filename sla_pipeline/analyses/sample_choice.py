@@ -2,7 +2,8 @@
 (`sla eval`'s set, same prompts and seeds), the server's best-of-N search runs on the engine without pruning
 and *every* sample it drew is kept, with its mean token reward and whether its final number is right.
 
-    python -m sla_pipeline.analyses.sample_choice --head heads/qwen2.5-coder-0.5b-instruct/bradley-terry --out runs/sample-choice/k0.jsonl \
+    python -m sla_pipeline.analyses.sample_choice --head heads/qwen2.5-coder-0.5b-instruct/bradley-terry --out
+    runs/sample-choice/k0.jsonl \
         [--n 4 --temperature 0.7 --top-k 0] [--gsm 200 --limit 100] [--concurrency 8] [--max-tokens 512] \
         [--greedy runs/eval/answers/greedy/gsm.jsonl] [--first runs/sample-choice/greedy.jsonl] [--report R.json] \
         [--pairs runs/sample-choice/pairs.jsonl]

@@ -17,8 +17,8 @@ import json
 import logging
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.jsonl import BadLine, JsonlWriter, read_jsonl

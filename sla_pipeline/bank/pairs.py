@@ -13,8 +13,8 @@ user it is.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sla_pipeline.bank.record import BankRecord, Kind
 

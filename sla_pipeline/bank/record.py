@@ -85,14 +85,14 @@ class BankRecord:
 
     @classmethod
     def graded(cls, id: str, kind: Kind, split: Split, item: str, seed: int | None, text: str,
-               token_ids: list[int], finish_reason: str | None, answer: float, **fork) -> "BankRecord":
+               token_ids: list[int], finish_reason: str | None, answer: float, **fork) -> BankRecord:
         """A GSM record whose `given` and `correct` are read off `text` with the evaluation's rule."""
         return cls(id, kind, split, item, seed, text, tuple(token_ids), finish_reason, answer,
                    gsm.extract_answer(text), gsm.is_correct(text, answer), **fork)
 
     @classmethod
     def answered(cls, item: Item, id: str, kind: Kind, seed: int | None, text: str, token_ids: list[int],
-                 finish_reason: str | None, **fork) -> "BankRecord":
+                 finish_reason: str | None, **fork) -> BankRecord:
         """A record of an answer to `item`, graded by its domain's rule (sla_pipeline/domains)."""
         if item.split == "test":
             raise ValueError(f"{item.id} is a test problem: test problems never enter the bank")
@@ -119,7 +119,7 @@ class BankRecord:
         return record
 
     @classmethod
-    def from_json(cls, r: dict) -> "BankRecord":
+    def from_json(cls, r: dict) -> BankRecord:
         token_ids = tuple(int(t) for t in r["token_ids"])
         if "tokens" in r and int(r["tokens"]) != len(token_ids):
             raise ValueError(f"record {r['id']}: tokens {r['tokens']} but {len(token_ids)} token ids")

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind

@@ -67,7 +67,8 @@ class StreamTiming:
     rate: float | None  # committed tokens/s after the first commit (None: everything came at once)
 
 
-async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, request_id: str) -> tuple[StreamTiming, SearchStats]:
+async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, request_id: str) -> tuple[StreamTiming,
+                                                                                                      SearchStats]:
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False)
     t0, first, first_n, n = time.perf_counter(), None, 0, 0
     async for out in engine.generate(prompt, params, request_id, read_out=False):  # as the server decodes plainly

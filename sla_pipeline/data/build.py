@@ -1,4 +1,5 @@
-"""`sla data`: preference pairs for the reward head, built offline from packaged data (REFERENCE §2, §7).
+"""`sla data`: preference pairs for the reward head, built offline from packaged data
+(docs/background.md#reward-transformer, docs/background.md#models-and-data-from-registry-packages).
 
 Stages, each resumable (its outputs are appended as it goes; a rerun skips what is on disk):
 
@@ -88,7 +89,8 @@ class DataPlan:
 
 def interleave(a: list, b: list) -> list:
     """`a` and `b` merged with `b`'s items spread evenly among `a`'s, each list's order kept."""
-    keyed = [((i + 0.5) / len(a), 0, x) for i, x in enumerate(a)] + [((j + 0.5) / len(b), 1, x) for j, x in enumerate(b)]
+    keyed = [((i + 0.5) / len(a), 0, x) for i, x in enumerate(a)] + [((j + 0.5) / len(b), 1, x) for j,
+                                                                     x in enumerate(b)]
     return [x for _, _, x in sorted(keyed, key=lambda k: k[:2])]
 
 
@@ -144,7 +146,8 @@ def judged_pair(item: Item, samples: list[Sample], verdict: Judgement) -> Pair |
         return None
     win, lose = (samples[0], samples[1]) if verdict.verdict == "first" else (samples[1], samples[0])
     return Pair(f"{item.id}#{win.index}>{lose.index}", "alpaca", item.id, item.split, item.messages, win.text,
-                lose.text, {"method": "judge_both_orders", "margin": verdict.margin, "position_bias": verdict.position_bias})
+                lose.text, {"method": "judge_both_orders", "margin": verdict.margin,
+                            "position_bias": verdict.position_bias})
 
 
 def reference_pair(item: Item, samples: list[Sample]) -> Pair | None:
@@ -180,8 +183,10 @@ def assemble_pairs(plan: DataPlan) -> dict:
     pairs += [Pair(d.id, "dpo_demo", d.id, d.split, d.messages, d.chosen, d.rejected, {"method": "source_label"})
               for d in dpo_demo_pairs()]
 
-    stats: dict = {"pairs": {}, "gsm_sample_accuracy": accuracy["right"] / accuracy["samples"] if accuracy["samples"] else None,
-                   "forks": dict(sorted(outcomes.items())), "judge": dict(Counter(v.verdict for v in verdicts.values()))}
+    stats: dict = {"pairs": {},
+                   "gsm_sample_accuracy": accuracy["right"] / accuracy["samples"] if accuracy["samples"] else None,
+                   "forks": dict(sorted(outcomes.items())),
+                   "judge": dict(Counter(v.verdict for v in verdicts.values()))}
     for split in ("train", "heldout"):
         path = plan.path("pairs", f"{split}.jsonl")
         path.unlink(missing_ok=True)

@@ -15,11 +15,13 @@ from sla_pipeline.judges.check import REPORT
 def add_parser(sub) -> None:
     data = sub.add_parser("data", help="build preference pairs for the reward head (resumable)",
                           description="Samples the policy on packaged prompts, judges general answers, rolls out "
-                                      "forks of greedy GSM answers, and writes OUT/pairs/{train,heldout}.jsonl. Rerun the same command to resume.")
+                                      "forks of greedy GSM answers, and writes OUT/pairs/{train,heldout}.jsonl. "
+                                      "Rerun the same command to resume.")
     data.set_defaults(run=data_command)
     data.add_argument("--out", type=Path, required=True, help="working folder (samples, verdicts, pairs)")
     data.add_argument("--policy", default=DEFAULT_MODEL, help="model that answers [default %(default)s]")
-    data.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct", help="pairwise judge model [default %(default)s]")
+    data.add_argument("--judge", default="qwen2.5-coder-1.5b-instruct",
+                      help="pairwise judge model [default %(default)s]")
     data.add_argument("--judge-check", type=Path, default=REPORT,
                       help="the `sla judge-check` report the judge's pairwise method must have passed before it "
                            "labels AlpacaEval pairs [default %(default)s]")

@@ -71,7 +71,7 @@ class Answer:
         return {"text": self.text, "finish_reason": self.finish_reason, "tokens": self.tokens}
 
     @classmethod
-    def from_json(cls, r: dict) -> "Answer":
+    def from_json(cls, r: dict) -> Answer:
         return cls(r["text"], r.get("finish_reason"), int(r["tokens"]))
 
 
@@ -86,7 +86,7 @@ class ForkedProblem:
                 "forks": [{**p.__dict__, **a.to_json()} for p, a in self.forks]}
 
     @classmethod
-    def from_json(cls, r: dict) -> "ForkedProblem":
+    def from_json(cls, r: dict) -> ForkedProblem:
         return cls(r["item"], Answer.from_json(r["trunk"]),
                    tuple((ForkPoint(int(f["at"]), int(f["token"]), float(f["log_ratio"])), Answer.from_json(f))
                          for f in r["forks"]))

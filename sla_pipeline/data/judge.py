@@ -32,7 +32,7 @@ class Judgement:
     position_bias: float = 0.0
 
     @classmethod
-    def from_json(cls, r: dict) -> "Judgement":
+    def from_json(cls, r: dict) -> Judgement:
         if r["verdict"] not in ("first", "second", "tie"):
             raise ValueError(f"verdict must be first, second or tie, got {r['verdict']!r}")
         return cls(r["key"], r["verdict"], float(r.get("margin", 0.0)), float(r.get("position_bias", 0.0)))

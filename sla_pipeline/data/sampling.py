@@ -53,7 +53,7 @@ class Sample:
     tokens: int
 
     @classmethod
-    def from_json(cls, r: dict) -> "Sample":
+    def from_json(cls, r: dict) -> Sample:
         return cls(r["item"], int(r["index"]), r["text"], r.get("finish_reason"), int(r["tokens"]))
 
 

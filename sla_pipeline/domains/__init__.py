@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sla_pipeline.data import gsm
 from sla_pipeline.data.sources import Item
+from sla_pipeline.domains import ifeval, mbpp
 from sla_pipeline.domains.outcome import Outcome
 
 DOMAINS = ("gsm", "mbpp", "ifeval")
@@ -28,10 +29,4 @@ def grade(item: Item, text: str) -> Outcome:
     domain = domain_of(item)
     if domain == "gsm":
         return Outcome(gsm.is_correct(text, item.answer))
-    if domain == "mbpp":
-        from sla_pipeline.domains import mbpp
-
-        return mbpp.grade(item, text)
-    from sla_pipeline.domains import ifeval
-
-    return ifeval.grade(item, text)
+    return (mbpp if domain == "mbpp" else ifeval).grade(item, text)

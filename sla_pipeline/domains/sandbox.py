@@ -76,7 +76,7 @@ class Isolation:
 
     @staticmethod
     @cache
-    def available() -> "Isolation":
+    def available() -> Isolation:
         root = os.geteuid() == 0
         unshare = shutil.which("unshare")
         works = False

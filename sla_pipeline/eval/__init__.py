@@ -1,1 +1,1 @@
-"""`sla eval`: strategies against greedy through the running server (REFERENCE §4)."""
+"""`sla eval`: strategies against greedy through the running server (docs/background.md#the-papers-evaluation)."""

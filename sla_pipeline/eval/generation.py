@@ -31,7 +31,7 @@ class Strategy:
             raise ValueError(f"strategy {self.name}: the search body needs a 'strategy' field, got {self.search!r}")
 
     @classmethod
-    def parse(cls, text: str) -> "Strategy":
+    def parse(cls, text: str) -> Strategy:
         """"NAME=JSON", e.g. 'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}'."""
         name, sep, body = text.partition("=")
         if not sep:
@@ -53,7 +53,7 @@ class Generation:
     wall_s: float
 
     @classmethod
-    def from_json(cls, r: dict) -> "Generation":
+    def from_json(cls, r: dict) -> Generation:
         return cls(r["item"], r["text"], r["finish_reason"], int(r["tokens_emitted"]), int(r["tokens_generated"]),
                    r["ttft_s"], float(r["wall_s"]))
 

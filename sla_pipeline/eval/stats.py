@@ -1,6 +1,7 @@
 """Win / tie / loss, equity and accuracy, with bootstrap 95 % intervals over items.
 
-Equity (the paper's headline, REFERENCE §4) = win + tie / 2: the share of items on which a strategy's answer
+Equity (the paper's headline, docs/background.md#the-papers-evaluation) = win + tie / 2: the share of items on which a
+strategy's answer
 is at least as good as greedy's, ties counted half. On a math set a strategy is also compared with the
 baseline item by item (`PairedGain`): two accuracies of 30 % ± 12 on the same 64 problems say little apart,
 the problems one strategy fixed and broke against the other say more.
@@ -11,8 +12,8 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from sla_pipeline.data.judge import Verdict
 
@@ -58,7 +59,7 @@ class Equity:
     ci95: tuple[float, float]
 
     @classmethod
-    def of(cls, verdicts: Sequence[Verdict]) -> "Equity":
+    def of(cls, verdicts: Sequence[Verdict]) -> Equity:
         counts = Counter(verdicts)
         scores = [SCORE[v] for v in verdicts]
         return cls(counts["first"], counts["tie"], counts["second"], sum(scores) / len(scores), bootstrap_ci(scores))
@@ -72,7 +73,7 @@ class Accuracy:
     ci95: tuple[float, float]
 
     @classmethod
-    def of(cls, correct: Sequence[bool], groups: Sequence[str] | None = None) -> "Accuracy":
+    def of(cls, correct: Sequence[bool], groups: Sequence[str] | None = None) -> Accuracy:
         """`groups`: one label per result, when results of one item are not independent (an IFEval prompt's
         instructions): whole items are resampled for the interval."""
         scores = [float(c) for c in correct]
@@ -97,7 +98,7 @@ class PairedGain:
     p_value: float  # sign test on fixed vs broke
 
     @classmethod
-    def of(cls, correct: Sequence[bool], baseline_correct: Sequence[bool]) -> "PairedGain":
+    def of(cls, correct: Sequence[bool], baseline_correct: Sequence[bool]) -> PairedGain:
         if len(correct) != len(baseline_correct):
             raise ValueError(f"paired results of different lengths: {len(correct)} and {len(baseline_correct)}")
         diffs = [float(a) - float(b) for a, b in zip(correct, baseline_correct)]

@@ -65,7 +65,8 @@ def pairs_for(method: str, pairs: list[KnownPair]) -> list[KnownPair]:
 def agreement(outcomes: list[float], items: list[str]) -> dict:
     if not outcomes:
         return {"pairs": 0, "agreement": None, "ci95": None}
-    return {"pairs": len(outcomes), "agreement": sum(outcomes) / len(outcomes), "ci95": bootstrap_ci(outcomes, groups=items)}
+    return {"pairs": len(outcomes), "agreement": sum(outcomes) / len(outcomes), "ci95": bootstrap_ci(outcomes,
+                                                                                                     groups=items)}
 
 
 def summarize(results: list[dict]) -> dict:
@@ -105,7 +106,8 @@ def verdict(report: dict) -> dict:
             if m["agreement"] is not None and m["pairs"] >= MIN_PAIRS and (best is None or m["agreement"] > best[2]):
                 best = (judge, method, m["agreement"])
     return {"target": TARGET, "min_pairs": MIN_PAIRS, "best": None if best is None else
-            {"judge": best[0], "method": best[1], "agreement": best[2]}, "reached": best is not None and best[2] >= TARGET}
+            {"judge": best[0], "method": best[1],
+             "agreement": best[2]}, "reached": best is not None and best[2] >= TARGET}
 
 
 def standing(path: Path, judge: str, method: str) -> dict:

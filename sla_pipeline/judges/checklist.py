@@ -14,8 +14,16 @@ from vllm import SamplingParams
 
 from sla_engine.engine import Engine
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
-from sla_pipeline.judges.methods import (ITEM, WRITE_CHECKLIST, Case, Preference, ScoreMemo, TokenReader, chat,
-                                          single_token)
+from sla_pipeline.judges.methods import (
+    ITEM,
+    WRITE_CHECKLIST,
+    Case,
+    Preference,
+    ScoreMemo,
+    TokenReader,
+    chat,
+    single_token,
+)
 
 MAX_ITEMS = 5
 

@@ -38,7 +38,7 @@ level of detail.{reference}
 {answer}
 
 Answer with a single number from 1 (useless) to 10 (excellent)."""
-REFERENCE = "\nA reference answer is given; judge correctness against it.\n\n[Reference answer]\n{reference}"
+ANSWER_KEY = "\nA reference answer is given; judge correctness against it.\n\n[Reference answer]\n{reference}"
 PAIR = """Which response follows the user's instruction better? Consider helpfulness, correctness, relevance and \
 level of detail. Ignore the order in which the responses are shown and their length.
 
@@ -156,7 +156,7 @@ class PointwiseJudge:
         return await self.memo.get(key, lambda: self.compute(*key))
 
     async def compute(self, instruction: str, answer: str, reference: str | None) -> float:
-        ref = REFERENCE.format(reference=reference) if reference else ""
+        ref = ANSWER_KEY.format(reference=reference) if reference else ""
         messages = chat(SCORE.format(instruction=instruction, answer=answer, reference=ref))
         wanted = self.digits + ([self.ten] if self.ten is not None else [])
         lps = dict(zip(range(1, len(wanted) + 1), await self.reader.logprobs(messages, wanted)))

@@ -1,1 +1,2 @@
-"""Training the reward channel and head on a frozen policy (REFERENCE §2): features, losses, metrics, loop."""
+"""Training the reward channel and head on a frozen policy (docs/background.md#reward-transformer): features,
+losses, metrics, loop."""

@@ -1,4 +1,5 @@
-"""Training settings, validated at construction. Defaults are the paper's (REFERENCE §2) except where the
+"""Training settings, validated at construction. Defaults are the paper's (docs/background.md#reward-transformer)
+except where the
 docs/reward-head.md says a measured choice replaced them for the Bradley–Terry head."""
 
 from __future__ import annotations

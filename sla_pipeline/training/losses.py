@@ -1,4 +1,4 @@
-"""Losses on token rewards of chosen / rejected responses (REFERENCE §2).
+"""Losses on token rewards of chosen / rejected responses (docs/background.md#reward-transformer).
 
 Inputs are padded [B, T] reward and mask tensors (mask 1 on response tokens).
 

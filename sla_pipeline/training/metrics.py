@@ -1,4 +1,5 @@
-"""How good a token-level reward is (REFERENCE §2): pair accuracy on response prefixes, and AuTRC.
+"""How good a token-level reward is (docs/background.md#reward-transformer): pair accuracy on response prefixes, and
+AuTRC.
 
 `prefix_accuracy(f)`: the share of pairs whose chosen response has the higher mean reward when only the
 first ceil(f · length) tokens of each response are seen (ties count one half).
@@ -10,7 +11,7 @@ token-level reward scores 1 − 0.25·0.5/2 = 0.9375 (it cannot beat chance at f
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
@@ -20,7 +21,8 @@ def prefix_mean(rewards: Sequence[float], fraction: float) -> float:
     return sum(rewards[:n]) / n
 
 
-def prefix_outcomes(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]], fraction: float) -> list[float]:
+def prefix_outcomes(chosen: Sequence[Sequence[float]], rejected: Sequence[Sequence[float]],
+                    fraction: float) -> list[float]:
     """Per pair: 1 if the chosen prefix's mean reward is higher, 0.5 on a tie, else 0."""
     if len(chosen) != len(rejected) or not chosen:
         raise ValueError("need the same, non-zero number of chosen and rejected reward lists")

@@ -20,8 +20,8 @@ pair by pair, the gain's interval again bootstrapped over items.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sla_engine.reward import RewardHead
 from sla_pipeline.data.pairs import Pair, read_pairs
@@ -91,7 +91,8 @@ def score_pairs(model_path: Path, head_dir: Path, pairs_file: Path, cache_dir: P
         if other:
             o_chosen, o_rejected, _ = other[0]
             theirs = _ranked(these, [o_chosen[i] for i in picked], [o_rejected[i] for i in picked])
-            result[source]["compare"] = {"head": str(compare), "pair_accuracy": theirs["curve"][1.0], "pick": theirs["pick"]} | \
+            result[source]["compare"] = {"head": str(compare), "pair_accuracy": theirs["curve"][1.0],
+                                         "pick": theirs["pick"]} | \
                 compare_outcomes(ranked["outcomes"], theirs["outcomes"], items)
     return result
 

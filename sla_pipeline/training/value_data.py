@@ -19,8 +19,8 @@ answer instead of hundreds, and the backbone features of the others are never st
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.features import TokenizedResponse
