@@ -8,9 +8,10 @@ import math
 import pytest
 
 from sla_engine.search import CardsConfig, Chunk, ScoredTokens, SearchStats
-from sla_engine.search.best_of_n import Candidate, best, majority, survivors
+from sla_engine.search.best_of_n import Candidate, survivors
 from sla_engine.search.cards import acceptance, threshold
 from sla_engine.search.fork_rollouts import fork_points, runner_up
+from sla_engine.search.ranking import by_score, majority, ranked
 from sla_engine.search.rsd import step_score
 from sla_engine.search.tree_sampling import Path, hand_over, repeats, split, winner
 from sla_pipeline.bench.run import StreamTiming, summarize
@@ -18,6 +19,10 @@ from sla_pipeline.bench.run import StreamTiming, summarize
 
 def sample(index, rewards, finish="stop"):
     return Candidate(list(range(len(rewards))), list(rewards), finish, index=index)
+
+
+def best(samples: list[Candidate], prefer_finished: bool = False) -> Candidate:
+    return ranked(samples, by_score("mean", prefer_finished))[0]
 
 
 def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mean():
@@ -34,9 +39,9 @@ def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mea
 def test_best_of_n_prefer_finished_ranks_an_eos_sample_above_any_cut_one():
     batch = [sample(0, [3.0], "length"), sample(1, [1.0]), sample(2, [2.0]), sample(3, [4.0], "length")]
     assert best(batch).index == 3  # by reward alone: a cut answer wins
-    assert best(batch, prefer_finished=True).index == 2  # the best of those that ended at EOS
+    assert best(batch, True).index == 2  # the best of those that ended at EOS
     cut = [sample(0, [1.0], "length"), sample(1, [2.0], "length")]
-    assert best(cut, prefer_finished=True).index == 1  # none ended: the best cut one
+    assert best(cut, True).index == 1  # none ended: the best cut one
 
 
 def test_a_majority_vote_takes_the_best_ranked_sample_of_the_most_given_answer():

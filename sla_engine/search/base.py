@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from sla_engine.engine import Engine
 from sla_engine.reward.weights import Readout
 from sla_engine.search.config import StrategyConfig
+from sla_engine.search.primitives import Draw, extend
 from sla_engine.search.scored import ScoredTokens
 from sla_engine.search.stats import SearchStats
 
@@ -106,6 +107,22 @@ class Search:
         readout = requested or self.engine.readout or "mean"
         self.stats.settings["score"] = readout
         return readout
+
+    async def grow_each(self, paths: Sequence[ScoredTokens], size: int, name: str,
+                        draw: Callable[[ScoredTokens], Draw | None]) -> None:
+        """Extends every path (a ScoredTokens with an `index`: best-of-N's samples, tree sampling's paths) by up
+        to `size` tokens drawn as `draw(path)` says (None: greedy), one engine request each, all at once; the
+        path's first request counts as its trunk's only for path 0."""
+        tasks = [
+            self.branches.start(extend(
+                self.engine, self.prompt_ids + p.tokens, None, min(size, self.max_tokens - len(p.tokens)), 1,
+                f"{self.request_id}-{name}{p.index}-{len(p.tokens)}", draw(p),
+            ))
+            for p in paths
+        ]
+        for p, chunk in zip(paths, await self.branches.all_of(tasks)):
+            self.stats.ran(chunk, branched=bool(p.index or p.tokens))
+            p.grow(chunk, self.max_tokens)
 
     async def commits(self) -> AsyncIterator[ScoredTokens]:
         """The committed pieces of the answer, in order; each is counted in the stats before it is handed

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass
 
 from sla_engine.search.base import Search
 from sla_engine.search.config import CardsConfig
-from sla_engine.search.primitives import Draw, positions
+from sla_engine.search.primitives import Draw, Position, write
 from sla_engine.search.scored import Chunk, ScoredTokens
 
 
@@ -83,25 +82,17 @@ class Cards(Search):
                 return max(rejected, key=lambda rs: rs[0])[1]  # first of equals
 
     async def _sample(self) -> Chunk:
-        config, path = self.config, self.prompt_ids + self.tokens
+        config = self.config
         limit = min(config.max_segment, self.max_tokens - len(self.tokens))
-        look_ahead = len(path) + limit < self.engine.max_model_len
-        tokens, before, ended, generated = [], [], False, 0
         draw = Draw(config.beta, self.seeds.next(), config.top_k)
         request_id = f"{self.request_id}-g{self.branches.started}"
         branched = self.branches.started > 1
         self.stats.branches_forked += branched
-        on_prompt = self.stats.branch if branched else None
-        async with aclosing(positions(self.engine, path, limit + look_ahead, draw, request_id, on_prompt)) as stream:
-            async for p in stream:
-                generated += 1
-                before.append(p.reward_before)
-                if len(tokens) == limit or (len(tokens) >= config.min_segment and p.entropy >= config.entropy):
-                    break  # the cut: this position only gives the reward of the segment's end
-                tokens.append(p.token)
-                if p.token in self.engine.eos_token_ids:
-                    ended = True
-                    break
-        self.stats.tokens_generated += generated
-        rewards = before[1 : len(tokens) + 1 - ended] if tokens else []
-        return Chunk(tokens, rewards, "stop" if ended else None, generated=generated)
+
+        def boundary(tokens: list[int], p: Position) -> bool:  # the segment ends where the policy is unsure
+            return len(tokens) >= config.min_segment and p.entropy >= config.entropy
+
+        segment, _ = await write(self.engine, self.prompt_ids + self.tokens, limit, draw, request_id, boundary,
+                                 self.stats.branch if branched else None)
+        self.stats.tokens_generated += segment.generated
+        return segment

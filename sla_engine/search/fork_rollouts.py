@@ -10,7 +10,7 @@ end"). This search makes that choice with the look-ahead reaching the end of the
               the runner-up token survives the min_p filter, up to `forks` of them spread evenly; each is the
               trunk up to the boundary, the runner-up token, then greedy decoding to the end — one request
               whose prompt the prefix cache serves
-    answer    the best of trunk and forks as best-of-N ranks its samples (best_of_n.ranked: the head's read-out
+    answer    the best of trunk and forks as best-of-N ranks its samples (ranking.py: the head's read-out
               over the whole answer, first drawn among equals; with `prefer_finished`, one that ended at EOS
               before any cut at max_tokens)
 
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
 
 from sla_engine.search.base import Search
-from sla_engine.search.best_of_n import Candidate, ranked
+from sla_engine.search.best_of_n import Candidate
 from sla_engine.search.config import ForkRolloutsConfig
-from sla_engine.search.primitives import extend, positions, reward_engine
+from sla_engine.search.primitives import extend, reward_engine, write
+from sla_engine.search.ranking import by_score, ranked
 from sla_engine.search.scored import ScoredTokens
 
 
@@ -76,27 +76,16 @@ class ForkRollouts(Search):
         shared = points[0][0]
         yield ScoredTokens(trunk.tokens[:shared], trunk.rewards[:shared])
         self.candidates += await self._forks(trunk, points, rolling)
-        best = ranked(self.candidates, config.prefer_finished, self.scoring)[0]
+        best = ranked(self.candidates, by_score(self.scoring, config.prefer_finished))[0]
         yield ScoredTokens(best.tokens[shared:], best.rewards[shared:], best.finish_reason)
 
     async def _trunk(self) -> tuple[Candidate, list[int | None]]:
         """The greedy answer with every token's reward, and each position's runner-up token."""
-        path, budget = self.prompt_ids, self.max_tokens
-        look_ahead = len(path) + budget < self.engine.max_model_len  # one position more: the last token's reward
-        tokens, before, runner_ups = [], [], []
-        async with aclosing(positions(self.engine, path, budget + look_ahead, None, f"{self.request_id}-trunk",
-                                      width=2, fork_min_p=self.config.fork_min_p)) as written:
-            async for p in written:
-                self.stats.tokens_generated += 1
-                before.append(p.reward_before)
-                if len(tokens) == budget:
-                    break  # the look-ahead position: only its reward is kept
-                tokens.append(p.token)
-                runner_ups.append(runner_up(p.token, p.rivals))
-        ended = bool(tokens) and tokens[-1] in self.engine.eos_token_ids
-        # before[i] is the reward of the prefix ending at token i - 1; a final EOS token has none
-        trunk = Candidate(tokens, before[1: len(tokens) + 1 - ended], "stop" if ended else "length", index=0)
-        return trunk, runner_ups
+        written, kept = await write(self.engine, self.prompt_ids, self.max_tokens, None, f"{self.request_id}-trunk",
+                                    width=2, fork_min_p=self.config.fork_min_p)
+        self.stats.tokens_generated += written.generated
+        trunk = Candidate(written.tokens, written.rewards, written.finish_reason or "length", index=0)
+        return trunk, [runner_up(p.token, p.rivals) for p in kept]
 
     def _roll(self, trunk: Candidate, points: list[tuple[int, int]]) -> list[asyncio.Task]:
         """Start the forks at `points`, each rolled out greedily to the trunk's token budget."""

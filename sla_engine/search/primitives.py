@@ -115,6 +115,33 @@ async def positions(
                 yield Position(token, r, entropy, rivals)
 
 
+async def write(
+    engine: Engine, path: list[int], budget: int, draw: Draw | None, request_id: str,
+    cut: Callable[[list[int], Position], bool] | None = None, on_prompt: Callable[[int, int], None] | None = None,
+    width: int = 0, fork_min_p: float = 0.0,
+) -> tuple[Chunk, list[Position]]:
+    """Up to `budget` tokens continuing `path`, read position by position, with one position of look-ahead
+    (where the context allows) so that the last token's reward is read too. `cut(tokens so far, position)` may
+    end it at a position, which then only gives the reward of the prefix before it. Returns the chunk (its
+    tokens, the reward of the prefix ending at each — a final EOS token has none —, "stop" if it ended at EOS,
+    the positions the engine generated) and the positions of its tokens (their rivals, with `width`)."""
+    look_ahead = len(path) + budget < engine.max_model_len
+    tokens, before, kept, ended = [], [], [], False
+    async with aclosing(positions(engine, path, budget + look_ahead, draw, request_id, on_prompt, width,
+                                  fork_min_p)) as stream:
+        async for p in stream:
+            before.append(p.reward_before)
+            if len(tokens) == budget or (cut is not None and cut(tokens, p)):
+                break  # the look-ahead position, or the cut: only its reward is kept
+            tokens.append(p.token)
+            kept.append(p)
+            if p.token in engine.eos_token_ids:
+                ended = True
+                break
+    rewards = before[1: len(tokens) + 1 - ended] if tokens else []  # before[i]: the prefix ending at token i-1
+    return Chunk(tokens, rewards, "stop" if ended else None, generated=len(before)), kept
+
+
 async def complete(engine: Engine, path: list[int], params: SamplingParams, request_id: str | None = None) -> Chunk:
     """Run one request to its end (`params` decide where: max_tokens, stop tokens) and return every
     generated token with the reward of the prefix ending at it — a final EOS token included, whose reward one

@@ -2,8 +2,8 @@
 `Chunk`, what one engine request adds to it.
 
 `rewards[i]` is the reward of the prefix ending at `tokens[i]`; a final EOS token has none (nothing is read
-after it), so `rewards` may be one shorter than `tokens`. How a path is scored is the head's *read-out*: the
-mean over its tokens (a Bradley–Terry head, the paper's) or the reward at its last token (a value head).
+after it), so `rewards` may be one shorter than `tokens`. How a path is scored (the read-out) is ranking.py's
+rule.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sla_engine.reward.weights import Readout
+from sla_engine.search.ranking import path_score
 
 
 @dataclass(eq=False)
@@ -21,13 +22,11 @@ class ScoredTokens:
 
     @property
     def mean_reward(self) -> float:
-        return sum(self.rewards) / len(self.rewards) if self.rewards else float("-inf")
+        return path_score(self.rewards, "mean")
 
     def score(self, readout: Readout = "mean") -> float:
-        """The path's score under a read-out: the mean reward, or the last token's (−inf without rewards)."""
-        if readout == "last":
-            return self.rewards[-1] if self.rewards else float("-inf")
-        return self.mean_reward
+        """The path's score under a read-out (ranking.py)."""
+        return path_score(self.rewards, readout)
 
     def then(self, more: ScoredTokens) -> ScoredTokens:
         """A new record: this one followed by `more` (whose finish reason it takes)."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from sla_engine.reward.weights import Readout
 from sla_engine.search.primitives import Position
-from sla_engine.search.scored import Chunk, Readout, ScoredTokens
+from sla_engine.search.ranking import standing
+from sla_engine.search.scored import Chunk, ScoredTokens
 
 
 class Stream:
@@ -101,5 +103,4 @@ class Node:
     def rank(self, readout: Readout = "mean", prefer_finished: bool = False) -> tuple[bool, float]:
         """SLA's commit key: the best score among the leaves below (finished leaves included); with
         `prefer_finished`, a leaf that ended at EOS first: (ended at EOS, score)."""
-        return max((prefer_finished and leaf.finish_reason == "stop", leaf.path.score(readout))
-                   for leaf in self.leaves())
+        return max(standing(leaf.path.score(readout), leaf.finish_reason, prefer_finished) for leaf in self.leaves())

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from sla_engine.search.base import Search
 from sla_engine.search.config import TreeConfig
-from sla_engine.search.primitives import Draw, extend
+from sla_engine.search.primitives import Draw
+from sla_engine.search.ranking import by_score, ranked
 from sla_engine.search.scored import Chunk, ScoredTokens
 
 REPEAT_NGRAM = 16  # a path whose newest segment repeats a 16-token run of the path stops
@@ -73,8 +74,10 @@ def hand_over(spare: int, live: list[Path]) -> None:
 
 
 def winner(finished: list[Path]) -> Path:
+    """The best path by mean reward (ranking.py; the first created among equals), one that stopped on a
+    repetition only when all did."""
     clean = [p for p in finished if p.finish_reason != "repetition"] or finished
-    return min(clean, key=lambda p: (-p.mean_reward, p.index))
+    return ranked(sorted(clean, key=lambda p: p.index), by_score("mean"))[0]
 
 
 class TreeSampling(Search):
@@ -97,7 +100,8 @@ class TreeSampling(Search):
         """One commit: the winning path."""
         live, finished = [self._new(None, self.config.paths)], self.finished
         while live:
-            await self._grow(live)
+            await self.grow_each(live, self.config.segment, "p",
+                                 lambda _: Draw(self.config.temperature, self.seeds.next()))
             done = [p for p in live if p.finish_reason]
             live = [p for p in live if not p.finish_reason]
             finished += done
@@ -124,16 +128,3 @@ class TreeSampling(Search):
         best = winner(finished)
         self.stats.count("rebranches")
         return self._new(best, budget, upto=best.starts[-1])
-
-    async def _grow(self, live: list[Path]) -> None:
-        tasks = [
-            self.branches.start(extend(
-                self.engine, self.prompt_ids + p.tokens, None, min(self.config.segment,
-                                                                   self.max_tokens - len(p.tokens)),
-                1, f"{self.request_id}-p{p.index}-{len(p.tokens)}", Draw(self.config.temperature, self.seeds.next()),
-            ))
-            for p in live
-        ]
-        for path, chunk in zip(live, await self.branches.all_of(tasks)):
-            self.stats.ran(chunk, branched=bool(path.index or path.tokens))
-            path.grow(chunk, self.max_tokens)

@@ -1,5 +1,5 @@
 """Would fork rollouts and best-of-N's samples do better together? On the bank's validation problems with a
-greedy answer (its trunk), forks and samples, each rule below replayed by the server's ranking (`ranked`:
+greedy answer (its trunk), forks and samples, each rule below replayed by the server's ranking (`best_of_n_order`:
 finished answers first, then the head's score over the whole answer, then draw order) and vote (`majority`
 of the final numbers, the head's order breaking ties), against greedy:
 
@@ -31,21 +31,21 @@ from pathlib import Path
 
 from sla_engine.reward.weights import READOUTS
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import Scorer, against_greedy, greedy_and, ranked, read, vote
+from sla_pipeline.training.choices import Scorer, against_greedy, best_of_n_order, greedy_and, read, vote
 from sla_pipeline.training.value_data import scored_length
 
 RULES = ("forks", "vote", "forks+vote", "all-vote", "all-pick")
 
 
 def voted(candidates: list[BankRecord], score: Scorer, limit: int) -> BankRecord:
-    return vote(ranked(candidates, score, limit, prefer_finished=True))
+    return vote(best_of_n_order(candidates, score, limit, prefer_finished=True))
 
 
 def choose(trunk: BankRecord, forks: list[BankRecord], samples: list[BankRecord], score: Scorer,
            limit: int) -> dict[str, tuple[BankRecord, int]]:
     """Per rule, its answer and the tokens it generated to get there (a fork's shared prefix is not generated
     twice)."""
-    pick = ranked([trunk, *forks], score, limit, prefer_finished=True)[0]
+    pick = best_of_n_order([trunk, *forks], score, limit, prefer_finished=True)[0]
     fork_cost = trunk.tokens + sum(f.tokens - f.fork_at for f in forks)
     sample_cost = sum(s.tokens for s in samples)
     everything = [trunk, *forks, *samples]
@@ -53,7 +53,7 @@ def choose(trunk: BankRecord, forks: list[BankRecord], samples: list[BankRecord]
             "vote": (voted([trunk, *samples], score, limit), trunk.tokens + sample_cost),
             "forks+vote": (voted([pick, *samples], score, limit), fork_cost + sample_cost),
             "all-vote": (voted(everything, score, limit), fork_cost + sample_cost),
-            "all-pick": (ranked(everything, score, limit, prefer_finished=True)[0], fork_cost + sample_cost)}
+            "all-pick": (best_of_n_order(everything, score, limit, prefer_finished=True)[0], fork_cost + sample_cost)}
 
 
 def problems(records: Iterable[BankRecord], split: str,

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from sla_engine.engine import Engine, EngineConfig
 from sla_engine.search import BestOfNConfig
-from sla_engine.search.best_of_n import BestOfN, best, majority
+from sla_engine.search.best_of_n import BestOfN
+from sla_engine.search.ranking import by_score, majority, ranked
 from sla_engine.store import ModelStore
 from sla_pipeline.data.gsm import extract_answer, is_correct
 from sla_pipeline.data.jsonl import JsonlWriter, read_jsonl
@@ -125,7 +126,7 @@ async def draw(engine: Engine, item: Item, config: BestOfNConfig, max_tokens: in
                         "mean_reward": s.mean_reward, "rewards": [round(r, 4) for r in s.rewards],
                         "right": is_correct(text, item.answer),
                         "value": extract_answer(text)})
-    assert search.samples.index(best(search.samples)) == pick([as_drawn(s) for s in samples])
+    assert search.samples.index(ranked(search.samples, by_score())[0]) == pick([as_drawn(s) for s in samples])
     return [{"item": item.id, "samples": samples}]
 
 

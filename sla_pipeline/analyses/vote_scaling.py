@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sla_pipeline.bank.read import read_bank
 from sla_pipeline.bank.record import BankRecord
-from sla_pipeline.training.choices import against_greedy, greedy_and, ranked, vote
+from sla_pipeline.training.choices import against_greedy, best_of_n_order, greedy_and, vote
 
 
 def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> dict:
@@ -41,7 +41,7 @@ def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> d
     for n in range(2, most + 2):
         voted, oracle = [], []
         for trunk, samples in found:
-            order = ranked([trunk, *samples[: n - 1]], lambda a, seen: 0.0, limit, prefer_finished=True)
+            order = best_of_n_order([trunk, *samples[: n - 1]], lambda a, seen: 0.0, limit, prefer_finished=True)
             voted.append(vote(order).correct)
             oracle.append(any(r.correct for r in order))
         by_n[n] = {"oracle": sum(oracle) / len(oracle), **against_greedy(voted, greedy)}

@@ -38,8 +38,8 @@ class Pair:
             raise ValueError(f"pair {self.id}: split must be 'train' or 'heldout', got {self.split!r}")
         if not self.prompt or not all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in self.prompt):
             raise ValueError(f"pair {self.id}: prompt must be a non-empty list of {{role, content}} messages")
-        if not isinstance(self.chosen, str) or not isinstance(self.rejected,
-                                                              str) or not self.chosen or not self.rejected:
+        texts = (self.chosen, self.rejected)
+        if not all(isinstance(t, str) and t for t in texts):
             raise ValueError(f"pair {self.id}: chosen and rejected must be non-empty strings")
 
     def to_json(self) -> dict:

@@ -47,8 +47,8 @@ def mtbench_items(turn: int = 1) -> list[Item]:
     reference where there is one (GPT-4's), so that only trainable questions have a turn-2 item."""
     if turn not in (1, 2):
         raise ValueError(f"MT-Bench has turns 1 and 2, not {turn}")
-    questions = [json.loads(line) for line in read_member(MTBENCH,
-                                                          f"{MTBENCH_DIR}/question.jsonl").splitlines() if line]
+    asked = read_member(MTBENCH, f"{MTBENCH_DIR}/question.jsonl").splitlines()
+    questions = [json.loads(line) for line in asked if line]
     answers = read_member(MTBENCH, f"{MTBENCH_DIR}/reference_answer/gpt-4.jsonl").splitlines()
     refs = {r["question_id"]: r["choices"][0]["turns"] for r in (json.loads(line) for line in answers if line)}
     items = []

@@ -65,8 +65,8 @@ def pairs_for(method: str, pairs: list[KnownPair]) -> list[KnownPair]:
 def agreement(outcomes: list[float], items: list[str]) -> dict:
     if not outcomes:
         return {"pairs": 0, "agreement": None, "ci95": None}
-    return {"pairs": len(outcomes), "agreement": sum(outcomes) / len(outcomes), "ci95": bootstrap_ci(outcomes,
-                                                                                                     groups=items)}
+    return {"pairs": len(outcomes), "agreement": sum(outcomes) / len(outcomes),
+            "ci95": bootstrap_ci(outcomes, groups=items)}
 
 
 def summarize(results: list[dict]) -> dict:

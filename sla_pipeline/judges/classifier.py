@@ -40,5 +40,5 @@ class ClassifierJudge:
             return await asyncio.to_thread(self.score_now, instruction, answer)
 
     async def prefer(self, case: Case) -> Preference:
-        return Preference(await self.score(case.instruction, case.first) - await self.score(case.instruction,
-                                                                                            case.second))
+        first, second = await self.score(case.instruction, case.first), await self.score(case.instruction, case.second)
+        return Preference(first - second)

@@ -2,9 +2,10 @@
 SLA sees them (`lookahead` tokens past the fork) and best-of-N's candidates (whole answers); and best-of-N
 itself replayed on each problem's answers (`best_of_n_replay`): what it would answer, against greedy.
 
-A head scores the part of an answer a search sees by its read-out: the mean reward over those tokens, or the
-reward at the last of them (a value head). A pair is right when the right answer scores higher (a tie counts
-one half); intervals are bootstrapped over problems, whose pairs are not independent.
+A head scores the part of an answer a search sees by its read-out, and best-of-N ranks and votes, by the
+server's own rule (sla_engine/search/ranking.py), so that a replay is what the server would do. A pair is
+right when the right answer scores higher (a tie counts one half); intervals are bootstrapped over problems,
+whose pairs are not independent.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from sla_engine.search.best_of_n import majority
+from sla_engine.search.ranking import majority, path_score, ranked, standing
 from sla_pipeline.bank.pairs import AnswerPair
 from sla_pipeline.bank.record import BankRecord, Kind
 from sla_pipeline.eval.stats import PairedGain, bootstrap_ci
@@ -110,24 +111,20 @@ def fork_over_greedy(siblings: Sequence[AnswerPair], score: Scorer, lookahead: i
 
 
 def read(rewards: Sequence[float], seen: int, readout: str) -> float:
-    """A path's score from its per-position rewards: the mean of the first `seen`, or the `seen`-th."""
-    if readout == "last":
-        return rewards[seen - 1]
-    return sum(rewards[:seen]) / seen
+    """A path's score from its per-position rewards, its first `seen` read (ranking.py's `path_score`)."""
+    return path_score(rewards, readout, seen)
 
 
-def ranked(candidates: list[BankRecord], score: Scorer, limit: int, prefer_finished: bool) -> list[BankRecord]:
-    """Best-of-N's order (search/best_of_n.py): highest score over the whole answer first, first drawn among
-    equals; with `prefer_finished`, every answer that ended at EOS before any cut at max_tokens."""
-    order = sorted(range(len(candidates)), key=lambda i: (
-        prefer_finished and candidates[i].finish_reason != "stop", -score(candidates[i], scored_length(
-            candidates[i], limit)), i))
-    return [candidates[i] for i in order]
+def best_of_n_order(candidates: list[BankRecord], score: Scorer, limit: int,
+                    prefer_finished: bool) -> list[BankRecord]:
+    """Best-of-N's order of whole answers (ranking.py's `ranked`): the head's score over the whole answer, the
+    first drawn among equals; with `prefer_finished`, every answer that ended at EOS first."""
+    return ranked(candidates, lambda r: standing(score(r, scored_length(r, limit)), r.finish_reason, prefer_finished))
 
 
 def vote(order: list[BankRecord]) -> BankRecord:
-    """The server's `select: "vote"` over answers already in best-of-N's order (`ranked`): the majority of
-    their final numbers, the first in that order breaking ties."""
+    """The server's `select: "vote"` over answers already in best-of-N's order: the majority of their final
+    numbers (GSM's `given`), the first in that order breaking ties."""
     return majority(order, [r.given for r in order])
 
 
@@ -173,7 +170,7 @@ def best_of_n_replay(records: Iterable[BankRecord], score: Scorer, limit: int, p
         candidates = [trunk, *others]
         most = max(most, len(candidates))
         outcomes = {r.correct for r in candidates}
-        order = candidates if len(outcomes) == 1 else ranked(candidates, score, limit, prefer_finished)
+        order = candidates if len(outcomes) == 1 else best_of_n_order(candidates, score, limit, prefer_finished)
         greedy.append(candidates[0].correct)
         picked.append(order[0].correct)
         voted.append(vote(order).correct)
