@@ -27,7 +27,7 @@ import re
 import time
 from pathlib import Path
 
-from stream_client import Server, StreamResult, summarize  # loadtest/ is a folder of scripts, not a package
+from loadtest.stream_client import Server, StreamResult, summarize
 
 PROMPTS = [
     "Explain why the sky is blue in three sentences.",

@@ -2,7 +2,7 @@
 and the CLI's start-up looks up the version of a distribution named `vllm` (PackageNotFoundError). This runs
 the same benchmark module with the same arguments; with the CUDA build, use `vllm bench serve` itself.
 
-    .venv/bin/python loadtest/vllm_bench.py --backend openai-chat --base-url http://127.0.0.1:8000 \\
+    .venv/bin/python -m loadtest.vllm_bench --backend openai-chat --base-url http://127.0.0.1:8000 \\
         --endpoint /v1/chat/completions --model qwen2.5-coder-0.5b-instruct --dataset-name random ...
 """
 

@@ -1,4 +1,5 @@
-"""Models and decoding: the model store, the vLLM engine wrapper and (later) the search strategies.
+"""The serving runtime: the model store (`store/`), the vLLM engine wrapper (`engine/`), the reward channel
+inside vLLM's forward pass (`reward/`) and the search strategies (`search/`).
 
 `server` depends on this package, never the reverse.
 """

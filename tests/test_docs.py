@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from sla_pipeline.eval.results import PAGES, TABLES, refreshed, render, stale
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).parents[1]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 

@@ -1,5 +1,5 @@
 """Writes deploy/grafana/dashboards/sla-server.json (the provisioned dashboard). Rerun after editing PANELS;
-tests/test_deploy.py checks that every metric a panel queries is on a live server's /metrics page."""
+tests/deploy/test_deploy.py checks that every metric a panel queries is on a live server's /metrics page."""
 
 from __future__ import annotations
 

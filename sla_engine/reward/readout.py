@@ -20,8 +20,8 @@ negative already).
 Off-by-one: the logprobs that come with generated token i are computed from the hidden state after token
 i − 1 (after the prompt for i = 0), so they carry the reward of the prefix *before* token i and the top tokens
 that could have taken token i's place. The reward of the prefix ending at token i is entry i + 1; for the last
-token one more position is needed: a search asks for one token more than it keeps (search/branch.py), a plain
-scoring call sends one more one-token request (`search/primitives.py`, `complete`).
+token one more position is needed: a search asks for one token more than it keeps (`search/primitives.py`,
+`extend` and `write`), a plain scoring call sends one more one-token request (`complete`).
 """
 
 from __future__ import annotations

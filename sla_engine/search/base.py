@@ -18,8 +18,8 @@ from sla_engine.search.stats import SearchStats
 
 
 class Branches:
-    """The engine requests one search has in flight, each a task with an owner (a tree node, a sample...).
-    Cancelling a task aborts its request in the engine (Engine.generate)."""
+    """The engine requests one search has in flight, each a task with an owner (SLA's: the stream that writes
+    a branch). Cancelling a task aborts its request in the engine (Engine.generate)."""
 
     def __init__(self, stats: SearchStats):
         self.stats = stats
@@ -32,11 +32,6 @@ class Branches:
         self.started += 1
         self.stats.live(len(self.running))
         return task
-
-    async def next_done(self) -> list[tuple[asyncio.Task, Any]]:
-        """Wait for at least one request to finish; the finished ones leave `running`."""
-        finished, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
-        return [(task, self.running.pop(task)) for task in finished]
 
     async def all_of(self, tasks: list[asyncio.Task]) -> list:
         """The results of `tasks`, in order, once all have finished."""
