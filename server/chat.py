@@ -152,7 +152,7 @@ class GenerationFailed(Exception):
 
 
 async def plain_deltas(engine: Engine, chat: PreparedChat) -> AsyncIterator[tuple[str, int, str | None]]:
-    async for out in engine.generate(chat.prompt_ids, chat.params, chat.id, read_out=False):
+    async for out in engine.generate(chat.prompt_ids, chat.params, chat.id, read_rewards=False):
         c = out.outputs[0]
         finish = c.finish_reason if out.finished else None
         if finish == "abort":

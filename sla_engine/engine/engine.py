@@ -24,7 +24,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 from sla_engine.engine.config import EngineConfig
 from sla_engine.engine.scheduler_probe import SchedulerCounts, SchedulerProbe
 from sla_engine.reward.attach import reward_overrides
-from sla_engine.reward.readout import RewardIds
+from sla_engine.reward.columns import RewardIds
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Engine:
         self.llm = llm
         self.config = config
         # Set on a reward engine: then *every* request reads the reward (so no batch ever mixes reward
-        # read-outs with top-k logprobs, which vLLM 0.32 would corrupt; docs/background.md#vllm-032).
+        # columns with top-k logprobs, which vLLM 0.32 would corrupt; docs/background.md#vllm-032).
         self.reward = reward
         # How the head scores a path ("mean" or "last", reward/weights.py); None without a head.
         self.readout = readout
@@ -130,14 +130,14 @@ class Engine:
         return room if max_tokens is None else max_tokens
 
     async def generate(
-        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None, read_out: bool = True,
+        self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None, read_rewards: bool = True,
     ) -> AsyncIterator[RequestOutput]:
         """Stream outputs for one request. Leaving the loop early (break, exception, cancellation) aborts it.
-        On a reward engine the request reads the reward and fork columns unless `read_out` is False (plain
+        On a reward engine the request reads the reward and fork columns unless `read_rewards` is False (plain
         decoding, which needs none of them)."""
         request_id = request_id or uuid.uuid4().hex
         if self.reward is not None:
-            params = self.reward.apply(params.clone(), read_out)
+            params = self.reward.apply(params.clone(), read_rewards)
         finished = False
         async with aclosing(self.llm.generate(tokens_input(prompt_ids), params, request_id)) as gen:
             try:

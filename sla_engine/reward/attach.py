@@ -7,8 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from sla_engine.reward.columns import RewardIds
 from sla_engine.reward.plugin import ARCHITECTURES, REWARD_CONFIG_KEY
-from sla_engine.reward.readout import RewardIds
 from sla_engine.reward.weights import RewardHead, RewardHeadError
 
 

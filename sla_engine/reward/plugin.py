@@ -8,7 +8,7 @@ cannot happen only in the caller's process.
 from __future__ import annotations
 
 # The hf_config attribute that carries a head's settings into vLLM's worker processes (through hf_overrides):
-# {"head": path, "ids": the RewardIds fields (readout.py)}.
+# {"head": path, "ids": the RewardIds fields (columns.py)}.
 REWARD_CONFIG_KEY = "sla_reward"
 
 # base architecture → its reward-channel class in sla_engine.reward.vllm_models

@@ -4,7 +4,7 @@ They run the decoder stack themselves so that the channel sees every layer's res
 fused-norm layers the stream entering layer i is `hidden + residual`, not the layer's MLP output), and hand
 the final channel state to `compute_logits` by widening the returned hidden states: the fp32 channel state is
 *bit-cast* to the model dtype and concatenated, so nothing is rounded on the way. `compute_logits` splits
-it off, scores it with the head in fp32, and writes the reward into the reserved columns (readout.py).
+it off, scores it with the head in fp32, and writes the reward into the reserved columns (columns.py).
 
 Selected only when a reward head is loaded: `Engine` points `hf_overrides.architectures` at these classes and
 passes the head in `hf_overrides.sla_reward`. A step whose batch has no request that reads the reward columns
@@ -24,16 +24,16 @@ from vllm.forward_context import get_forward_context, is_forward_context_availab
 from vllm.model_executor.models.llama import LlamaForCausalLM
 from vllm.model_executor.models.qwen2 import Qwen2ForCausalLM
 
-from sla_engine.reward.gate import READ_OUT
+from sla_engine.reward.columns import FORK_COLUMNS, FORK_OFFSET, OFFSET, RewardIds
+from sla_engine.reward.gate import REWARD_ROWS
 from sla_engine.reward.plugin import REWARD_CONFIG_KEY
-from sla_engine.reward.readout import FORK_COLUMNS, FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import RewardHead
 
 
-def reads_out() -> bool:
+def channel_needed() -> bool:
     """Whether this step computes the reward: some request in the batch reads it, or a graph is captured."""
     captured = is_forward_context_available() and get_forward_context().cudagraph_runtime_mode != CUDAGraphMode.NONE
-    return captured or READ_OUT.needed()
+    return captured or REWARD_ROWS.needed()
 
 
 class RewardChannelMixin:
@@ -52,8 +52,8 @@ class RewardChannelMixin:
         hidden = m.embed_input_ids(input_ids) if inputs_embeds is None else inputs_embeds
         residual, t = None, None
         channel = self.reward_channel
-        run_channel = channel.uses_layers and reads_out()
-        READ_OUT.steps += run_channel
+        run_channel = channel.uses_layers and channel_needed()
+        REWARD_ROWS.steps += run_channel
         for i, layer in enumerate(m.layers):
             if run_channel:
                 t = channel.step(i, hidden if residual is None else hidden + residual, t)
@@ -70,7 +70,7 @@ class RewardChannelMixin:
         return wide[:, :hidden_size], wide[:, hidden_size:].contiguous().view(torch.float32)
 
     def _with_reward(self, hidden: torch.Tensor, t: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
-        if (self.reward_channel.uses_layers and t is None) or not reads_out():
+        if (self.reward_channel.uses_layers and t is None) or not channel_needed():
             return logits  # nobody reads the reserved columns; their logit bias keeps them from being sampled
         ids = self.reward_ids
         logits = logits.float()

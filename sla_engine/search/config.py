@@ -16,7 +16,7 @@ import typing
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal
 
-from sla_engine.reward.readout import FORK_COLUMNS
+from sla_engine.reward.columns import FORK_COLUMNS
 from sla_engine.reward.weights import Readout
 from sla_engine.search.setting_checks import (
     SearchConfigError,

@@ -5,7 +5,7 @@ branch position by position (`positions`), and run a request to its end with eve
 A branch is a separate vLLM request whose prompt is its whole token path (chat prompt + committed tokens +
 look-ahead), so siblings and successors share the prefix KV cache through vLLM's prefix caching. A chunk
 request asks for one token more than the chunk keeps: that extra position carries the reward of the prefix
-ending at the chunk's last token and the top next tokens at the chunk boundary (reward/readout.py), so
+ending at the chunk's last token and the top next tokens at the chunk boundary (reward/columns.py), so
 neither needs another pass. Branch requests are never detokenized.
 """
 
@@ -97,7 +97,7 @@ async def positions(
     on_prompt: Callable[[int, int], None] | None = None, width: int = 0, fork_min_p: float = 0.0,
 ) -> AsyncIterator[Position]:
     """A continuation of `path` (sampled with `draw`, greedy without), position by position as the engine
-    produces them, each with its top-`width` rivals (min_p-filtered, reward/readout.py) when `width` > 0.
+    produces them, each with its top-`width` rivals (min_p-filtered, reward/columns.py) when `width` > 0.
     Closing the generator early aborts the request (searches that cut a branch at a point they only see while
     it runs). `on_prompt(prompt tokens, of which cached)` is called once, with the first output."""
     reward = reward_engine(engine).reward

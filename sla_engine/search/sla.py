@@ -1,4 +1,4 @@
-"""Streaming Looking Ahead (docs/background.md#sla-search) on long-lived greedy requests (tree.py's `Stream`).
+"""Streaming Looking Ahead (docs/background.md#sla-search) on long-lived greedy requests (sla_tree.py's `Stream`).
 
 The first chunk is one branch from the prompt. A branch that completes a chunk forks into its top-`width`
 next tokens (without those less than `fork_min_p` times as likely as the first): the first of them is the
@@ -33,7 +33,7 @@ from sla_engine.search.base import Search
 from sla_engine.search.config import SlaConfig
 from sla_engine.search.primitives import positions, reward_engine
 from sla_engine.search.scored import Chunk, ScoredTokens
-from sla_engine.search.tree import Node, Stream
+from sla_engine.search.sla_tree import Node, Stream
 
 
 class SlaSearch(Search):

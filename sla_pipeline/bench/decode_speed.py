@@ -20,14 +20,14 @@ from sla_engine.engine import Engine, EngineConfig
 from sla_engine.store import ModelStore
 
 
-async def run_batch(engine: Engine, prompt_ids: list[int], batch: int, tokens: int, read_out: bool = True) -> dict:
+async def run_batch(engine: Engine, prompt_ids: list[int], batch: int, tokens: int, read_rewards: bool = True) -> dict:
     """`batch` greedy streams of `tokens` tokens at once; on a reward engine they read the reward out unless
-    `read_out` is False (plain decoding)."""
+    `read_rewards` is False (plain decoding)."""
     params = SamplingParams(max_tokens=tokens, temperature=0.0, ignore_eos=True, detokenize=False)
 
     async def one(i: int) -> int:
         n = 0
-        async for out in engine.generate(prompt_ids, params, f"bench-{batch}-{i}-{read_out}", read_out):
+        async for out in engine.generate(prompt_ids, params, f"bench-{batch}-{i}-{read_rewards}", read_rewards):
             n = len(out.outputs[0].token_ids)
         return n
 

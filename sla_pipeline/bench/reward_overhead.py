@@ -40,10 +40,10 @@ async def main(args: argparse.Namespace) -> dict:
             runs = {"plain": [], "reward": [], "reward_plain_request": []}
             steps = {"reward": 0, "reward_plain_request": 0}
             for _ in range(args.repeats):
-                for name, engine, read_out in (("plain", plain, False), ("reward", reward, True),
+                for name, engine, read_rewards in (("plain", plain, False), ("reward", reward, True),
                                                ("reward_plain_request", reward, False)):
                     before = await engine.channel_steps()
-                    runs[name].append((await run_batch(engine, prompt, batch, args.tokens, read_out))["tok_s"])
+                    runs[name].append((await run_batch(engine, prompt, batch, args.tokens, read_rewards))["tok_s"])
                     if name in steps:
                         steps[name] += await engine.channel_steps() - before
             p, r, q = (statistics.median(runs[k]) for k in ("plain", "reward", "reward_plain_request"))

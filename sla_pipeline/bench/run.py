@@ -71,7 +71,7 @@ async def greedy_stream(engine: Engine, prompt: list[int], max_tokens: int, requ
                                                                                                       SearchStats]:
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False)
     t0, first, first_n, n = time.perf_counter(), None, 0, 0
-    async for out in engine.generate(prompt, params, request_id, read_out=False):  # as the server decodes plainly
+    async for out in engine.generate(prompt, params, request_id, read_rewards=False):  # as the server decodes plainly
         n = len(out.outputs[0].token_ids)
         if first is None and n:
             first, first_n = time.perf_counter(), n

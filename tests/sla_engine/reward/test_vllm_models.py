@@ -85,8 +85,8 @@ def test_a_plain_request_on_a_head_loaded_engine_reads_nothing_out(tiny):
     entries come back, the tokens are the same as a reading request's, and the reserved ids stay unsampled."""
     family, folder, head, runner = tiny
 
-    async def run(read_out: bool):
-        async for out in runner.engine.generate(PROMPTS[0], greedy(12), read_out=read_out):
+    async def run(read_rewards: bool):
+        async for out in runner.engine.generate(PROMPTS[0], greedy(12), read_rewards=read_rewards):
             pass
         return out.outputs[0]
 
@@ -117,12 +117,12 @@ def test_reserved_ids_are_never_sampled_even_at_temperature_2(tiny, tmp_path):
     ids = runner.engine.reward
     hot = SamplingParams(max_tokens=150, temperature=2.0, ignore_eos=True, detokenize=False, seed=3)
 
-    async def sample(p, read_out):
-        async for out in runner.engine.generate(p, hot.clone(), read_out=read_out):
+    async def sample(p, read_rewards):
+        async for out in runner.engine.generate(p, hot.clone(), read_rewards=read_rewards):
             pass
         return out.outputs[0].token_ids
 
-    tokens = [t for p in PROMPTS for read_out in (True, False) for t in runner.run(sample(p, read_out))]
+    tokens = [t for p in PROMPTS for read_rewards in (True, False) for t in runner.run(sample(p, read_rewards))]
     assert len(set(tokens)) > 100  # really sampling across the vocabulary
     assert not set(ids.columns) & set(tokens)
 

@@ -16,7 +16,7 @@ from vllm.logprobs import Logprob
 
 from sla_engine.reward import ChannelConfig, RewardChannel, RewardHead, RewardHeadError
 from sla_engine.reward.calibration import Calibration, fold, unfold
-from sla_engine.reward.readout import FORK_OFFSET, OFFSET, RewardIds
+from sla_engine.reward.columns import FORK_OFFSET, OFFSET, RewardIds
 from sla_engine.reward.weights import META_FILE, WEIGHTS_FILE, model_fingerprint
 from tests.helpers.tiny_models import make_random_head, make_tiny_model
 

@@ -8,7 +8,7 @@ import pytest
 from sla_engine.search import (
     Chunk,
 )
-from sla_engine.search.tree import Node
+from sla_engine.search.sla_tree import Node
 
 
 def chunk(tokens, rewards, next_tokens=(1, 2), finish=None):

@@ -69,13 +69,13 @@ class RewardIds:
     def columns(self) -> list[int]:
         return [self.reward, self.zero, self.entropy, *self.fork, *self.fork_logprob]
 
-    def apply(self, params: SamplingParams, read_out: bool = True) -> SamplingParams:
-        """Makes a request never sample the reserved columns and, with `read_out`, read them; `params` is
+    def apply(self, params: SamplingParams, read_rewards: bool = True) -> SamplingParams:
+        """Makes a request never sample the reserved columns and, with `read_rewards`, read them; `params` is
         changed and returned. A request that reads nothing (plain decoding) pays for none of the per-request
-        read-out: no logprob entries are gathered or built for it."""
+        column reading: no logprob entries are gathered or built for it."""
         if params.logprobs is not None:
-            raise ValueError("top-k logprobs cannot be combined with the reward read-out in one batch")
-        if read_out:
+            raise ValueError("top-k logprobs cannot be combined with reading the reward columns in one batch")
+        if read_rewards:
             params.logprob_token_ids = self.columns
         params.logit_bias = {**(params.logit_bias or {}), **{c: SUPPRESS for c in self.columns}}
         return params
