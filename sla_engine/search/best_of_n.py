@@ -28,6 +28,7 @@ from sla_engine.search.final_answer import extract_answer
 from sla_engine.search.primitives import Draw
 from sla_engine.search.ranking import by_score, majority, ranked
 from sla_engine.search.scored import ScoredTokens
+from sla_engine.search.stopping import should_stop
 
 
 @dataclass(eq=False)
@@ -44,31 +45,43 @@ def survivors(samples: list[Candidate], keep: float, readout: Readout = "mean") 
 
 class BestOfN(Search):
     config: BestOfNConfig
-    counters = ("samples", "samples_pruned")
+    counters = ("samples", "samples_pruned", "samples_saved")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.samples: list[Candidate] = []  # every sample drawn, pruned ones included (for inspection)
+        self.answers: dict[int, float | None] = {}  # final numbers of the finished samples, by draw index
         self.scoring = self.readout(self.config.score)
 
     async def _commits(self) -> AsyncIterator[ScoredTokens]:
         """One commit: the winning sample."""
-        config, finished, drawn = self.config, [], 0
+        config, finished, drawn, size = self.config, [], 0, self.config.first_batch
         while drawn < config.n:
-            size = min(config.batch_size, config.n - drawn)
+            size = min(size, config.n - drawn)
             finished += await self._batch(drawn, size)
             drawn += size
             winner = self._choose(finished)
             if config.threshold is not None and winner.score(self.scoring) >= config.threshold:
                 break
+            answers = [self._answer(s) for s in sorted(finished, key=lambda s: s.index)] if config.stop != "all" else []
+            if should_stop(config.stop, answers, config.n - drawn, config.window):
+                self.stats.count("samples_saved", config.n - drawn)
+                break
+            size = config.batch_size
         yield winner
 
     def _choose(self, samples: list[Candidate]) -> Candidate:
         order = ranked(samples, by_score(self.scoring, self.config.prefer_finished))
         if self.config.select == "score":
             return order[0]
-        texts = (self.engine.tokenizer.decode(s.tokens, skip_special_tokens=True) for s in order)
-        return majority(order, [extract_answer(t) for t in texts])
+        return majority(order, [self._answer(s) for s in order])
+
+    def _answer(self, sample: Candidate) -> float | None:
+        """The final number a finished sample commits to (final_answer.py), read once."""
+        if sample.index not in self.answers:
+            self.answers[sample.index] = extract_answer(self.engine.tokenizer.decode(sample.tokens,
+                                                                                      skip_special_tokens=True))
+        return self.answers[sample.index]
 
     async def _batch(self, first: int, size: int) -> list[Candidate]:
         samples = [Candidate(index=first + i) for i in range(size)]

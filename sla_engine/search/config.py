@@ -25,12 +25,15 @@ from sla_engine.search.setting_checks import (
     check_int,
     check_readout,
 )
+from sla_engine.search.stopping import STOPS, Stop
 
 MAX_CHUNK = 256
 MAX_DEPTH = 4
 MAX_LEAVES = 64  # width ** (depth + 1): the live branches one SLA request may keep
 MAX_SAMPLES = 16
 MAX_PATHS = 32
+Place = Literal["spread", "uncertain"]  # where fork_rollouts forks, among the eligible chunk boundaries
+PLACES: tuple[str, ...] = typing.get_args(Place)
 Select = Literal["score", "vote"]  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
 SELECTS: tuple[str, ...] = typing.get_args(Select)
 Lookahead = Literal["chunks", "end"]  # SLA's look-ahead: a tree `depth` chunks deep, or a rollout to the answer's end
@@ -133,8 +136,11 @@ class BestOfNConfig(StrategyConfig):
     at its "last" token; left out, the head's own read-out, which also ranks prefixes for pruning and meets
     `threshold`); with `prefer_finished`, one that ended at EOS outranks any cut at max_tokens. `select`:
     "score" answers with the top-ranked sample, "vote" with the top-ranked of those whose final number most
-    samples give (math answers; adaptive N's `threshold` is a score, so it goes with "score" only). It is not
-    known before the end, so a stream gets it in one piece."""
+    samples give (math answers; adaptive N's `threshold` is a score, so it goes with "score" only). `stop`
+    (with "vote"; stopping.py): "all" draws all `n`; "decided" stops once the majority cannot change, "agree"
+    once the last `window` answers agree; the first batch is then as large as the rule needs before it can
+    stop, the next ones `batch` each (default 1). It is not known before the end, so a stream gets it in one
+    piece."""
 
     n: int = 4
     temperature: float = 0.7
@@ -147,6 +153,8 @@ class BestOfNConfig(StrategyConfig):
     prefer_finished: bool = False
     score: Readout | None = None
     select: Select = "score"
+    stop: Stop = "all"
+    window: int = 3
     strategy: ClassVar[str] = "best_of_n"
     streams_tokens: ClassVar[bool] = False
 
@@ -168,17 +176,31 @@ class BestOfNConfig(StrategyConfig):
         if self.select == "vote" and self.threshold is not None:
             raise SearchConfigError("threshold", "threshold stops drawing on a sample's score; select 'vote' "
                                                  "counts every sample, so it takes no threshold")
+        if self.stop not in STOPS:
+            raise SearchConfigError("stop", f"stop must be one of {', '.join(STOPS)}; got {self.stop!r}")
+        if self.stop != "all" and self.select != "vote":
+            raise SearchConfigError("stop", "stop decides when a vote has seen enough answers: it needs select "
+                                            "'vote'")
+        check_int(self, "window", 2, MAX_SAMPLES)
 
     @property
     def batch_size(self) -> int:
-        return self.batch or self.n
+        """Samples per batch after the first."""
+        return self.batch or (self.n if self.stop == "all" else 1)
+
+    @property
+    def first_batch(self) -> int:
+        """The first batch: as many as the stop rule needs before it can stop (a strict majority of `n` for
+        "decided", a window for "agree")."""
+        need = {"all": 1, "decided": self.n // 2 + 1, "agree": self.window}[self.stop]
+        return min(self.n, max(need, self.batch_size))
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "batch": self.batch_size}  # the value in force, not "all at once" as null
 
     @property
     def max_live_branches(self) -> int:
-        return self.batch_size
+        return max(self.first_batch, self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -261,8 +283,9 @@ class RsdConfig(StrategyConfig):
 class ForkRolloutsConfig(StrategyConfig):
     """The greedy answer and its forks, each read to the end (search/fork_rollouts.py): at the chunk boundaries
     (every `chunk` tokens, at most `last_fork_at` tokens in) where the runner-up token is at least
-    `fork_min_p` times as likely as the greedy one, up to `forks` of them spread evenly, the runner-up token
-    then greedy decoding to the end; the answer is the best of the greedy answer and those rollouts by the
+    `fork_min_p` times as likely as the greedy one, up to `forks` of them (`place`: "spread" evenly over those
+    boundaries, or at the "uncertain" ones, where the policy's next-token entropy was highest), the runner-up
+    token then greedy decoding to the end; the answer is the best of the greedy answer and those rollouts by the
     head's read-out (`score`, left out: the head's own) over each whole answer, with `prefer_finished` one
     that ended at EOS first. The prefix all of them share streams when the greedy answer is written; the
     rest arrives in one piece once they are ranked."""
@@ -273,6 +296,7 @@ class ForkRolloutsConfig(StrategyConfig):
     last_fork_at: int = 480
     prefer_finished: bool = True
     score: Readout | None = None
+    place: Place = "spread"
     strategy: ClassVar[str] = "fork_rollouts"
     streams_tokens: ClassVar[bool] = False
 
@@ -283,6 +307,8 @@ class ForkRolloutsConfig(StrategyConfig):
         check_int(self, "last_fork_at", self.chunk, 1 << 16)
         check_bool(self, "prefer_finished")
         check_readout(self)
+        if self.place not in PLACES:
+            raise SearchConfigError("place", f"place must be one of {', '.join(PLACES)}; got {self.place!r}")
 
     @property
     def max_live_branches(self) -> int:

@@ -38,15 +38,21 @@ def runner_up(token: int, rivals: Sequence[int]) -> int | None:
     return next((t for t in rivals if t != token), None)
 
 
-def fork_points(runner_ups: Sequence[int | None], chunk: int, last: int, most: int) -> list[tuple[int, int]]:
+def fork_points(runner_ups: Sequence[int | None], chunk: int, last: int, most: int,
+                uncertainty: Sequence[float] | None = None) -> list[tuple[int, int]]:
     """Where the answer whose position i could have been `runner_ups[i]` (None: no plausible runner-up) forks:
     (tokens kept before the fork, the fork token) at the boundaries every `chunk` tokens, at most `last`
-    tokens in and before the answer's last token, that have a runner-up; at most `most`, spread evenly over
-    the eligible ones (the first always among them)."""
+    tokens in and before the answer's last token, that have a runner-up; at most `most` of them, spread
+    evenly over the eligible ones (the first always among them) — or, given each position's `uncertainty`
+    (the entropy its token was drawn from), the `most` where the policy was least sure (the earlier among
+    equals), in answer order."""
     eligible = [(at, runner_ups[at]) for at in range(chunk, min(len(runner_ups) - 1, last) + 1, chunk)
                 if runner_ups[at] is not None]
     if len(eligible) <= most:
         return eligible
+    if uncertainty is not None:
+        chosen = sorted(eligible, key=lambda point: -uncertainty[point[0]])[:most]
+        return sorted(chosen)
     step = len(eligible) / most
     return [eligible[int(i * step)] for i in range(most)]
 
@@ -65,8 +71,9 @@ class ForkRollouts(Search):
         """The trunk before its first fork point, then the rest of the best candidate (or the trunk whole,
         when it has no fork point)."""
         config = self.config
-        trunk, runner_ups = await self._trunk()
-        points = fork_points(runner_ups, config.chunk, config.last_fork_at, config.forks)
+        trunk, runner_ups, entropies = await self._trunk()
+        points = fork_points(runner_ups, config.chunk, config.last_fork_at, config.forks,
+                             entropies if config.place == "uncertain" else None)
         self.stats.count("forks", len(points))
         self.candidates = [trunk]
         if not points:
@@ -79,13 +86,13 @@ class ForkRollouts(Search):
         best = ranked(self.candidates, by_score(self.scoring, config.prefer_finished))[0]
         yield ScoredTokens(best.tokens[shared:], best.rewards[shared:], best.finish_reason)
 
-    async def _trunk(self) -> tuple[Candidate, list[int | None]]:
-        """The greedy answer with every token's reward, and each position's runner-up token."""
+    async def _trunk(self) -> tuple[Candidate, list[int | None], list[float]]:
+        """The greedy answer with every token's reward, and each position's runner-up token and entropy."""
         written, kept = await write(self.engine, self.prompt_ids, self.max_tokens, None, f"{self.request_id}-trunk",
                                     width=2, fork_min_p=self.config.fork_min_p)
         self.stats.tokens_generated += written.generated
         trunk = Candidate(written.tokens, written.rewards, written.finish_reason or "length", index=0)
-        return trunk, [runner_up(p.token, p.rivals) for p in kept]
+        return trunk, [runner_up(p.token, p.rivals) for p in kept], [p.entropy for p in kept]
 
     def _roll(self, trunk: Candidate, points: list[tuple[int, int]]) -> list[asyncio.Task]:
         """Start the forks at `points`, each rolled out greedily to the trunk's token budget."""

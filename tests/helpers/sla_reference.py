@@ -1,6 +1,6 @@
-"""SLA computed by hand on the transformers fp32 model: a direct, slow transcription of docs/background.md#sla-search
-that
-regenerates every look-ahead from scratch, to hold the engine's incremental tree search against."""
+"""SLA computed by hand on the transformers fp32 model: a direct, slow transcription of
+docs/background.md#sla-search that regenerates every look-ahead from scratch, to hold the engine's incremental
+tree search against."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ class ReferenceModel:
     @torch.no_grad()
     def top(self, ids: list[int], n: int) -> list[int]:
         return self.backbone(torch.tensor([ids])).logits[0, -1].topk(n).indices.tolist()
+
+    @torch.no_grad()
+    def entropy(self, ids: list[int]) -> float:
+        """The entropy (nats) of the next-token distribution after `ids`."""
+        logp = torch.log_softmax(self.backbone(torch.tensor([ids])).logits[0, -1].float(), -1)
+        return -(logp.exp() * logp).sum().item()
 
     def chunk(self, prompt: list[int], path: list[int], fork: int | None, size: int) -> list[int]:
         """`path` extended by `fork` (if any) and greedy tokens, `size` tokens in all."""

@@ -25,6 +25,17 @@ def test_fork_points_are_runner_ups_at_chunk_boundaries_spread_evenly():
     assert fork_points(ups[:10], 10, 480, 4) == []  # shorter than a chunk and a token: nothing to fork
 
 
+def test_uncertain_placement_forks_where_the_policy_was_least_sure():
+    ups = [100 + i for i in range(60)]
+    entropy = [0.1] * 60
+    entropy[40], entropy[20], entropy[30] = 2.0, 1.5, 1.5  # 20 and 30 tie: the earlier goes first
+    assert fork_points(ups, 10, 480, 2, entropy) == [(20, 120), (40, 140)]  # the two least sure, in answer order
+    assert fork_points(ups, 10, 480, 3, entropy) == [(20, 120), (30, 130), (40, 140)]
+    entropy[45] = 9.0  # not a chunk boundary: never a fork point
+    assert fork_points(ups, 10, 480, 1, entropy) == [(40, 140)]
+    assert fork_points(ups, 10, 480, 8, entropy) == fork_points(ups, 10, 480, 8)  # room for all: the same
+
+
 def test_the_runner_up_is_the_best_rival_other_than_the_token_written():
     assert runner_up(5, (5, 9)) == 9
     assert runner_up(5, (9, 5)) == 9  # a tie the sampler broke the other way
@@ -62,6 +73,20 @@ def test_fork_rollouts_answers_with_the_candidate_the_reference_scores_best(tiny
     assert stats.counters["forks"] == 3 and stats.branches_forked == 3 and stats.tokens_emitted == 20
     assert stats.tokens_generated == 21 + (20 - 4) + (20 - 8) + (20 - 12)  # each request's look-ahead included
     assert stats.prefix_cache_hit_rate > 0.75  # a fork's prompt is the trunk's prefix (cached in whole blocks)
+
+
+@pytest.mark.engine
+def test_uncertain_placement_forks_at_the_boundaries_of_highest_reference_entropy(tiny_search):
+    runner, ref, _ = tiny_search
+    config = ForkRolloutsConfig(forks=2, chunk=4, fork_min_p=0.0, place="uncertain")
+    search = ForkRollouts(runner.engine, PROMPT, config, 20)
+    run(runner, search)
+    trunk = search.candidates[0].tokens
+    # the entropy the token at each boundary was drawn from (boundaries 4, 8, 12, 16; at most 4 in total)
+    entropy = {at: ref.entropy(PROMPT + trunk[:at]) for at in (4, 8, 12, 16)}
+    least_sure = sorted(sorted(entropy, key=lambda at: -entropy[at])[:2])
+    assert [c.tokens for c in search.candidates] == expected_candidates(ref, PROMPT, 20, 4, least_sure)
+    assert search.stats.counters["forks"] == 2 and search.stats.settings["place"] == "uncertain"
 
 
 @pytest.mark.engine
