@@ -60,7 +60,8 @@ def test_bench_measures_every_strategy_against_greedy_on_the_same_engine(tiny_se
             assert row["vs_greedy"]["s_per_emitted_token"] == pytest.approx(
                 row["s_per_emitted_token"] / greedy_row["s_per_emitted_token"])
         sla = rows["sla"]  # SLA's rows say how far it is from what the hardware allows, from this run
-        assert sla["limit_ratio"] == result["limit_ratio"]["4"] and 0 < sla["limit_ratio"] <= 2
+        # a ratio of two timings: its size depends on the machine's load, so only its presence is asserted
+        assert sla["limit_ratio"] == result["limit_ratio"]["4"] and sla["limit_ratio"] > 0
         assert sla["ttft_ratio"] == sla["vs_greedy"]["ttft"] and "limit_ratio" not in rows["cards"]
         assert sla["ratio_committed_tok_s"] is None or sla["ratio_committed_tok_s"] > 0
     table = bench.table(result)
