@@ -13,7 +13,7 @@ from sla_engine.engine import Engine
 from sla_engine.reward.weights import Readout
 from sla_engine.search.config import StrategyConfig
 from sla_engine.search.primitives import Draw, extend
-from sla_engine.search.scored import ScoredTokens
+from sla_engine.search.scored import Chunk, ScoredTokens
 from sla_engine.search.stats import SearchStats
 
 
@@ -104,10 +104,10 @@ class Search:
         return readout
 
     async def grow_each(self, paths: Sequence[ScoredTokens], size: int, name: str,
-                        draw: Callable[[ScoredTokens], Draw | None]) -> None:
+                        draw: Callable[[ScoredTokens], Draw | None]) -> list[Chunk]:
         """Extends every path (a ScoredTokens with an `index`: best-of-N's samples, tree sampling's paths) by up
         to `size` tokens drawn as `draw(path)` says (None: greedy), one engine request each, all at once; the
-        path's first request counts as its trunk's only for path 0."""
+        path's first request counts as its trunk's only for path 0. Returns what each request added."""
         tasks = [
             self.branches.start(extend(
                 self.engine, self.prompt_ids + p.tokens, None, min(size, self.max_tokens - len(p.tokens)), 1,
@@ -115,9 +115,11 @@ class Search:
             ))
             for p in paths
         ]
-        for p, chunk in zip(paths, await self.branches.all_of(tasks)):
+        chunks = await self.branches.all_of(tasks)
+        for p, chunk in zip(paths, chunks):
             self.stats.ran(chunk, branched=bool(p.index or p.tokens))
             p.grow(chunk, self.max_tokens)
+        return chunks
 
     async def commits(self) -> AsyncIterator[ScoredTokens]:
         """The committed pieces of the answer, in order; each is counted in the stats before it is handed

@@ -18,15 +18,14 @@ them right than the head's pick).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from sla_engine.reward.weights import Readout
 from sla_engine.search.base import Search
 from sla_engine.search.config import BestOfNConfig
 from sla_engine.search.final_answer import extract_answer
 from sla_engine.search.primitives import Draw
-from sla_engine.search.ranking import by_score, majority, ranked
+from sla_engine.search.ranking import Standing, by_score, majority, ranked, standing
 from sla_engine.search.scored import ScoredTokens
 from sla_engine.search.stopping import should_stop
 
@@ -36,11 +35,17 @@ class Candidate(ScoredTokens):
     index: int = 0  # draw order
 
 
-def survivors(samples: list[Candidate], keep: float, readout: Readout = "mean") -> list[Candidate]:
-    """The best ceil(keep · len) samples by their score so far (at least one), in draw order."""
+def survivors(samples: list[Candidate], keep: float, standing_of: Callable[[Candidate], Standing]) -> list[Candidate]:
+    """The best ceil(keep · len) samples by `standing_of` their prefix (at least one), in draw order."""
     count = max(1, math.ceil(keep * len(samples)))
-    kept = {id(s) for s in ranked(samples, by_score(readout))[:count]}
+    kept = {id(s) for s in ranked(samples, standing_of)[:count]}
     return [s for s in samples if id(s) in kept]
+
+
+def by_confidence(entropy: dict[int, float | None]) -> Callable[[Candidate], Standing]:
+    """A prefix's standing by the policy's confidence: the lower its mean next-token entropy (`entropy`, by
+    draw index), the better; a prefix without one (nothing generated) ranks last."""
+    return lambda s: standing(-entropy[s.index] if entropy.get(s.index) is not None else float("-inf"), None)
 
 
 class BestOfN(Search):
@@ -89,9 +94,11 @@ class BestOfN(Search):
         self.stats.count("samples", size)
         self.stats.branches_forked += size - (first == 0)
         prune_at = self.config.prune_at if 0 < self.config.prune_at < self.max_tokens else self.max_tokens
-        await self.grow_each(samples, prune_at, "s", self._draw)
+        chunks = await self.grow_each(samples, prune_at, "s", self._draw)
         if prune_at < self.max_tokens and size > 1:
-            kept = survivors(samples, self.config.keep, self.scoring)
+            prefix = (by_score(self.scoring) if self.config.prune_by == "reward"
+                      else by_confidence({s.index: c.entropy for s, c in zip(samples, chunks)}))
+            kept = survivors(samples, self.config.keep, prefix)
             pruned = [s for s in samples if s not in kept and not s.finish_reason]
             self.stats.count("samples_pruned", len(samples) - len(kept))
             self.stats.branches_aborted += len(pruned)

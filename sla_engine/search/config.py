@@ -36,6 +36,8 @@ Place = Literal["spread", "uncertain"]  # where fork_rollouts forks, among the e
 PLACES: tuple[str, ...] = typing.get_args(Place)
 Select = Literal["score", "vote"]  # best_of_n's answer: the best-scored sample, or a majority vote over final numbers
 SELECTS: tuple[str, ...] = typing.get_args(Select)
+PruneBy = Literal["reward", "confidence"]  # best_of_n's pruning: the head's prefix score, or the policy's certainty
+PRUNE_BYS: tuple[str, ...] = typing.get_args(PruneBy)
 Lookahead = Literal["chunks", "end"]  # SLA's look-ahead: a tree `depth` chunks deep, or a rollout to the answer's end
 LOOKAHEADS: tuple[str, ...] = typing.get_args(Lookahead)
 
@@ -130,7 +132,9 @@ class BestOfNConfig(StrategyConfig):
     """Self-reward best-of-N (arXiv 2410.02725 with the token-level head as the scorer): up to `n` samples at
     `temperature` from the `top_k` most likely tokens (0: the whole vocabulary; with `greedy_first`, the
     first sample is the greedy answer), drawn `batch` at a time (default: all at once). Once every sample of
-    a batch has `prune_at` tokens (0: never), only the best `keep` fraction by prefix score go on.
+    a batch has `prune_at` tokens (0: never), only the best `keep` fraction go on: by the head's prefix score
+    (`prune_by` "reward"), or by the policy's confidence over the prefix ("confidence": the lowest mean
+    next-token entropy, DeepConf's signal, arXiv 2508.15260; no head needed).
     Adaptive N: after a batch, stop drawing when the best finished sample's score is ≥ `threshold`.
     The answer is the finished sample with the highest score (`score`: its "mean" token reward or the reward
     at its "last" token; left out, the head's own read-out, which also ranks prefixes for pruning and meets
@@ -148,6 +152,7 @@ class BestOfNConfig(StrategyConfig):
     greedy_first: bool = False
     prune_at: int = 32
     keep: float = 0.5
+    prune_by: PruneBy = "reward"
     batch: int | None = None
     threshold: float | None = None
     prefer_finished: bool = False
@@ -166,6 +171,9 @@ class BestOfNConfig(StrategyConfig):
         check_bool(self, "prefer_finished")
         check_int(self, "prune_at", 0, 1 << 16)
         check_float(self, "keep", 0.0, 1.0, low_open=True)
+        if self.prune_by not in PRUNE_BYS:
+            raise SearchConfigError("prune_by", f"prune_by must be one of {', '.join(PRUNE_BYS)}; "
+                                                f"got {self.prune_by!r}")
         if self.batch is not None:
             check_int(self, "batch", 1, self.n)
         if self.threshold is not None:

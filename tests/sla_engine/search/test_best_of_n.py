@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from sla_engine.search import BestOfNConfig, CardsConfig, Chunk, TreeConfig
-from sla_engine.search.best_of_n import BestOfN, Candidate, survivors
+from sla_engine.search.best_of_n import BestOfN, Candidate, by_confidence, survivors
 from sla_engine.search.cards import Cards
+from sla_engine.search.ranking import by_score
 from sla_engine.search.tree_sampling import TreeSampling
 from tests.helpers.engine_thread import PROMPT, run
 from tests.helpers.search import TOL, best, mean, sample
@@ -19,9 +20,12 @@ from tests.helpers.search import TOL, best, mean, sample
 def test_best_of_n_keeps_the_best_fraction_by_prefix_mean_and_picks_the_best_mean():
     batch = [sample(0, [0.0, 1.0]), sample(1, [2.0, 2.0]), sample(2, [-1.0, 0.0]), sample(3, [1.0, 0.0]),
              sample(4, [3.0, -2.0])]  # means 0.5, 2.0, -0.5, 0.5, 0.5
-    kept = survivors(batch, keep=0.5)  # ceil(2.5) = 3: sample 1, then the first two of the 0.5 ties
+    kept = survivors(batch, 0.5, by_score())  # ceil(2.5) = 3: sample 1, then the first two of the 0.5 ties
     assert [s.index for s in kept] == [0, 1, 3]
-    assert [s.index for s in survivors(batch, keep=0.01)] == [1]  # at least one goes on
+    assert [s.index for s in survivors(batch, 0.01, by_score())] == [1]  # at least one goes on
+    # by confidence: the lowest prefix entropies go on, whatever the rewards say; none known ranks last
+    sure = by_confidence({0: 2.0, 1: 3.0, 2: 0.5, 3: None, 4: 1.0})
+    assert [s.index for s in survivors(batch, 0.5, sure)] == [0, 2, 4]
     assert best(batch).index == 1
     assert best([sample(0, [1.0]), sample(1, [1.0])]).index == 0  # ties: the first drawn
     assert best([sample(0, []), sample(1, [-5.0])]).index == 1  # no reward at all ranks last
@@ -129,6 +133,29 @@ def test_best_of_n_prunes_to_the_best_prefixes_and_continues_them(tiny_search):
     assert search.stats.counters["samples_pruned"] == 2 and search.stats.branches_aborted == 2
     finals = {i: mean(ref.rewards(PROMPT, search.samples[i].tokens)) for i in grown}
     assert commit.tokens == search.samples[max(finals, key=finals.get)].tokens
+
+
+@pytest.mark.engine
+def test_best_of_n_can_prune_by_the_policys_confidence(tiny_search):
+    """`prune_by: "confidence"`: the prefixes whose tokens were drawn from the lowest-entropy distributions (the
+    reference's entropies, averaged over the prefix) go on, the head not asked."""
+    runner, ref, _ = tiny_search
+    config = BestOfNConfig(n=4, temperature=1.0, prune_at=4, keep=0.5, prune_by="confidence")
+    start = len(PROMPT) - 1  # the distribution the first token was drawn from follows the prompt's last token
+    for seed in range(20):
+        search = BestOfN(runner.engine, PROMPT, config, 12, seed=seed)
+        run(runner, search)
+        entropy = [mean(ref.entropies(PROMPT + s.tokens[:4])[start:start + 4]) for s in search.samples]
+        # the tiny random model's distributions are near uniform (entropies differ in the fifth decimal); the
+        # engine's entropy column matches the reference's far closer than that (the fork_rollouts test)
+        if sorted(entropy)[2] - sorted(entropy)[1] > 1e-5:  # a clear cut between kept and dropped
+            break
+    else:
+        pytest.fail("no seed gave four prefixes with a clear cut in confidence")
+    surest = sorted(range(4), key=lambda i: entropy[i])[:2]
+    grown = [i for i, s in enumerate(search.samples) if len(s.tokens) > 4]
+    assert sorted(grown) == sorted(surest)
+    assert search.stats.counters["samples_pruned"] == 2 and search.stats.settings["prune_by"] == "confidence"
 
 
 @pytest.mark.engine

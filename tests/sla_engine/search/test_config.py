@@ -27,7 +27,7 @@ from sla_engine.search import (
     (dict(strategy="best_of_n", top_k=-1), "top_k"), (dict(strategy="best_of_n", top_k=1001), "top_k"),
     (dict(strategy="best_of_n", greedy_first=1), "greedy_first"),
     (dict(strategy="best_of_n", threshold=float("nan")), "threshold"), (dict(strategy="best_of_n", chunk=4), "chunk"),
-    (dict(strategy="best_of_n", select="best"), "select"),
+    (dict(strategy="best_of_n", select="best"), "select"), (dict(strategy="best_of_n", prune_by="entropy"), "prune_by"),
     (dict(strategy="best_of_n", select="vote", threshold=0.5), "threshold"),  # a vote counts every sample
     (dict(strategy="cards", min_segment=8, max_segment=4), "max_segment"), (dict(strategy="cards", beta=3), "beta"),
     (dict(strategy="cards", entropy=-1.0), "entropy"), (dict(strategy="cards", max_rejections=101), "max_rejections"),
