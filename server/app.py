@@ -26,6 +26,9 @@ from sla_engine.engine import Engine, EngineConfig, start_engines
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 WATCHDOG_S = 2.0  # how often the server checks that its engines are alive
+# On SIGTERM: how long a stream admitted before it may run on before it is cut (its branches aborted). Without it
+# sse-starlette ends every open stream the moment uvicorn sees the signal (found by deploy/smoke.sh).
+DRAIN_S = 30.0
 
 
 async def watch_engines(engines: list[Engine], on_death: Callable[[], None]) -> None:
@@ -126,7 +129,8 @@ def create_app(settings: ServerConfig, engine_config: EngineConfig, target_confi
                     ticket.release()
 
             # the background task also releases when the stream never started (a client gone at once)
-            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(ticket.release))
+            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(ticket.release),
+                                       shutdown_grace_period=DRAIN_S)
         try:
             with metrics.timed():
                 return JSONResponse(await until_disconnect(request, chat.complete(engine, prepared, metrics), metrics))

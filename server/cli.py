@@ -110,7 +110,7 @@ def reward_head(args: argparse.Namespace, model_name: str, model_path: Path) -> 
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import DRAIN_S, create_app
     from server.config import ServerConfig
     from sla_engine.engine import EngineConfig, target_config
     from sla_engine.store import ModelStore
@@ -147,7 +147,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     app = create_app(config, engine, target, on_engine_death=stop_on_engine_death)
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level,
-                                           timeout_graceful_shutdown=30))
+                                           timeout_graceful_shutdown=int(DRAIN_S) + 3))
     # uvicorn drains on SIGTERM, then re-raises the signal under the handler it found at start; with this
     # no-op handler a clean drain exits 0 (what process managers expect) instead of dying by signal 15.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
