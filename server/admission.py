@@ -4,11 +4,13 @@ SearchConfig.max_live_branches), and gives both back when it ends, however it en
 
 from __future__ import annotations
 
+CAPS = ("requests", "branches")  # the caps a request can hit
+
 
 class Overloaded(RuntimeError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
-        self.reason = reason  # "requests" or "branches": the cap that was reached
+        self.reason = reason  # one of CAPS: the cap that was reached
 
 
 class Ticket:

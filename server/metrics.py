@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from vllm.v1.metrics.prometheus import get_prometheus_registry
 
+from server.admission import CAPS
 from sla_engine.engine import Engine
 from sla_engine.search import SearchStats
 
@@ -91,6 +92,8 @@ class ServerMetrics:
             "sla:requests_rejected", "Requests answered 429 by admission control, by the cap reached.", ["cap"],
             registry=r,
         )
+        for cap in CAPS:  # exported at 0 from the start: a dashboard panel shows "none yet", not "no data"
+            self.rejected.labels(cap)
 
     def observe_search(self, strategy: str, stats: SearchStats) -> None:
         self.search_generated.labels(strategy).inc(stats.tokens_generated)

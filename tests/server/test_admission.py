@@ -36,3 +36,18 @@ def test_the_request_cap_refuses_before_the_branch_cap():
 def test_caps_must_be_positive(caps):
     with pytest.raises(ValueError):
         Admission(*caps)
+
+
+def test_rejections_are_exported_at_zero_for_every_cap_before_the_first():
+    """A dashboard panel of 429s by cap has a series from the start (deploy/grafana), not "no data"."""
+    from prometheus_client import generate_latest
+
+    from server.admission import CAPS
+    from server.metrics import ServerMetrics
+
+    text = generate_latest(ServerMetrics().registry).decode()
+    for cap in CAPS:
+        assert f'sla:requests_rejected_total{{cap="{cap}"}} 0.0' in text
+    with pytest.raises(Overloaded) as refused:
+        Admission(max_requests=1, max_branches=10).admit(11)
+    assert refused.value.reason in CAPS
