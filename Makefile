@@ -40,4 +40,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not engine and not download"
+	$(PY) -m pytest -m "not engine and not download and not deploy"
