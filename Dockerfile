@@ -1,7 +1,12 @@
 # GPU image: the official vLLM 0.32 image (CUDA, torch, vllm) + this package with the `gpu` extra.
 # CPU machines: Dockerfile.cpu. Compose file, Kubernetes manifests and what was (not) run: deploy/README.md.
-FROM vllm/vllm-openai:v0.32.0
+ARG BASE_IMAGE=vllm/vllm-openai:v0.32.0
+FROM ${BASE_IMAGE}
 
+# deploy/ca/*.crt: extra CA certificates (a TLS-intercepting proxy's), added to the system bundle pip reads
+COPY deploy/ca/ /usr/local/share/ca-certificates/sla/
+RUN update-ca-certificates
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sla ./sla
