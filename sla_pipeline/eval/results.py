@@ -66,6 +66,11 @@ TABLES: dict[str, list[Row]] = {
         _row("SLA(2,20,2), `fork_min_p` 0.1, Bradley–Terry head", "validation", "sla-2-20-2-p0.1", "gsm-validation"),
         _row("SLA(2,30,2), `fork_min_p` 0.1, Bradley–Terry head", "validation", "sla-2-30-2-p0.1", "gsm-validation"),
     ],
+    "mbpp-validation": [
+        _row("greedy", "validation-domains", "greedy", "mbpp-validation"),
+        _row("fork rollouts, 4 forks (value-184, trained on GSM only)", "validation-domains", "value184-mean-forks-4",
+             "mbpp-validation"),
+    ],
 }
 
 
