@@ -5,7 +5,8 @@ Samples are drawn `batch` at a time, each its own seeded engine request; with `g
 is the greedy answer, so the answer best-of-N has to beat is among the candidates (a small policy's samples
 are right less often than its greedy answer: docs/notes/2026-12-04-why-sla-ties-greedy-on-gsm.md). With
 pruning, a sample first runs to `prune_at` tokens (one request, whose look-ahead position gives the reward at
-that point); the best `keep` fraction of the batch by prefix score then continues from where it stopped (a
+that point); the best `keep` fraction of the batch — by prefix score, or with `prune_by: confidence` by the
+policy's lowest mean next-token entropy over the prefix — then continues from where it stopped (a
 second request over the same path, its prefix served by the prefix cache) and the rest are dropped. After
 each batch, adaptive N stops when the best finished sample's score reaches `threshold`. The samples are
 ranked and voted by ranking.py's rule (the head's read-out; with `prefer_finished`, a sample that ended on
