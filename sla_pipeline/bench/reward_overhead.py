@@ -8,6 +8,11 @@ decoding plainly, as the server's requests without a search do (`plain_request_r
 read-out, so their steps skip the channel and the reserved columns: `channel_steps` counts the forward passes
 that ran the channel, 0 for these rows). Prints JSON with per-batch tokens/s (median of alternating rounds)
 and the ratios to the engine without a head (1.0 = no overhead; the target is ≥ 0.97).
+
+The three measurements of a round run back to back, so each round also gives paired ratios (`paired`): their
+geometric mean over the rounds with a bootstrap 95 % interval, for reading against the plain engine, plain
+requests on the reward engine against the plain engine (no channel runs: what two engine processes differ
+by), and reading against plain requests on the same engine (what reading itself costs).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import tempfile
 from pathlib import Path
@@ -23,6 +29,21 @@ from sla_engine.engine import Engine, EngineConfig
 from sla_engine.reward import RewardHead
 from sla_engine.store import ModelStore
 from sla_pipeline.bench.decode_speed import run_batch
+from sla_pipeline.eval.stats import bootstrap_ci
+
+
+def paired_ratio(a: list[float], b: list[float]) -> dict:
+    """a / b round by round: the geometric mean of the per-round ratios and its bootstrap 95 % interval."""
+    logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
+    low, high = bootstrap_ci(logs)
+    return {"ratio": round(math.exp(statistics.fmean(logs)), 3), "ci95": [round(math.exp(low), 3),
+                                                                         round(math.exp(high), 3)]}
+
+
+def paired(rounds: dict[str, list[float]]) -> dict:
+    return {"reading_vs_plain_engine": paired_ratio(rounds["reward"], rounds["plain"]),
+            "plain_request_vs_plain_engine": paired_ratio(rounds["reward_plain_request"], rounds["plain"]),
+            "reading_vs_plain_request": paired_ratio(rounds["reward"], rounds["reward_plain_request"])}
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -49,7 +70,7 @@ async def main(args: argparse.Namespace) -> dict:
             p, r, q = (statistics.median(runs[k]) for k in ("plain", "reward", "reward_plain_request"))
             rows.append({"batch": batch, "plain_tok_s": p, "reward_tok_s": r, "ratio": r / p,
                          "reward_plain_request_tok_s": q, "plain_request_ratio": q / p, "channel_steps": steps,
-                         "rounds": runs})
+                         "paired": paired(runs), "rounds": runs})
     finally:
         plain.shutdown()
         reward.shutdown()
@@ -64,6 +85,6 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps(result, indent=2))
-    print("reward engine / plain engine decode tok/s: " + ", ".join(
-        f"batch {r['batch']}: {r['ratio']:.3f} reading, {r['plain_request_ratio']:.3f} plain requests"
-        for r in result["runs"]))
+    for r in result["runs"]:
+        print(f"batch {r['batch']}, decode tok/s, paired by round [95 %]: " + ", ".join(
+            f"{name} {v['ratio']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]" for name, v in r["paired"].items()))
