@@ -3,14 +3,20 @@ benchmark does (TTFT, TPOT, ITL, E2E latency: mean, median, p90, p99; request an
 failures), plus, for SLA, the gap between committed chunks. Loopback only, bounded in count and time.
 
 Scenarios (`--scenario`, repeatable):
-  sweep     greedy vs SLA at each concurrency of --concurrency (the same prompts for both)
+  sweep     greedy and each --search (default SLA(2,10,2)) at each concurrency of --concurrency, on the same
+            prompts (--prompts: short chat requests, or the GSM validation problems as `sla eval` sends them);
+            each search's row carries its ratios to greedy's at that concurrency: requests completed per
+            minute, median time to the first token and to the last (`vs_greedy`), and the tokens it
+            generated per token it streamed
   overload  4x the server's admission cap at once: every request must end 200 or 429 (with Retry-After); a
             request that got no response at all is retried twice, as the openai client does, and counted
   storm     --storm-streams streams, each dropped by its client at a random point; then the engine must hold
             no request or branch, and the server's memory must be back near its baseline. The client retries
             a 429 and (twice, as the openai client does) a request that got no response at all; both counted
 
-    .venv/bin/python loadtest/load.py --base-url http://127.0.0.1:8000 --out load.json --plot load.png
+    .venv/bin/python -m loadtest.load --base-url http://127.0.0.1:8000 --out load.json --plot load.png
+    .venv/bin/python -m loadtest.load --scenario sweep --prompts gsm-validation --concurrency 1,4,8 \
+        --max-tokens 512 --search forks-2='{"strategy": "fork_rollouts", "forks": 2, "score": "mean"}'
 
 Definitions (vLLM's `vllm bench serve`): TTFT = request sent → first content delta; ITL = gaps between
 consecutive content deltas (for SLA each delta is a committed chunk, so this is the commit gap); TPOT =
@@ -39,16 +45,18 @@ PROMPTS = [
     "How does a refrigerator keep food cold?",
     "Describe a healthy breakfast.",
 ]
+CHAT = [[{"role": "user", "content": prompt}] for prompt in PROMPTS]
 GREEDY = {"strategy": "greedy"}
 SLA = {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}
 
 
-async def run_closed_loop(server: Server, search: dict, requests: int, concurrency: int, max_tokens: int) -> dict:
+async def run_closed_loop(server: Server, search: dict, prompts: list[list[dict]], requests: int,
+                          concurrency: int, max_tokens: int) -> dict:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> StreamResult:
         async with gate:
-            return await server.stream(search, PROMPTS[i % len(PROMPTS)], max_tokens)
+            return await server.stream(search, prompts[i % len(prompts)], max_tokens)
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(requests)))
@@ -58,14 +66,32 @@ async def run_closed_loop(server: Server, search: dict, requests: int, concurren
     return out
 
 
-async def sweep(server: Server, concurrencies: list[int], requests: int, max_tokens: int) -> dict:
+def against_greedy(row: dict, greedy: dict) -> dict:
+    """What a search costs against greedy at the same concurrency: ratios of requests completed per minute,
+    of the median time to the first token and of the median time to the last one (e2e)."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
+
+    return {"requests_per_minute": ratio(row["requests_per_minute"], greedy["requests_per_minute"]),
+            "ttft_median": ratio((row["ttft_ms"] or {}).get("median"), (greedy["ttft_ms"] or {}).get("median")),
+            "e2e_median": ratio((row["e2e_ms"] or {}).get("median"), (greedy["e2e_ms"] or {}).get("median"))}
+
+
+async def sweep(server: Server, searches: dict[str, dict], prompts: list[list[dict]], concurrencies: list[int],
+                requests: int, max_tokens: int) -> dict:
+    """Greedy, then each search, at each concurrency, on the same prompts; every search's row carries its
+    ratios to greedy's row at that concurrency (`vs_greedy`)."""
     rows = []
-    for name, search in (("greedy", GREEDY), ("sla", SLA)):
+    for name, search in {"greedy": GREEDY, **searches}.items():
         for c in concurrencies:
-            row = await run_closed_loop(server, search, max(requests, c), c, max_tokens)
-            rows.append({"strategy": name, "concurrency": c, **row})
+            row = await run_closed_loop(server, search, prompts, max(requests, c), c, max_tokens)
+            if name != "greedy":
+                row["vs_greedy"] = against_greedy(row, next(r for r in rows if r["strategy"] == "greedy"
+                                                           and r["concurrency"] == c))
+            rows.append({"strategy": name, "search": search, "concurrency": c, **row})
             print(f"sweep {name:6s} c={c:3d}: {row['completed']}/{row['requests']} ok, "
-                  f"{row['output_throughput']} tok/s, TTFT p50 {(row['ttft_ms'] or {}).get('median')} ms")
+                  f"{row['requests_per_minute']} req/min, TTFT p50 {(row['ttft_ms'] or {}).get('median')} ms, "
+                  f"E2E p50 {(row['e2e_ms'] or {}).get('median')} ms {row.get('vs_greedy', '')}")
     return {"rows": rows}
 
 
@@ -80,7 +106,7 @@ async def overload(server: Server, max_tokens: int) -> dict:
     n = 4 * cap
     connection_errors: list[str] = []
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(server.stream_retrying_unanswered(GREEDY, PROMPTS[i % len(PROMPTS)],
+    results = await asyncio.gather(*(server.stream_retrying_unanswered(GREEDY, CHAT[i % len(CHAT)],
                                                                        max_tokens, connection_errors)
                                      for i in range(n)))
     out = summarize(list(results), time.perf_counter() - t0)
@@ -113,7 +139,7 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
         async with gate:
             while True:  # a polite client: a 429 is retried after its Retry-After
                 res = await server.stream_retrying_unanswered(
-                    shallow if i % 2 else GREEDY, PROMPTS[i % len(PROMPTS)], max_tokens, connection_errors,
+                    shallow if i % 2 else GREEDY, CHAT[i % len(CHAT)], max_tokens, connection_errors,
                     drop_after=drops[i])
                 if res.status != 429:
                     return res
@@ -147,6 +173,29 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
     return out
 
 
+def named_search(text: str) -> tuple[str, dict]:
+    """`NAME=JSON` from the command line: a name for the report and the request's `search` object."""
+    name, sep, body = text.partition("=")
+    if not sep or not name or name == "greedy":
+        raise argparse.ArgumentTypeError(f"expected NAME=JSON with a name other than greedy; got {text!r}")
+    try:
+        search = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"{name}: not JSON: {e}") from None
+    if not isinstance(search, dict) or "strategy" not in search:
+        raise argparse.ArgumentTypeError(f"{name}: a search is a JSON object with a strategy; got {body!r}")
+    return name, search
+
+
+def prompts(kind: str, count: int) -> list[list[dict]]:
+    """The sweep's conversations: the short chat prompts, or the first `count` GSM validation problems."""
+    if kind == "chat":
+        return CHAT
+    from sla_pipeline.eval.sets import load_set
+
+    return [list(item.messages) for item in load_set("gsm-validation", count).items]
+
+
 def plot(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -155,13 +204,14 @@ def plot(report: dict, path: Path) -> None:
 
     rows = report.get("sweep", {}).get("rows", [])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for name in ("greedy", "sla"):
+    for name in dict.fromkeys(r["strategy"] for r in rows):
         mine = [r for r in rows if r["strategy"] == name]
         cs = [r["concurrency"] for r in mine]
-        axes[0].plot(cs, [r["output_throughput"] for r in mine], marker="o", label=name)
+        axes[0].plot(cs, [r["requests_per_minute"] for r in mine], marker="o", label=name)
         axes[1].plot(cs, [(r["ttft_ms"] or {}).get("median") for r in mine], marker="o", label=name)
-        axes[2].plot(cs, [(r["itl_ms"] or {}).get("median") for r in mine], marker="o", label=name)
-    for ax, title in zip(axes, ("output tokens/s", "TTFT median (ms)", "ITL / commit gap median (ms)")):
+        axes[2].plot(cs, [(r["e2e_ms"] or {}).get("median") for r in mine], marker="o", label=name)
+    for ax, title in zip(axes, ("requests completed per minute", "first token, median (ms)",
+                                "last token, median (ms)")):
         ax.set_xlabel("concurrency")
         ax.set_title(title)
         ax.legend()
@@ -172,11 +222,12 @@ def plot(report: dict, path: Path) -> None:
 async def main_async(args: argparse.Namespace) -> dict:
     server = Server(args.base_url, args.api_key, args.model)
     report: dict = {"base_url": args.base_url, "model": await server.model_name(), "settings": {
-        "max_tokens": args.max_tokens, "sla": SLA}}
+        "max_tokens": args.max_tokens, "prompts": args.prompts, "searches": args.search or {"sla": SLA}}}
     try:
         for scenario in args.scenario or ["sweep", "overload", "storm"]:
             if scenario == "sweep":
-                report["sweep"] = await sweep(server, args.concurrency, args.requests, args.max_tokens)
+                report["sweep"] = await sweep(server, args.search or {"sla": SLA}, prompts(args.prompts, args.requests),
+                                              args.concurrency, args.requests, args.max_tokens)
             elif scenario == "overload":
                 report["overload"] = await overload(server, args.max_tokens)
             else:
@@ -196,12 +247,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
     p.add_argument("--requests", type=int, default=16, help="requests per sweep level (at least its concurrency)")
     p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--search", type=named_search, action="append", metavar="NAME=JSON",
+                   help="a search to sweep beside greedy (repeatable) [default: sla=SLA(2,10,2)]")
+    p.add_argument("--prompts", choices=["chat", "gsm-validation"], default="chat",
+                   help="the sweep's prompts: short chat requests, or the first --requests GSM validation problems")
     p.add_argument("--storm-streams", type=int, default=1000)
     p.add_argument("--storm-concurrency", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path)
     p.add_argument("--plot", type=Path)
     args = p.parse_args(argv)
+    if args.search:
+        args.search = dict(args.search)
     if not re.match(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/?$", args.base_url):
         p.error("loopback only: --base-url must be http://127.0.0.1:PORT or http://localhost:PORT")
     report = asyncio.run(main_async(args))

@@ -25,6 +25,7 @@ class StreamResult:
     itl: list[float] = field(default_factory=list)
     e2e: float | None = None
     output_tokens: int = 0
+    tokens_generated: int | None = None  # search_stats' count (every branch); None for plain decoding
     dropped: bool = False
     retry_after: str | None = None
 
@@ -57,10 +58,11 @@ class Server:
                 out[m[1]] = out.get(m[1], 0.0) + float(m[2])
         return out
 
-    async def stream(self, search: dict, prompt: str, max_tokens: int, drop_after: int | None = None) -> StreamResult:
+    async def stream(self, search: dict, messages: list[dict], max_tokens: int,
+                     drop_after: int | None = None) -> StreamResult:
         """One streamed completion; `drop_after` content deltas → the client goes away (0: right after the
         headers)."""
-        body = {"model": await self.model_name(), "messages": [{"role": "user", "content": prompt}],
+        body = {"model": await self.model_name(), "messages": messages,
                 "max_tokens": max_tokens, "stream": True, "stream_options": {"include_usage": True},
                 "search": search}
         res = StreamResult()
@@ -86,6 +88,8 @@ class Server:
                     if event.get("usage"):
                         res.output_tokens = event["usage"]["completion_tokens"]
                     choices = event.get("choices") or []
+                    if event.get("search_stats"):
+                        res.tokens_generated = event["search_stats"].get("tokens_generated")
                     if choices and choices[0]["delta"].get("content"):
                         now = time.perf_counter()
                         if res.ttft is None:
@@ -102,17 +106,17 @@ class Server:
             res.error = f"{type(e).__name__}: {e}"
         return res
 
-    async def stream_retrying_unanswered(self, search: dict, prompt: str, max_tokens: int, errors: list[str],
+    async def stream_retrying_unanswered(self, search: dict, messages: list[dict], max_tokens: int, errors: list[str],
                                          drop_after: int | None = None) -> StreamResult:
         """`stream`, retried twice (as the official openai client does) while the request got no response at all
         (a transport error before the status line); each such error is appended to `errors`."""
-        res = await self.stream(search, prompt, max_tokens, drop_after)
+        res = await self.stream(search, messages, max_tokens, drop_after)
         for _ in range(2):
             if res.status != 0:
                 break
             errors.append(res.error or "")
             await asyncio.sleep(0.5)
-            res = await self.stream(search, prompt, max_tokens, drop_after)
+            res = await self.stream(search, messages, max_tokens, drop_after)
         return res
 
     async def wait_idle(self, timeout: float) -> dict[str, float]:
@@ -141,6 +145,8 @@ def dist(values: list[float]) -> dict[str, float] | None:
 def summarize(results: list[StreamResult], duration: float) -> dict:
     ok = [r for r in results if r.ok]
     tpot = [(r.e2e - r.ttft) / (r.output_tokens - 1) for r in ok if r.ttft is not None and r.output_tokens > 1]
+    emitted = sum(r.output_tokens for r in ok)
+    generated = sum(r.tokens_generated or r.output_tokens for r in ok)
     statuses: dict[str, int] = {}
     for r in results:
         statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
@@ -149,7 +155,10 @@ def summarize(results: list[StreamResult], duration: float) -> dict:
         "statuses": statuses, "server_errors_5xx": sum(1 for r in results if r.status >= 500),
         "duration_s": round(duration, 3),
         "request_throughput": round(len(ok) / duration, 4) if duration else None,
+        "requests_per_minute": round(60 * len(ok) / duration, 2) if duration else None,
         "output_throughput": round(sum(r.output_tokens for r in ok) / duration, 2) if duration else None,
+        # the decode work a search spent per token it streamed (plain decoding: 1.0)
+        "generated_per_emitted": round(generated / emitted, 2) if emitted else None,
         "ttft_ms": dist([r.ttft for r in ok if r.ttft is not None]),
         "tpot_ms": dist(tpot),
         "itl_ms": dist([x for r in ok for x in r.itl]),

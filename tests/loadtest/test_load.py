@@ -4,6 +4,7 @@ memory back near its baseline), and vLLM's own `vllm bench serve --backend opena
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -29,6 +30,7 @@ def test_sweep_measures_greedy_and_sla_with_vllm_definitions(sla_server, tmp_pat
                  "--out", str(tmp_path / "load.json"), "--plot", str(tmp_path / "load.png"))
     rows = report["sweep"]["rows"]
     assert [(r["strategy"], r["concurrency"]) for r in rows] == [("greedy", 1), ("greedy", 4), ("sla", 1), ("sla", 4)]
+    assert all(r["vs_greedy"]["requests_per_minute"] > 0 for r in rows if r["strategy"] == "sla")
     for r in rows:
         assert r["completed"] == r["requests"] == 4 and r["server_errors_5xx"] == 0 and not r["errors"]
         for metric in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
@@ -39,6 +41,30 @@ def test_sweep_measures_greedy_and_sla_with_vllm_definitions(sla_server, tmp_pat
     assert all("commit_gap_ms" in r for r in rows if r["strategy"] == "sla")
     assert json.loads((tmp_path / "load.json").read_text())["sweep"]["rows"] == rows
     assert (tmp_path / "load.png").stat().st_size > 10_000
+
+
+def test_a_named_search_on_gsm_prompts_is_measured_against_greedy_at_each_concurrency(sla_server):
+    three = {"strategy": "best_of_n", "n": 3, "prune_at": 0}
+    report = run(sla_server, "--scenario", "sweep", "--prompts", "gsm-validation", "--concurrency", "1,2",
+                 "--requests", "2", "--max-tokens", "16", "--search", f"best-of-3={json.dumps(three)}")
+    assert report["settings"]["searches"] == {"best-of-3": three}
+    rows = {(r["strategy"], r["concurrency"]): r for r in report["sweep"]["rows"]}
+    assert set(rows) == {("greedy", 1), ("greedy", 2), ("best-of-3", 1), ("best-of-3", 2)}
+    assert all(r["completed"] == 2 and r["requests_per_minute"] > 0 for r in rows.values())
+    for c in (1, 2):
+        greedy, search = rows["greedy", c], rows["best-of-3", c]
+        assert "vs_greedy" not in greedy and greedy["generated_per_emitted"] == 1.0
+        assert search["generated_per_emitted"] > 1.5  # three samples drawn, one streamed
+        ratios = search["vs_greedy"]
+        assert ratios["requests_per_minute"] == round(search["requests_per_minute"] / greedy["requests_per_minute"], 2)
+        assert ratios["e2e_median"] == round(search["e2e_ms"]["median"] / greedy["e2e_ms"]["median"], 2)
+        assert ratios["ttft_median"] > 0
+
+
+@pytest.mark.parametrize("text", ["forks", "greedy={\"strategy\": \"greedy\"}", "x={\"n\": 2}", "x=[1]", "x={"])
+def test_a_search_that_is_not_named_json_with_a_strategy_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        load.named_search(text)
 
 
 def test_overload_at_four_times_the_cap_gets_only_200_and_429_with_retry_after(sla_server):
