@@ -66,11 +66,13 @@ TABLES: dict[str, list[Row]] = {
         _row("SLA(2,20,2), `fork_min_p` 0.1, Bradley–Terry head", "validation", "sla-2-20-2-p0.1", "gsm-validation"),
         _row("SLA(2,30,2), `fork_min_p` 0.1, Bradley–Terry head", "validation", "sla-2-30-2-p0.1", "gsm-validation"),
     ],
-    "gsm-validation-120": [
+    "gsm-validation-forks": [
         _row("greedy", "validation-cost", "greedy", "gsm-validation"),
         _row("fork rollouts, 4 forks", "validation-cost", "value184-mean-forks-4", "gsm-validation"),
         _row('fork rollouts, 2 forks: `{"strategy": "fork_rollouts", "forks": 2, "score": "mean"}`',
              "validation-cost", "value184-mean-forks-2", "gsm-validation"),
+        _row('fork rollouts, 1 fork: `{"strategy": "fork_rollouts", "forks": 1, "score": "mean"}`',
+             "validation-cost", "value184-mean-forks-1", "gsm-validation"),
     ],
     "mbpp-validation": [
         _row("greedy", "validation-domains", "greedy", "mbpp-validation"),
