@@ -66,6 +66,11 @@ async def run_closed_loop(server: Server, search: dict, prompts: list[list[dict]
     return out
 
 
+def median(row: dict, metric: str) -> float | None:
+    """A summarized row's median of `metric` (e.g. "ttft_ms"); None when nothing was measured."""
+    return (row[metric] or {}).get("median")
+
+
 def against_greedy(row: dict, greedy: dict) -> dict:
     """What a search costs against greedy at the same concurrency: ratios of requests completed per minute,
     of the median time to the first token and of the median time to the last one (e2e)."""
@@ -73,25 +78,26 @@ def against_greedy(row: dict, greedy: dict) -> dict:
         return round(a / b, 2) if a is not None and b else None
 
     return {"requests_per_minute": ratio(row["requests_per_minute"], greedy["requests_per_minute"]),
-            "ttft_median": ratio((row["ttft_ms"] or {}).get("median"), (greedy["ttft_ms"] or {}).get("median")),
-            "e2e_median": ratio((row["e2e_ms"] or {}).get("median"), (greedy["e2e_ms"] or {}).get("median"))}
+            "ttft_median": ratio(median(row, "ttft_ms"), median(greedy, "ttft_ms")),
+            "e2e_median": ratio(median(row, "e2e_ms"), median(greedy, "e2e_ms"))}
 
 
 async def sweep(server: Server, searches: dict[str, dict], prompts: list[list[dict]], concurrencies: list[int],
                 requests: int, max_tokens: int) -> dict:
     """Greedy, then each search, at each concurrency, on the same prompts; every search's row carries its
     ratios to greedy's row at that concurrency (`vs_greedy`)."""
-    rows = []
+    rows, greedy_at = [], {}
     for name, search in {"greedy": GREEDY, **searches}.items():
         for c in concurrencies:
             row = await run_closed_loop(server, search, prompts, max(requests, c), c, max_tokens)
-            if name != "greedy":
-                row["vs_greedy"] = against_greedy(row, next(r for r in rows if r["strategy"] == "greedy"
-                                                           and r["concurrency"] == c))
+            if name == "greedy":
+                greedy_at[c] = row
+            else:
+                row["vs_greedy"] = against_greedy(row, greedy_at[c])
             rows.append({"strategy": name, "search": search, "concurrency": c, **row})
             print(f"sweep {name:6s} c={c:3d}: {row['completed']}/{row['requests']} ok, "
-                  f"{row['requests_per_minute']} req/min, TTFT p50 {(row['ttft_ms'] or {}).get('median')} ms, "
-                  f"E2E p50 {(row['e2e_ms'] or {}).get('median')} ms {row.get('vs_greedy', '')}")
+                  f"{row['requests_per_minute']} req/min, TTFT p50 {median(row, 'ttft_ms')} ms, "
+                  f"E2E p50 {median(row, 'e2e_ms')} ms {row.get('vs_greedy', '')}")
     return {"rows": rows}
 
 
@@ -208,8 +214,8 @@ def plot(report: dict, path: Path) -> None:
         mine = [r for r in rows if r["strategy"] == name]
         cs = [r["concurrency"] for r in mine]
         axes[0].plot(cs, [r["requests_per_minute"] for r in mine], marker="o", label=name)
-        axes[1].plot(cs, [(r["ttft_ms"] or {}).get("median") for r in mine], marker="o", label=name)
-        axes[2].plot(cs, [(r["e2e_ms"] or {}).get("median") for r in mine], marker="o", label=name)
+        axes[1].plot(cs, [median(r, "ttft_ms") for r in mine], marker="o", label=name)
+        axes[2].plot(cs, [median(r, "e2e_ms") for r in mine], marker="o", label=name)
     for ax, title in zip(axes, ("requests completed per minute", "first token, median (ms)",
                                 "last token, median (ms)")):
         ax.set_xlabel("concurrency")
@@ -222,11 +228,11 @@ def plot(report: dict, path: Path) -> None:
 async def main_async(args: argparse.Namespace) -> dict:
     server = Server(args.base_url, args.api_key, args.model)
     report: dict = {"base_url": args.base_url, "model": await server.model_name(), "settings": {
-        "max_tokens": args.max_tokens, "prompts": args.prompts, "searches": args.search or {"sla": SLA}}}
+        "max_tokens": args.max_tokens, "prompts": args.prompts, "searches": args.search}}
     try:
         for scenario in args.scenario or ["sweep", "overload", "storm"]:
             if scenario == "sweep":
-                report["sweep"] = await sweep(server, args.search or {"sla": SLA}, prompts(args.prompts, args.requests),
+                report["sweep"] = await sweep(server, args.search, prompts(args.prompts, args.requests),
                                               args.concurrency, args.requests, args.max_tokens)
             elif scenario == "overload":
                 report["overload"] = await overload(server, args.max_tokens)
@@ -257,8 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path)
     p.add_argument("--plot", type=Path)
     args = p.parse_args(argv)
-    if args.search:
-        args.search = dict(args.search)
+    args.search = dict(args.search or [("sla", SLA)])
     if not re.match(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/?$", args.base_url):
         p.error("loopback only: --base-url must be http://127.0.0.1:PORT or http://localhost:PORT")
     report = asyncio.run(main_async(args))

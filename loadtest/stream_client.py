@@ -156,7 +156,7 @@ def summarize(results: list[StreamResult], duration: float) -> dict:
         "duration_s": round(duration, 3),
         "request_throughput": round(len(ok) / duration, 4) if duration else None,
         "requests_per_minute": round(60 * len(ok) / duration, 2) if duration else None,
-        "output_throughput": round(sum(r.output_tokens for r in ok) / duration, 2) if duration else None,
+        "output_throughput": round(emitted / duration, 2) if duration else None,
         # the decode work a search spent per token it streamed (plain decoding: 1.0)
         "generated_per_emitted": round(generated / emitted, 2) if emitted else None,
         "ttft_ms": dist([r.ttft for r in ok if r.ttft is not None]),
