@@ -50,17 +50,25 @@ GREEDY = {"strategy": "greedy"}
 SLA = {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}
 
 
+def unanswered(connection_errors: list[str]) -> dict:
+    """The report's fields for requests retried because no response came: how many, and up to 5 distinct errors."""
+    return {"retried_connection_errors": len(connection_errors),
+            "connection_errors": sorted(set(connection_errors))[:5]}
+
+
 async def run_closed_loop(server: Server, search: dict, prompts: list[list[dict]], requests: int,
                           concurrency: int, max_tokens: int) -> dict:
     gate = asyncio.Semaphore(concurrency)
+    connection_errors: list[str] = []
 
     async def one(i: int) -> StreamResult:
         async with gate:
-            return await server.stream(search, prompts[i % len(prompts)], max_tokens)
+            return await server.stream_retrying_unanswered(search, prompts[i % len(prompts)], max_tokens,
+                                                           connection_errors)
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(requests)))
-    out = summarize(list(results), time.perf_counter() - t0)
+    out = summarize(list(results), time.perf_counter() - t0) | unanswered(connection_errors)
     if search["strategy"] == "sla":
         out["commit_gap_ms"] = out["itl_ms"]  # every SLA content delta is one committed chunk
     return out
@@ -99,12 +107,6 @@ async def sweep(server: Server, searches: dict[str, dict], prompts: list[list[di
                   f"{row['requests_per_minute']} req/min, TTFT p50 {median(row, 'ttft_ms')} ms, "
                   f"E2E p50 {median(row, 'e2e_ms')} ms {row.get('vs_greedy', '')}")
     return {"rows": rows}
-
-
-def unanswered(connection_errors: list[str]) -> dict:
-    """The report's fields for requests retried because no response came: how many, and up to 5 distinct errors."""
-    return {"retried_connection_errors": len(connection_errors),
-            "connection_errors": sorted(set(connection_errors))[:5]}
 
 
 async def overload(server: Server, max_tokens: int) -> dict:

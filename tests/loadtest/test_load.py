@@ -50,7 +50,8 @@ def test_a_named_search_on_gsm_prompts_is_measured_against_greedy_at_each_concur
     assert report["settings"]["searches"] == {"best-of-3": three}
     rows = {(r["strategy"], r["concurrency"]): r for r in report["sweep"]["rows"]}
     assert set(rows) == {("greedy", 1), ("greedy", 2), ("best-of-3", 1), ("best-of-3", 2)}
-    assert all(r["completed"] == 2 and r["requests_per_minute"] > 0 for r in rows.values())
+    assert all(r["completed"] == 2 and r["requests_per_minute"] > 0 for r in rows.values()), \
+        {k: (r["statuses"], r["errors"]) for k, r in rows.items()}
     for c in (1, 2):
         greedy, search = rows["greedy", c], rows["best-of-3", c]
         assert "vs_greedy" not in greedy and greedy["generated_per_emitted"] == 1.0
