@@ -78,6 +78,19 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
     return predicate()
 
 
+def engine_idle(live) -> bool:
+    """No request in the engine (unfinished, running or waiting) and no search branch reserved."""
+    return (live.metric("sla:engine_unfinished_requests") == 0 and live.metric("sla:engine_scheduler_running") == 0
+            and live.metric("sla:engine_scheduler_waiting") == 0 and live.metric("sla:live_branches_reserved") == 0)
+
+
+def open_streams(live, bodies: list[dict]):
+    """One client per body, each POSTing it as a stream: (clients, stream contexts, responses with headers)."""
+    clients = [live.http(timeout=600) for _ in bodies]
+    streams = [c.stream("POST", "/v1/chat/completions", json=b) for c, b in zip(clients, bodies)]
+    return clients, streams, [s.__enter__() for s in streams]
+
+
 def first_content(lines) -> str:
     """The next line of an SSE stream's `lines` that carries generated text (not the role-only first delta)."""
     return next(line for line in lines if '"content":"' in line and '"role"' not in line)

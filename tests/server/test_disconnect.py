@@ -1,11 +1,12 @@
-"""A client that drops a stream mid-way leaves no request running in the engine."""
+"""A client that drops a stream mid-way leaves no request running in the engine: plain streams, and SLA's
+search trees (every branch aborted)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.helpers.servers import first_content, wait_for
+from tests.helpers.servers import engine_idle, first_content, open_streams, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -58,3 +59,30 @@ def test_non_stream_request_abandoned_by_its_client_is_aborted(server):
             pass  # the client gives up and closes its connection
     # Without the abort the engine would go on for tens of seconds.
     assert wait_for(lambda: server.metric("sla:engine_unfinished_requests") == 0, timeout=5)
+
+
+def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
+    n = 50
+    # the half to be dropped asks for long answers, so each is still running when its client goes away
+    bodies = [{"model": sla_server.model, "stream": True, "max_tokens": 300 if i < n // 2 else 24,
+               "messages": [{"role": "user", "content": f"Tell me a very long story about dragon number {i}."}]}
+              for i in range(n)]
+    disconnects = sla_server.metric("sla:client_disconnects_total")  # the server is shared with other tests
+    clients, streams, responses = open_streams(sla_server, bodies)
+    readers = [r.iter_lines() for r in responses]  # keep references: dropping one closes its connection
+    assert all(r.status_code == 200 for r in responses)
+    # the long half is running (the short half may be done already on a slow machine): 4 branches each
+    assert n // 2 * 4 <= sla_server.metric("sla:live_branches_reserved") <= n * 4
+    for lines in readers[: n // 2]:  # these have committed text; then their clients go away
+        first_content(lines)
+    for s in streams[: n // 2]:
+        s.__exit__(None, None, None)
+    for lines in readers[n // 2:]:  # the others run to the end
+        events = [line for line in lines if line.startswith("data:")]
+        assert events[-1] == "data: [DONE]" and '"search_stats":{"strategy":"sla"' in events[-2]
+    for s, c in zip(streams[n // 2:], clients):
+        s.__exit__(None, None, None)
+    for c in clients:
+        c.close()
+    assert wait_for(lambda: engine_idle(sla_server), timeout=60)
+    assert sla_server.metric("sla:client_disconnects_total") - disconnects == n // 2

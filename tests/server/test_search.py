@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.servers import SLA_SERVER_BRANCH_CAP as CAP
-from tests.helpers.servers import SLA_SERVER_MAX_REQUESTS as MAX_REQUESTS
 from tests.helpers.servers import SLA_SERVER_SEARCH as DEFAULT_SEARCH
-from tests.helpers.servers import first_content, wait_for
+from tests.helpers.servers import engine_idle, open_streams, wait_for
 
 QUESTION = [{"role": "user", "content": "Name three rivers in Europe and say one thing about each."}]
 
@@ -111,96 +109,6 @@ def test_sla_on_a_server_without_a_head_is_refused_and_greedy_works(server, clie
     g = client.chat.completions.create(model=server.model, messages=QUESTION, max_tokens=8,
                                        extra_body={"search": {"strategy": "greedy"}})
     assert g.search_stats["strategy"] == "greedy" and g.search_stats["tokens_emitted"] == 8
-
-
-def engine_idle(live) -> bool:
-    return (live.metric("sla:engine_unfinished_requests") == 0 and live.metric("sla:engine_scheduler_running") == 0
-            and live.metric("sla:engine_scheduler_waiting") == 0 and live.metric("sla:live_branches_reserved") == 0)
-
-
-def open_streams(live, bodies: list[dict]):
-    clients = [live.http(timeout=600) for _ in bodies]
-    streams = [c.stream("POST", "/v1/chat/completions", json=b) for c, b in zip(clients, bodies)]
-    return clients, streams, [s.__enter__() for s in streams]
-
-
-@pytest.mark.engine
-def test_fifty_sla_streams_half_dropped_leave_nothing_running(sla_server):
-    n = 50
-    # the half to be dropped asks for long answers, so each is still running when its client goes away
-    bodies = [{"model": sla_server.model, "stream": True, "max_tokens": 300 if i < n // 2 else 24,
-               "messages": [{"role": "user", "content": f"Tell me a very long story about dragon number {i}."}]}
-              for i in range(n)]
-    disconnects = sla_server.metric("sla:client_disconnects_total")  # the server is shared with other tests
-    clients, streams, responses = open_streams(sla_server, bodies)
-    readers = [r.iter_lines() for r in responses]  # keep references: dropping one closes its connection
-    assert all(r.status_code == 200 for r in responses)
-    # the long half is running (the short half may be done already on a slow machine): 4 branches each
-    assert n // 2 * 4 <= sla_server.metric("sla:live_branches_reserved") <= n * 4
-    for lines in readers[: n // 2]:  # these have committed text; then their clients go away
-        first_content(lines)
-    for s in streams[: n // 2]:
-        s.__exit__(None, None, None)
-    for lines in readers[n // 2:]:  # the others run to the end
-        events = [line for line in lines if line.startswith("data:")]
-        assert events[-1] == "data: [DONE]" and '"search_stats":{"strategy":"sla"' in events[-2]
-    for s, c in zip(streams[n // 2:], clients):
-        s.__exit__(None, None, None)
-    for c in clients:
-        c.close()
-    assert wait_for(lambda: engine_idle(sla_server), timeout=60)
-    assert sla_server.metric("sla:client_disconnects_total") - disconnects == n // 2
-
-
-@pytest.mark.engine
-def test_the_live_branch_cap_answers_429_and_recovers(sla_server):
-    deep = {"strategy": "sla", "width": 2, "chunk": 4, "depth": 4}  # 32 live branches each
-    # a long answer, so that no tree ends (and frees its branches) while the others are still being opened
-    body = {"model": sla_server.model, "stream": True, "max_tokens": 1500, "messages": STORY, "search": deep}
-    clients, streams, responses = open_streams(sla_server, [body] * (CAP // 32))
-    try:
-        assert all(r.status_code == 200 for r in responses)
-        client = sla_server.client()
-        with pytest.raises(Exception) as refused:
-            client.chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
-                                           extra_body={"search": deep})
-        assert getattr(refused.value, "status_code", None) == 429
-        assert refused.value.body["code"] == "rate_limit_exceeded"
-        assert sla_server.metric("sla:requests_rejected_total", cap="branches") >= 1
-    finally:
-        for s, c in zip(streams, clients):
-            s.__exit__(None, None, None)
-            c.close()
-    assert wait_for(lambda: engine_idle(sla_server), timeout=60)
-    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
-                                                    extra_body={"search": deep})
-    assert r.choices[0].finish_reason == "length"
-
-
-@pytest.mark.engine
-def test_the_concurrent_request_cap_answers_429_with_retry_after_and_recovers(sla_server):
-    greedy = {"strategy": "greedy"}  # one branch each: only the request cap can refuse
-    # ignore_eos: none of the streams may end (and free its slot) while the others are still being opened
-    body = {"model": sla_server.model, "stream": True, "max_tokens": 1500, "ignore_eos": True, "messages": QUESTION,
-            "search": greedy}
-    clients, streams, responses = open_streams(sla_server, [body] * MAX_REQUESTS)
-    try:
-        assert all(r.status_code == 200 for r in responses)
-        assert sla_server.metric("sla:requests_admitted") == MAX_REQUESTS
-        with sla_server.http() as h:
-            refused = h.post("/v1/chat/completions", json={**body, "stream": False, "max_tokens": 4})
-        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
-        assert "concurrent requests" in refused.json()["error"]["message"]
-        assert sla_server.metric("sla:requests_rejected_total", cap="requests") >= 1
-    finally:
-        for s, c in zip(streams, clients):
-            s.__exit__(None, None, None)
-            c.close()
-    assert wait_for(lambda: engine_idle(sla_server) and sla_server.metric("sla:requests_admitted") == 0, timeout=60)
-    r = sla_server.client().chat.completions.create(model=sla_server.model, messages=QUESTION, max_tokens=4,
-                                                    extra_body={"search": greedy})
-    assert r.choices[0].finish_reason == "length"
 
 
 SKY = [{"role": "user", "content": "Explain in a few sentences why the sky is blue."}]
