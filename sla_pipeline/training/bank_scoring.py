@@ -36,12 +36,12 @@ from sla_pipeline.training.features import frozen_backbone, rewards_of
 
 
 def score_bank(model_path: Path, head_dirs: list[Path], bank: Path, split: str = "heldout", lookahead: int = 30,
-               limit: int = 512, curve: Sequence[int | None] = ()) -> dict:
-    """`score_answers` on the bank's `split` answers (validation by default)."""
+               limit: int = 512, curve: Sequence[int | None] = (), domains: Sequence[str] = ("gsm",)) -> dict:
+    """`score_answers` on the bank's `split` answers (validation by default) of `domains`."""
     from transformers import AutoTokenizer
 
     heads = [RewardHead.load_for(d, model_path) for d in head_dirs]
-    records = [r for r in read_bank(bank) if r.split == split]
+    records = [r for r in read_bank(bank, domains=domains) if r.split == split]
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     backbone = frozen_backbone(model_path)
     result = score_answers(backbone, dict(zip(map(str, head_dirs), heads)), records, prompts, lookahead, limit, curve)

@@ -114,6 +114,9 @@ def add_parser(sub) -> None:
     score.add_argument("--compare", type=Path, metavar="HEAD",
                        help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
                             "accuracy gain with a 95%% interval bootstrapped over items")
+    score.add_argument("--domains", default="gsm",
+                       help="--bank: comma-separated domains whose validation answers are scored, together (gsm, "
+                            "mbpp, ifeval) [default %(default)s]")
     score.add_argument("--json", type=Path, help="also write the result here")
 
 
@@ -223,7 +226,8 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
 
     heads = [args.head] + ([args.compare] if args.compare else [])
     result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
-                        limit=max(args.max_response_tokens, 512), curve=args.curve)
+                        limit=max(args.max_response_tokens, 512), curve=args.curve,
+                        domains=tuple(d.strip() for d in args.domains.split(",")))
     print(f"always keeping the trunk (greedy's side): siblings {accuracy_text(result['keep_trunk'])} on "
           f"{result['keep_trunk']['pairs']} pairs")
     for head, r in result["heads"].items():

@@ -4,6 +4,7 @@ wise head trained on the same answers does not."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import random
@@ -17,8 +18,9 @@ from transformers import AutoModelForCausalLM
 from sla_engine.reward import RewardHead
 from sla_pipeline.bank.collection import Collection
 from sla_pipeline.bank.pairs import candidate_pairs, sibling_pairs
-from sla_pipeline.bank.problems import FORKS, train_items, validation_items
+from sla_pipeline.bank.problems import FORKS, collections, train_items, validation_items
 from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.eval.sets import load_set
 from sla_pipeline.training.bank_scoring import score_answers
 from sla_pipeline.training.choices import (
     best_of_n_replay,
@@ -195,6 +197,15 @@ def test_sla_score_pairs_reads_a_bank_and_sets_each_head_beside_keeping_the_trun
     share = result["heads"][str(head)]["trunk_chosen"]
     assert set(share) == {"mean", "last"} and all(0.0 <= v <= 1.0 for v in share.values())
     assert f"{head}: keeps the trunk of {share['mean']:.3f} of the siblings by mean" in printed
+    # --domains picks whose validation answers are read: MBPP's collection beside GSM's
+    mbpp = [it.id for it in load_set("mbpp-validation", None).items[:4]]
+    code, _ = marker_task(random.Random(5), len(mbpp), "heldout", items=mbpp)
+    code = [dataclasses.replace(r, domain="mbpp", answer=None, given=None) for r in code]
+    Collection(bank / collections("mbpp")[1]).append(code)
+    for domains, pairs in (("mbpp", 4), ("gsm,mbpp", 10)):
+        assert main(["score-pairs", str(head), "--bank", str(bank), "--model", str(folder), "--domains", domains,
+                     "--json", str(tmp_path / "scores.json")]) == 0
+        assert json.loads((tmp_path / "scores.json").read_text())["keep_trunk"]["pairs"] == pairs
 
 
 @pytest.mark.download
