@@ -183,15 +183,17 @@ def rewards_of(backbone, heads: list[RewardHead], answers: dict[str, tuple[BankR
     """Per head, per answer id, the reward of every prefix it is read at."""
     channels = [h.channel().eval() for h in heads]
     groups: dict[str, list[TokenizedResponse]] = {}
-    ids = {}
+    ids: dict[str, list[str]] = {}  # answers with the same tokens (samples often repeat greedy's) share one pass
     for a, seen in answers.values():
         response = TokenizedResponse.from_ids(prompts[a.item], a.token_ids[:seen])
-        groups.setdefault(a.item, []).append(response)
-        ids[response.key] = a.id
+        if response.key not in ids:
+            groups.setdefault(a.item, []).append(response)
+        ids.setdefault(response.key, []).append(a.id)
     out: list[dict[str, list[float]]] = [{} for _ in heads]
     for item, group in tqdm(groups.items(), desc="score answers", unit="problem"):
         for key, feats in forward_group(backbone, tuple(prompts[item]), group, 2048):
             x = feats.float()
             for channel, scores in zip(channels, out):
-                scores[ids[key]] = channel(list(x[:-1]), x[-1]).tolist()
+                rewards = channel(list(x[:-1]), x[-1]).tolist()
+                scores.update((answer_id, rewards) for answer_id in ids[key])
     return out

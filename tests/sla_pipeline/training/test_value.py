@@ -236,6 +236,8 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
     records, prompts = marker_task(random.Random(1), 12, "heldout")
     trunk = next(r for r in records if r.id == "heldout/0#trunk")
     records.append(answer("heldout/0", "s0", [3001, 3002, 3003], not trunk.correct, split="heldout"))  # a candidate
+    # and a sample that repeats greedy's answer token for token (common on code): one pass, both scored
+    records.append(answer("heldout/0", "s1", list(trunk.token_ids), trunk.correct, split="heldout"))
     scored = score_answers(backbone, {"h": head}, records, prompts, lookahead=3, limit=512, curve=(1, None))
     result = scored["heads"]["h"]
     assert scored["keep_trunk"] == choice_accuracy(sibling_pairs(records), keep_trunk, 3, 512)
@@ -267,5 +269,5 @@ def test_bank_scoring_reads_each_answer_as_far_as_a_choice_does(tmp_path):
         got = result["fork_over_greedy"][readout]["margins"]
         assert [m["margin"] for m in got] == pytest.approx([m["margin"] for m in expected["margins"]], rel=1e-2)
         assert [m["taken"] for m in got] == [m["taken"] for m in expected["margins"]]
-    assert result["candidates"]["mean"]["pairs"] == 1 and result["readout"] == "mean"
+    assert result["candidates"]["mean"]["pairs"] == 2 and result["readout"] == "mean"
     assert result["lookahead_accuracy"] == result["siblings"]["mean"]["accuracy"]
