@@ -54,13 +54,18 @@ class LiveServer:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
-    def metric(self, name: str, **labels: str) -> float:
-        """One sample from /metrics: the sum over the samples of `name` that carry all of `labels`."""
+    def metric(self, name: str, absent: float | None = None, **labels: str) -> float:
+        """One sample from /metrics: the sum over the samples of `name` that carry all of `labels`.
+
+        With no such sample it fails, unless `absent` is given: a labelled series first appears with its
+        first observation, so a count that may still be zero passes `absent=0.0`."""
         with self.http() as h:
             text = h.get("/metrics").text
         wanted = [f'{k}="{v}"' for k, v in labels.items()]
         values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                   if line.startswith(name) and line[len(name)] in " {" and all(w in line for w in wanted)]
+        if not values and absent is not None:
+            return absent
         assert values, f"{name} not in /metrics"
         return sum(values)
 

@@ -213,11 +213,7 @@ def test_sampling_fields_are_refused_with_a_search(sla_server):
 
 def finished_streams(live, strategy: str) -> float:
     """Streams of `strategy` that ran to their end with content (each observes one TPOT); 0 before the first."""
-    name = "sla:time_per_output_token_seconds_count"
-    with live.http() as h:
-        text = h.get("/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") and f'strategy="{strategy}"' in line)
+    return live.metric("sla:time_per_output_token_seconds_count", absent=0.0, strategy=strategy)
 
 
 @pytest.mark.engine
