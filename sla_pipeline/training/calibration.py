@@ -88,10 +88,14 @@ def fold_and_save(head: RewardHead, measured: Calibration, head_dir: Path, model
 
 
 def bank_answers(records: list[BankRecord], problems: int) -> list[BankRecord]:
-    """The greedy answers and samples of the bank's first `problems` train-side problems, in bank order (forks
-    are left out: their prefix is their trunk's, counted once)."""
-    items = list(dict.fromkeys(r.item for r in records if r.split == "train"))[:problems]
-    chosen = set(items)
+    """The greedy answers and samples of each domain's first `problems` train-side problems, in bank order (forks
+    are left out: their prefix is their trunk's, counted once). Per domain, so that a head serving several is
+    standardized on all of them."""
+    items: dict[str, list[str]] = {}
+    for r in records:
+        if r.split == "train" and r.item not in items.setdefault(r.domain, []):
+            items[r.domain].append(r.item)
+    chosen = {item for domain_items in items.values() for item in domain_items[:problems]}
     return [r for r in records if r.item in chosen and r.split == "train" and r.kind in ("trunk", "sample")]
 
 

@@ -82,7 +82,10 @@ def add_parser(sub) -> None:
     source.add_argument("--data", type=Path, help="folder with pairs/train.jsonl (the output of `sla data`)")
     source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its train-side answers)")
     cal.add_argument("--problems", type=int, default=40,
-                     help="--bank: the first N train-side problems' answers [default %(default)s]")
+                     help="--bank: each domain's first N train-side problems' answers [default %(default)s]")
+    cal.add_argument("--domains", default="gsm",
+                     help="--bank: comma-separated domains the head serves, as it was trained (gsm, mbpp, ifeval) "
+                          "[default %(default)s]")
     cal.add_argument("--features", type=Path, help="--data: backbone feature cache [default: DATA/features/MODEL]")
     cal.add_argument("--max-response-tokens", type=int, default=TrainConfig().max_response_tokens,
                      help="as the head was trained with [default %(default)s]")
@@ -127,6 +130,11 @@ def look_aheads(text: str) -> tuple[int | None, ...]:
     return values
 
 
+def domain_list(text: str) -> tuple[str, ...]:
+    """`--domains gsm,mbpp` as a tuple; the bank checks each name."""
+    return tuple(d.strip() for d in text.split(",") if d.strip())
+
+
 def train_command(args: argparse.Namespace) -> int:
     from sla_engine.store import ModelStore
     from sla_pipeline.training.trainer import train as run_training
@@ -139,7 +147,7 @@ def train_command(args: argparse.Namespace) -> int:
                          consistency_weight=args.consistency_weight,
                          readout=args.readout, keep_by=args.keep_by,
                          validate_candidates=not args.no_candidates, problems=args.problems,
-                         rollouts=args.rollouts, domains=tuple(d.strip() for d in args.domains.split(",")))
+                         rollouts=args.rollouts, domains=domain_list(args.domains))
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")
@@ -178,7 +186,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         from sla_pipeline.bank.read import prompt_ids, read_bank
         from sla_pipeline.training.calibration import bank_answers, calibrate_on_bank
 
-        answers = bank_answers(read_bank(args.bank), args.problems)
+        answers = bank_answers(read_bank(args.bank, domains=domain_list(args.domains)), args.problems)
         prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), answers)
         c = calibrate_on_bank(model.path, args.head, answers, prompts)
     else:
@@ -227,7 +235,7 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
     heads = [args.head] + ([args.compare] if args.compare else [])
     result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
                         limit=max(args.max_response_tokens, 512), curve=args.curve,
-                        domains=tuple(d.strip() for d in args.domains.split(",")))
+                        domains=domain_list(args.domains))
     print(f"always keeping the trunk (greedy's side): siblings {accuracy_text(result['keep_trunk'])} on "
           f"{result['keep_trunk']['pairs']} pairs")
     for head, r in result["heads"].items():

@@ -5,6 +5,7 @@ that the map is exact); calibrating it again composes the maps."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -33,6 +34,14 @@ def test_only_the_first_train_problems_greedy_answers_and_samples_are_counted():
     chosen = bank_answers(records, 4)
     assert {r.item for r in chosen} == {f"train/{i}" for i in range(4)}
     assert sorted(r.kind for r in chosen) == ["sample"] * 4 + ["trunk"] * 4  # no fork, no held-out answer
+
+
+def test_each_domain_gives_its_own_first_train_problems():
+    records, _ = bank(random.Random(0))
+    code = [dataclasses.replace(answer(f"mbpp/{i}", "s0", [5, 6, 7], i % 2 == 0, finish="stop"), domain="mbpp",
+                                answer=None) for i in range(5)]
+    chosen = bank_answers(records + code, 3)
+    assert {r.item for r in chosen} == {f"train/{i}" for i in range(3)} | {f"mbpp/{i}" for i in range(3)}
 
 
 @pytest.mark.download
