@@ -17,6 +17,16 @@ def read_bank(bank: Path, rollouts: bool = True, domains: Iterable[str] = ("gsm"
             for r in Collection(bank / name).records()]
 
 
+def first_problems(records: list[BankRecord], count: int) -> list[BankRecord]:
+    """The records of each domain's first `count` problems, in the order the problems first appear."""
+    items: dict[str, list[str]] = {}
+    for r in records:
+        if r.item not in items.setdefault(r.domain, []):
+            items[r.domain].append(r.item)
+    kept = {item for domain_items in items.values() for item in domain_items[:count]}
+    return [r for r in records if r.item in kept]
+
+
 def prompt_ids(tokenizer, records: list[BankRecord]) -> dict[str, list[int]]:
     items = items_by_id({r.item for r in records})
     return {i: list(tokenizer.apply_chat_template(list(it.messages), add_generation_prompt=True, tokenize=True,

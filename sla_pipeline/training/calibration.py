@@ -13,6 +13,7 @@ import torch
 
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_engine.reward.calibration import Calibration, fold
+from sla_pipeline.bank.read import first_problems
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.data.pairs import Pair, read_pairs
 from sla_pipeline.training.features import FeatureCache, TokenizedResponse, frozen_backbone, rewards_of, tokenize
@@ -91,12 +92,8 @@ def bank_answers(records: list[BankRecord], problems: int) -> list[BankRecord]:
     """The greedy answers and samples of each domain's first `problems` train-side problems, in bank order (forks
     are left out: their prefix is their trunk's, counted once). Per domain, so that a head serving several is
     standardized on all of them."""
-    items: dict[str, list[str]] = {}
-    for r in records:
-        if r.split == "train" and r.item not in items.setdefault(r.domain, []):
-            items[r.domain].append(r.item)
-    chosen = {item for domain_items in items.values() for item in domain_items[:problems]}
-    return [r for r in records if r.item in chosen and r.split == "train" and r.kind in ("trunk", "sample")]
+    train = first_problems([r for r in records if r.split == "train"], problems)
+    return [r for r in train if r.kind in ("trunk", "sample")]
 
 
 def calibrate_on_bank(model_path: Path, head_dir: Path, answers: list[BankRecord], prompts: dict[str, list[int]],

@@ -54,6 +54,9 @@ def add_parser(sub) -> None:
     train.add_argument("--domains", default=",".join(defaults.domains),
                        help="--loss value: comma-separated domains whose bank answers train and validate (gsm, mbpp, "
                             "ifeval); the report scores the validation choices per domain too [default %(default)s]")
+    train.add_argument("--max-problems", type=int, metavar="N",
+                       help="--loss value: per domain, only the first N of those train problems train (the backbone "
+                            "pass over their answers is the cost) [default: all]")
     train.add_argument("--readout", choices=("last", "mean"), default=defaults.readout,
                        help="--loss value: the read-out the head declares and its epochs are scored by "
                             "[default %(default)s]")
@@ -147,7 +150,8 @@ def train_command(args: argparse.Namespace) -> int:
                          consistency_weight=args.consistency_weight,
                          readout=args.readout, keep_by=args.keep_by,
                          validate_candidates=not args.no_candidates, problems=args.problems,
-                         rollouts=args.rollouts, domains=domain_list(args.domains))
+                         rollouts=args.rollouts, domains=domain_list(args.domains),
+                         max_problems=args.max_problems)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
         raise ValueError("--loss value trains on the sample bank (--bank); the pair losses on --data")

@@ -54,6 +54,10 @@ class TrainConfig:
     # value loss on the bank: whose answers train and validate (sla_pipeline/domains); the report scores the
     # validation choices per domain as well
     domains: tuple[str, ...] = ("gsm",)
+    # value loss on the bank: per domain, only the first N of those train problems (None: all): the backbone pass
+    # over every answer is the cost (GSM's 618 mixed problems are ~2.2M tokens, ~4 h here), and it keeps one
+    # domain from drowning another
+    max_problems: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in ("seqwise_bt", "tokenwise_bt", "cross_entropy", "value"):
@@ -86,6 +90,9 @@ class TrainConfig:
             raise ValueError(f"domains must name each of {', '.join(DOMAINS)} at most once, got {self.domains}")
         if self.domains != ("gsm",) and self.loss != "value":
             raise ValueError(f"domains choose a value head's bank answers, not a {self.loss} head's")
+        if self.max_problems is not None and (self.max_problems < 1 or self.loss != "value"):
+            raise ValueError(f"max_problems caps a value head's train problems per domain and is at least 1, got "
+                             f"{self.max_problems} with loss {self.loss}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:

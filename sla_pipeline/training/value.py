@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from sla_engine.reward import RewardChannel, RewardHead
 from sla_pipeline.bank.pairs import AnswerPair, candidate_pairs, sibling_pairs
-from sla_pipeline.bank.read import prompt_ids, read_bank
+from sla_pipeline.bank.read import first_problems, prompt_ids, read_bank
 from sla_pipeline.bank.record import BankRecord
 from sla_pipeline.training.choices import choice_accuracy, keep_trunk, reach, trunk_share
 from sla_pipeline.training.config import TrainConfig
@@ -153,6 +153,8 @@ def train_on_bank(model_path: Path, base_model: str, bank: Path, out: Path, conf
     records = read_bank(bank, config.rollouts != "none", config.domains)
     prompts = prompt_ids(AutoTokenizer.from_pretrained(model_path), records)
     train = TRAIN_PROBLEMS[config.problems]([r for r in records if r.split == "train"])
+    if config.max_problems is not None:
+        train = first_problems(train, config.max_problems)
     report = train_value(model_path, base_model, train, [r for r in records if r.split == "heldout"], prompts, out,
                          config, cache_dir, init, train_rollouts=config.rollouts == "all")
     report["bank"] = str(bank)  # the problems and rollouts used are in report["config"]

@@ -162,12 +162,14 @@ def test_sla_train_value_reads_a_bank_folder_from_the_command_line(tiny, tmp_pat
     cmd = [sys.executable, "-m", "sla", "train", "--loss", "value", "--bank", str(bank), "--model", str(folder),
            "--out", str(tmp_path / "value"), "--features", str(tmp_path / "features"), "--width", "32",
            "--epochs", "2", "--batch-size", "8", "--warmup", "0", "--stride", "1", "--lookahead", "7",
-           "--save-dtype", "float32", "--problems", "siblings", "--no-candidates", "--consistency-weight", "0.5"]
+           "--save-dtype", "float32", "--problems", "siblings", "--no-candidates", "--consistency-weight", "0.5",
+           "--max-problems", "20"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "validation siblings" in done.stdout and "(8 pairs, 7 tokens past the fork; keeps the trunk" in done.stdout
     report = json.loads((tmp_path / "value" / "report.json").read_text())
     assert report["bank"] == str(bank) and report["config"]["problems"] == "siblings"
+    assert report["problems"] == {"train": 20, "heldout": 8}  # --max-problems: the first 20 of 24
     assert report["config"]["consistency_weight"] == 0.5
     assert all(s["loss"] == pytest.approx(s["value_loss"] + 0.5 * s["consistency_loss"], rel=1e-5)
                for s in report["history"]["steps"])
