@@ -48,6 +48,9 @@ def add_parser(sub) -> None:
     train.add_argument("--pair-weight", type=float, default=defaults.pair_weight,
                        help="--loss value: weight of a Bradley-Terry term on train siblings 10, 20 and 30 tokens past "
                             "their fork (needs train forks in the bank) [default %(default)s]")
+    train.add_argument("--candidate-weight", type=float, default=defaults.candidate_weight,
+                       help="--loss value: weight of a Bradley-Terry term on train candidate pairs (a right and a "
+                            "wrong whole answer of one problem, read by --readout) [default %(default)s]")
     train.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight,
                        help="--loss value: weight of a temporal-difference term pulling each position's output "
                             "toward the value at the answer's next kept position [default %(default)s]")
@@ -147,7 +150,7 @@ def train_command(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, warmup=args.warmup, weight_decay=args.weight_decay,
                          max_response_tokens=args.max_response_tokens, seed=args.seed, save_dtype=args.save_dtype,
                          lookahead=args.lookahead, stride=args.stride, pair_weight=args.pair_weight,
-                         consistency_weight=args.consistency_weight,
+                         consistency_weight=args.consistency_weight, candidate_weight=args.candidate_weight,
                          readout=args.readout, keep_by=args.keep_by,
                          validate_candidates=not args.no_candidates, problems=args.problems,
                          rollouts=args.rollouts, domains=domain_list(args.domains),

@@ -35,6 +35,9 @@ class TrainConfig:
     # value loss: weight of a fork-aligned pairwise term, Bradley–Terry on train siblings 10, 20 and 30 tokens
     # past their fork (where SLA compares them); 0 leaves it out
     pair_weight: float = 0.0
+    # value loss: weight of a Bradley–Terry term on train candidate pairs (a right and a wrong whole answer of one
+    # problem, read by `readout`: best-of-N's choice, trained directly); 0 leaves it out
+    candidate_weight: float = 0.0
     # value loss: weight of a temporal-difference consistency term, each kept position's output pulled toward the
     # value at the answer's next kept position (value.py); 0 leaves it out
     consistency_weight: float = 0.0
@@ -70,6 +73,9 @@ class TrainConfig:
             raise ValueError(f"lookahead must be at least 1 (or None for whole responses), got {self.lookahead}")
         if self.pair_weight < 0 or (self.pair_weight and self.loss != "value"):
             raise ValueError(f"pair_weight is a value-loss term and must be >= 0, got {self.pair_weight} "
+                             f"with loss {self.loss}")
+        if self.candidate_weight < 0 or (self.candidate_weight and self.loss != "value"):
+            raise ValueError(f"candidate_weight is a value-loss term and must be >= 0, got {self.candidate_weight} "
                              f"with loss {self.loss}")
         if self.consistency_weight < 0 or (self.consistency_weight and self.loss != "value"):
             raise ValueError(f"consistency_weight is a value-loss term and must be >= 0, got "

@@ -90,6 +90,33 @@ def pair_term(channel: RewardChannel, cache: FeatureCache, batch: list[SiblingVi
     return -F.logsigmoid(diff).mean()
 
 
+def candidate_views(examples: list[ValueExample]) -> list[tuple[ValueExample, ValueExample]]:
+    """Best-of-N's candidate pairs among `examples`' answers (a right and a wrong answer of one problem, from its
+    greedy answer and samples) as (right, wrong) examples."""
+    by_id = {e.record.id: e for e in examples}
+    return [(by_id[p.right.id], by_id[p.wrong.id]) for p in candidate_pairs(e.record for e in examples)
+            if p.right.id in by_id and p.wrong.id in by_id]
+
+
+def candidate_term(channel: RewardChannel, cache: FeatureCache, batch: list[tuple[ValueExample, ValueExample]],
+                   readout: str) -> torch.Tensor:
+    """Bradley–Terry on two whole answers of one problem as best-of-N reads them (`readout`: the output at the
+    last scored position, or the mean over the kept ones): −log σ(score_right − score_wrong)."""
+    def scores(examples: list[ValueExample]) -> torch.Tensor:
+        rewards, _, mask = batch_rewards(channel, cache, examples)
+        return read_whole(rewards, mask, readout)
+
+    return -F.logsigmoid(scores([b[0] for b in batch]) - scores([b[1] for b in batch])).mean()
+
+
+def read_whole(rewards: torch.Tensor, mask: torch.Tensor, readout: str) -> torch.Tensor:
+    """Each row's score as a search reads a whole answer: the output at its last kept position (an answer keeps
+    its last scored one), or the mean over its kept positions."""
+    if readout == "mean":
+        return (rewards * mask).sum(1) / mask.sum(1)
+    return rewards[torch.arange(len(rewards)), mask.sum(1).long() - 1]
+
+
 @torch.no_grad()
 def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueExample],
              choices: dict[str, list[AnswerPair]], lookahead: int, limit: int, readout: str = "last",
@@ -199,6 +226,9 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
     pairs = sibling_views(train_ex, SIBLING_VIEWS) if config.pair_weight else []
     if config.pair_weight and not pairs:
         raise ValueError("pair_weight needs train siblings with different outcomes (train forks in the bank)")
+    candidates = candidate_views(train_ex) if config.candidate_weight else []
+    if config.candidate_weight and not candidates:
+        raise ValueError("candidate_weight needs train problems with a right and a wrong sample or greedy answer")
     for epoch in range(1, config.epochs + 1):
         order = train_ex[:]
         rng.shuffle(order)
@@ -214,6 +244,11 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
                 term = pair_term(channel, cache, rng.sample(pairs, min(config.batch_size, len(pairs))))
                 loss = loss + config.pair_weight * term
                 step["pair_loss"] = term.item()
+            if candidates:
+                term = candidate_term(channel, cache, rng.sample(candidates, min(config.batch_size, len(candidates))),
+                                      config.readout)
+                loss = loss + config.candidate_weight * term
+                step["candidate_loss"] = term.item()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -230,6 +265,7 @@ def train_value(model_path: Path, base_model: str, train: list[BankRecord], held
         out, getattr(torch, config.save_dtype))
     report = {"config": asdict(config), "base_model": base_model, "init": str(init) if init else None,
               "answers": {"train": len(train_ex), "heldout": len(held_ex)}, "train_sibling_views": len(pairs),
+              "train_candidate_pairs": len(candidates),
               "problems": {"train": len({r.item for r in train}), "heldout": len({r.item for r in heldout})},
               "positions": {"train": sum(len(e.labels) for e in train_ex),
                             "heldout": sum(len(e.labels) for e in held_ex)},

@@ -79,6 +79,10 @@ def test_configs_refuse_bad_values():
     with pytest.raises(ValueError, match="not a seqwise_bt head"):
         TrainConfig(rollouts="none")  # the bank's rollouts are a value head's data
     assert TrainConfig(loss="value", problems="siblings", rollouts="labels").rollouts == "labels"
+    with pytest.raises(ValueError, match="candidate_weight"):
+        TrainConfig(candidate_weight=1.0)  # a value-loss term
+    with pytest.raises(ValueError, match="candidate_weight"):
+        TrainConfig(loss="value", candidate_weight=-1.0)
     with pytest.raises(ValueError, match="max_problems"):
         TrainConfig(loss="value", max_problems=0)
     with pytest.raises(ValueError, match="max_problems"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import random
 import subprocess
 import sys
@@ -36,7 +37,9 @@ from sla_pipeline.training.losses import pair_loss
 from sla_pipeline.training.optim import initial_channel
 from sla_pipeline.training.value import (
     batch_rewards,
+    candidate_views,
     consistency_term,
+    read_whole,
     sibling_views,
     train_value,
 )
@@ -106,6 +109,23 @@ def test_the_pair_term_compares_siblings_where_sla_does():
         ("p#trunk", 29, "p#fork@20", 29), ("p#trunk", 39, "p#fork@20", 39), ("p#trunk", 49, "p#fork@20", 49)]
 
 
+def test_best_of_n_reads_a_whole_answer_at_its_last_kept_position_or_by_the_mean_of_them():
+    rewards = torch.tensor([[1.0, 2.0, 6.0, 9.0], [4.0, -2.0, 7.0, 7.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # the 9 and the 7s are padding
+    assert read_whole(rewards, mask, "last").tolist() == [6.0, -2.0]
+    assert read_whole(rewards, mask, "mean").tolist() == [3.0, 1.0]
+
+
+def test_candidate_views_pair_right_and_wrong_answers_of_one_problem_from_greedy_and_samples():
+    trunk = answer("p", "trunk", list(range(100, 140)), True, kind="trunk", finish="stop")
+    fork = answer("p", "fork@20", list(range(100, 120)) + list(range(300, 320)), False, kind="fork",
+                  parent="p#trunk", fork_at=20, fork_token=300)
+    samples = [answer("p", "s0", list(range(500, 530)), False), answer("p", "s1", list(range(600, 630)), True),
+               answer("q", "s0", list(range(700, 730)), False)]
+    views = candidate_views(value_examples([trunk, fork, *samples], {"p": [7], "q": [7]}, stride=16, limit=512))
+    assert sorted((r.record.id, w.record.id) for r, w in views) == [("p#s1", "p#s0"), ("p#trunk", "p#s0")]
+
+
 def test_the_consistency_term_pulls_each_value_toward_the_next_one_and_only_that_way():
     rewards = torch.tensor([[0.0, 2.0, 2.0, -1.0], [1.0, 1.0, 5.0, 5.0]], requires_grad=True)
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # row 0: 3 positions, row 1: 2
@@ -139,6 +159,16 @@ def test_a_value_head_can_be_kept_by_best_of_n_choices_under_the_mean_read_out(t
     assert report["kept_epoch"] == by_epoch.index(max(by_epoch)) and max(by_epoch) > by_epoch[0]
     assert report["final"]["candidates"]["pairs"] == 40 * 2 and report["final"]["candidates"]["accuracy"] >= 0.9
     assert RewardHead.load(tmp_path / "value").readout == "mean"
+
+    # --candidate-weight: best-of-N's choice trained directly, on every train pair of a right and a wrong answer
+    # (per problem a trunk and two samples, one of each marker, the fork left out: two pairs)
+    term = dataclasses.replace(config, candidate_weight=1.0, epochs=2)
+    report = train_value(folder, "tiny", with_samples(rng, train), heldout, prompts | more, tmp_path / "term", term,
+                         tmp_path / "features", backbone=backbone)
+    assert report["train_candidate_pairs"] == 200 * 2
+    losses = [s["candidate_loss"] for s in report["history"]["steps"]]
+    assert sum(losses[-5:]) / 5 < 0.5 * math.log(2) < losses[0]  # it falls from chance: it ranks right above wrong
+    assert all(s["loss"] > s["value_loss"] for s in report["history"]["steps"])
 
     # `sla train --no-candidates`: the samples are not read (no backbone pass over them), the siblings still are
     siblings_only = TrainConfig(loss="value", width=32, lr=3e-3, epochs=1, batch_size=16, warmup=0.0, stride=1,
