@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sla_pipeline.bank.read import read_bank
 from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.training.choices import against_greedy, best_of_n_order, greedy_and, vote
 
 
@@ -52,11 +53,11 @@ def vote_curve(records: Iterable[BankRecord], split: str, limit: int = 512) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bank", type=Path, required=True)
-    parser.add_argument("--splits", default="train,heldout")
+    parser.add_argument("--splits", type=comma_list, default="train,heldout")
     parser.add_argument("--json", type=Path, help="write the curves here")
     args = parser.parse_args(argv)
     records = read_bank(args.bank)
-    curves = [vote_curve(records, split) for split in args.splits.split(",")]
+    curves = [vote_curve(records, split) for split in args.splits]
     for c in curves:
         if not c["problems"]:
             print(f"{c['split']}: no problem with greedy's answer and samples")

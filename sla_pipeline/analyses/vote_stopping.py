@@ -23,6 +23,7 @@ from sla_engine.search.config import BestOfNConfig
 from sla_engine.search.stopping import should_stop
 from sla_pipeline.bank.read import read_bank
 from sla_pipeline.bank.record import BankRecord
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.training.choices import against_greedy, best_of_n_order, greedy_and, vote
 
 RULES = (("all", 3), ("decided", 3), ("agree", 2), ("agree", 3), ("agree", 4))
@@ -69,12 +70,12 @@ def replay(records: list[BankRecord], split: str, n: int, limit: int = 512) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bank", type=Path, required=True)
-    parser.add_argument("--splits", default="heldout,train")
+    parser.add_argument("--splits", type=comma_list, default="heldout,train")
     parser.add_argument("--n", type=int, nargs="+", default=[5, 9], help="best-of-N sizes [default 5 9]")
     parser.add_argument("--json", type=Path, help="write the replays here")
     args = parser.parse_args(argv)
     records = read_bank(args.bank, rollouts=False)
-    replays = [replay(records, split, n) for split in args.splits.split(",") for n in args.n]
+    replays = [replay(records, split, n) for split in args.splits for n in args.n]
     for r in replays:
         if not r["problems"]:
             print(f"{r['split']}, N = {r['n']}: no problem with greedy's answer and {r['n'] - 1} samples")

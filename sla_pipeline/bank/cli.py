@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL, canonical
 from sla_pipeline.bank.problems import JOBS
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.domains import DOMAINS
 
 
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
     grow.add_argument("--train-fork-problems", type=int, default=1700, help="[default %(default)s]")
     grow.add_argument("--validation-problems", type=int, default=400, help="[default %(default)s]")
     grow.add_argument("--validation-samples", type=int, default=4, help="per problem [default %(default)s]")
-    grow.add_argument("--jobs", default=",".join(JOBS),
+    grow.add_argument("--jobs", type=comma_list, default=",".join(JOBS),
                       help="which jobs run round robin, in this order [default %(default)s]")
     grow.add_argument("--slice", type=int, default=50, help="problems per job per turn [default %(default)s]")
     stats = cmds.add_parser("stats", help="print what the bank holds (its manifest's counts and pairs, read from the "
@@ -54,7 +55,7 @@ def bank_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     plan = GrowPlan(args.bank or Path("bank") / canonical(args.model), canonical(args.model),
                          args.train_sample_problems, args.train_fork_problems, args.validation_problems,
-                         args.validation_samples, slice=args.slice, jobs=tuple(j.strip() for j in args.jobs.split(",")),
+                         args.validation_samples, slice=args.slice, jobs=args.jobs,
                          domain=args.domain)
     plan = replace(plan, sampling=replace(plan.sampling, samples=args.train_samples))
     grow.run(plan)

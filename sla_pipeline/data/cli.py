@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.data.build import STAGES as DATA_STAGES
 from sla_pipeline.judges.check import REPORT
 
@@ -45,7 +46,7 @@ def add_parser(sub) -> None:
                       help="fork only where p(runner-up)/p(greedy) is at least this [default %(default)s]")
     data.add_argument("--fork-max-tokens", type=int, default=512,
                       help="answer budget of greedy answers and their forks [default %(default)s]")
-    data.add_argument("--stages", default=",".join(DATA_STAGES),
+    data.add_argument("--stages", type=comma_list, default=",".join(DATA_STAGES),
                       help="comma-separated subset of %(default)s, run in that order")
 
 
@@ -64,7 +65,7 @@ def data_command(args: argparse.Namespace) -> int:
         pairs_per_prompt=args.math_pairs_per_problem,
         forks=ForkSettings(per_problem=args.forks_per_problem, min_ratio=args.fork_min_ratio,
                            max_tokens=args.fork_max_tokens),
-        stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
+        stages=args.stages,
         judge_check=args.judge_check, unvalidated_judge=args.unvalidated_judge,
     )
     stats = build(plan)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.judges.check import REPORT
 from sla_pipeline.judges.opening import METHODS
 
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
                          'and every search at its defaults (rsd needs a server with --target-model) '
                          '[default: greedy={"strategy": "greedy"} and '
                          'sla-2-10-2={"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}]')
-    ev.add_argument("--sets", default="alpaca,mtbench,gsm",
+    ev.add_argument("--sets", type=comma_list, default="alpaca,mtbench,gsm",
                     help="comma-separated, of alpaca, mtbench, gsm, gsm-validation, mbpp, mbpp-validation, ifeval, "
                          "ifeval-validation (choose settings and heads on the -validation sets, report on the "
                          "test sets without the suffix) [default %(default)s]")
@@ -61,7 +62,7 @@ def eval_command(args: argparse.Namespace) -> int:
     strategies = [p for s in args.strategies or [] for p in (ALL if s == "all" else [Strategy.parse(s)])]
     extra = {"strategies": tuple(strategies)} if strategies else {}
     plan = EvalPlan(base_url=args.base_url, out=args.out, model=args.model, api_key=args.api_key,
-                    sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
+                    sets=args.sets,
                     sizes={"alpaca": args.alpaca, "gsm": args.gsm, "gsm-validation": args.gsm}, limit=args.limit,
                     max_tokens=args.max_tokens, concurrency=args.concurrency, judge=args.judge,
                     judge_method=args.judge_method, judge_check=args.judge_check,

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.judges.opening import METHODS
 
 
@@ -23,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--judge", action="append", dest="judges", metavar="NAME_OR_FOLDER",
                    help="a packaged causal LM, a local causal-LM folder, or a sequence-classification reward model "
                         "folder; repeatable [default: qwen2.5-coder-1.5b-instruct]")
-    p.add_argument("--methods", default=",".join(METHODS), help="for causal-LM judges [default %(default)s]")
+    p.add_argument("--methods", type=comma_list, default=",".join(METHODS),
+                   help="for causal-LM judges [default %(default)s]")
     p.add_argument("--checklist-writer", default="qwen2.5-coder-1.5b-instruct",
                    help="the model that writes the checklists once [default %(default)s]")
     p.add_argument("--policy", default=DEFAULT_MODEL, help="answers the MT-Bench questions [default %(default)s]")
@@ -51,11 +53,10 @@ async def run(args: argparse.Namespace) -> dict:
     pairs = known_pairs(await policy_answers(args.policy, args.cache), args.limit)
     report: dict = {"tiers": {t: sum(p.tier == t for p in pairs) for t in ("dpo_demo", "mtbench", "sanity")},
                     "judges": {}}
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in args.judges or ["qwen2.5-coder-1.5b-instruct"]:
         label = judge_label(name)
         results = {}
-        for method in methods[:1] if is_classifier(name) else methods:  # a classifier has one method, its own
+        for method in args.methods[:1] if is_classifier(name) else args.methods:  # a classifier has one method, its own
             async with open_judge(name, method, checklist_writer=args.checklist_writer,
                                   checklists=args.cache / "checklists.jsonl") as judge:
                 results[judge.name] = await check(judge, pairs_for(judge.name, pairs),

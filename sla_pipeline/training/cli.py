@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import get_args
 
 from sla_engine.store import DEFAULT_MODEL
+from sla_pipeline.cli_args import comma_list
 from sla_pipeline.training.config import BankProblems, RolloutUse, TrainConfig
 
 
@@ -54,7 +55,7 @@ def add_parser(sub) -> None:
     train.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight,
                        help="--loss value: weight of a temporal-difference term pulling each position's output "
                             "toward the value at the answer's next kept position [default %(default)s]")
-    train.add_argument("--domains", default=",".join(defaults.domains),
+    train.add_argument("--domains", type=comma_list, default=",".join(defaults.domains),
                        help="--loss value: comma-separated domains whose bank answers train and validate (gsm, mbpp, "
                             "ifeval); the report scores the validation choices per domain too [default %(default)s]")
     train.add_argument("--max-problems", type=int, metavar="N",
@@ -89,7 +90,7 @@ def add_parser(sub) -> None:
     source.add_argument("--bank", type=Path, help="the sample bank, e.g. bank/MODEL (its train-side answers)")
     cal.add_argument("--problems", type=int, default=40,
                      help="--bank: each domain's first N train-side problems' answers [default %(default)s]")
-    cal.add_argument("--domains", default="gsm",
+    cal.add_argument("--domains", type=comma_list, default="gsm",
                      help="--bank: comma-separated domains the head serves, as it was trained (gsm, mbpp, ifeval) "
                           "[default %(default)s]")
     cal.add_argument("--features", type=Path, help="--data: backbone feature cache [default: DATA/features/MODEL]")
@@ -123,7 +124,7 @@ def add_parser(sub) -> None:
     score.add_argument("--compare", type=Path, metavar="HEAD",
                        help="another head scored on the same pairs: pairs only one of the two ranks right, and the "
                             "accuracy gain with a 95%% interval bootstrapped over items")
-    score.add_argument("--domains", default="gsm",
+    score.add_argument("--domains", type=comma_list, default="gsm",
                        help="--bank: comma-separated domains whose validation answers are scored, together (gsm, "
                             "mbpp, ifeval) [default %(default)s]")
     score.add_argument("--json", type=Path, help="also write the result here")
@@ -134,11 +135,6 @@ def look_aheads(text: str) -> tuple[int | None, ...]:
     if any(v is not None and v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"look-aheads are positive token counts or 'all': {text}")
     return values
-
-
-def domain_list(text: str) -> tuple[str, ...]:
-    """`--domains gsm,mbpp` as a tuple; the bank checks each name."""
-    return tuple(d.strip() for d in text.split(",") if d.strip())
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -153,7 +149,7 @@ def train_command(args: argparse.Namespace) -> int:
                          consistency_weight=args.consistency_weight, candidate_weight=args.candidate_weight,
                          readout=args.readout, keep_by=args.keep_by,
                          validate_candidates=not args.no_candidates, problems=args.problems,
-                         rollouts=args.rollouts, domains=domain_list(args.domains),
+                         rollouts=args.rollouts, domains=args.domains,
                          max_problems=args.max_problems)
     model = ModelStore().resolve(args.model)
     if (args.loss == "value") != (args.bank is not None):
@@ -193,7 +189,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         from sla_pipeline.bank.read import prompt_ids, read_bank
         from sla_pipeline.training.calibration import bank_answers, calibrate_on_bank
 
-        answers = bank_answers(read_bank(args.bank, domains=domain_list(args.domains)), args.problems)
+        answers = bank_answers(read_bank(args.bank, domains=args.domains), args.problems)
         prompts = prompt_ids(AutoTokenizer.from_pretrained(model.path), answers)
         c = calibrate_on_bank(model.path, args.head, answers, prompts)
     else:
@@ -242,7 +238,7 @@ def bank_scores(args: argparse.Namespace, model_path: Path) -> int:
     heads = [args.head] + ([args.compare] if args.compare else [])
     result = score_bank(model_path, heads, args.bank, lookahead=args.lookahead or 30,
                         limit=max(args.max_response_tokens, 512), curve=args.curve,
-                        domains=domain_list(args.domains))
+                        domains=args.domains)
     print(f"always keeping the trunk (greedy's side): siblings {accuracy_text(result['keep_trunk'])} on "
           f"{result['keep_trunk']['pairs']} pairs")
     for head, r in result["heads"].items():

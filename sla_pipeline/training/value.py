@@ -135,10 +135,8 @@ def evaluate(channel: RewardChannel, cache: FeatureCache, examples: list[ValueEx
             values[e.record.id] = dict(zip(e.response.positions, row.tolist()))
 
     def score(answer: BankRecord, seen: int) -> float:
-        if readout == "last":
-            return values[answer.id][seen - 1]
-        kept = [v for p, v in values[answer.id].items() if p < seen]
-        return sum(kept) / len(kept)
+        kept = torch.tensor([[v for p, v in values[answer.id].items() if p < seen]])
+        return read_whole(kept, torch.ones_like(kept), readout).item()
 
     def scored(pairs: dict[str, list[AnswerPair]]) -> dict:
         return {"siblings": {"lookahead": lookahead, **choice_accuracy(pairs["siblings"], score, lookahead, limit),
