@@ -79,6 +79,12 @@ TABLES: dict[str, list[Row]] = {
         _row("fork rollouts, 4 forks (value-184, trained on GSM only)", "validation-domains", "value184-mean-forks-4",
              "mbpp-validation"),
     ],
+    "ifeval-validation": [
+        _row("greedy", "validation-ifeval", "greedy", "ifeval-validation"),
+        _row('SLA(2,10,2), `fork_min_p` 0.1, value-184 by its last token: `{"strategy": "sla", "width": 2, '
+             '"chunk": 10, "depth": 2, "fork_min_p": 0.1}`', "validation-ifeval", "value184-last-sla-2-10-2-p0.1",
+             "ifeval-validation"),
+    ],
 }
 
 
