@@ -48,6 +48,7 @@ PROMPTS = [
 CHAT = [[{"role": "user", "content": prompt}] for prompt in PROMPTS]
 GREEDY = {"strategy": "greedy"}
 SLA = {"strategy": "sla", "width": 2, "chunk": 10, "depth": 2}
+ENDED = "sla:time_per_output_token_seconds_count"  # one observation per stream that reached its end (> 1 token)
 
 
 def unanswered(connection_errors: list[str]) -> dict:
@@ -171,11 +172,15 @@ async def storm(server: Server, streams: int, concurrency: int, max_tokens: int,
         **unanswered(connection_errors),
         "client_disconnects_counted": after.get("sla:client_disconnects_total", 0)
         - before.get("sla:client_disconnects_total", 0),
+        # a client that drops after its last delta arrived finds the stream already ended: no disconnect then
+        "ended_by_the_server": after.get(ENDED, 0) - before.get(ENDED, 0),
         "leaked": leaked,
         "server_rss_mib": {"before": round(before.get(rss, 0) / 2**20, 1),
                            "after": round(after.get(rss, 0) / 2**20, 1)},
     }
-    print(f"storm: {out['dropped']} of {streams} streams dropped in {out['duration_s']} s; leaked {leaked}; "
+    print(f"storm: {out['dropped']} of {streams} streams dropped in {out['duration_s']} s; the server counted "
+          f"{out['client_disconnects_counted']:.0f} disconnects and {out['ended_by_the_server']:.0f} ended streams; "
+          f"leaked {leaked}; "
           f"server RSS {out['server_rss_mib']['before']} → {out['server_rss_mib']['after']} MiB; retried "
           f"{retries} 429s and {len(connection_errors)} requests without a response {out['connection_errors']}")
     return out

@@ -121,15 +121,25 @@ def create_app(settings: ServerConfig, engine_config: EngineConfig, target_confi
             raise APIError(429, str(e), type="rate_limit_error", code="rate_limit_exceeded",
                            headers={"Retry-After": "1"}) from None
         if body.stream:
+            started = False
+
             async def events():
+                nonlocal started
+                started = True
                 try:
                     async for event in chat.stream(engine, prepared, body.include_usage, metrics, arrived):
                         yield event
                 finally:
                     ticket.release()
 
-            # the background task also releases when the stream never started (a client gone at once)
-            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(ticket.release),
+            def after() -> None:
+                """Runs however the response ends, also when the stream never started (a client gone at once:
+                nothing was generated, but the client did go away)."""
+                if not started:
+                    metrics.disconnects.inc()
+                ticket.release()
+
+            return EventSourceResponse(events(), sep="\n", ping=15, background=BackgroundTask(after),
                                        shutdown_grace_period=DRAIN_S)
         try:
             with metrics.timed():

@@ -22,7 +22,7 @@ class ServerMetrics:
             "sla:http_requests", "HTTP requests answered, by route and status.", ["route", "status"], registry=r
         )
         self.disconnects = Counter(
-            "sla:client_disconnects", "Streams whose client went away before the end (their generation was aborted).",
+            "sla:client_disconnects", "Streams whose client went away before the end (what it began was aborted).",
             registry=r
         )
         self.e2e = Histogram(
